@@ -1,0 +1,224 @@
+"""The only place that touches aiortc internals.
+
+aiortc decodes everything it receives and encodes everything it sends. The SFU needs the
+opposite: take RTP packets as they arrive and put rewritten RTP packets on the wire. This
+module taps an ``RTCRtpReceiver`` before its jitter buffer and decoder, and lets us send
+ready-made RTP through an ``RTCRtpSender`` while keeping its RTCP sender reports right and
+seeing its viewer's NACK/PLI/FIR. aiortc is pinned in pyproject.toml; tests/test_adapter.py
+fails loudly if any attribute used here moves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiortc import MediaStreamTrack, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
+from aiortc import clock as aiortc_clock
+from aiortc.codecs import is_rtx
+from aiortc.mediastreams import MediaStreamError
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from aiortc.rtcrtpreceiver import StreamStatistics
+from aiortc.rtp import (
+    RTCP_PSFB_APP,
+    RTCP_PSFB_FIR,
+    RTCP_PSFB_PLI,
+    RTCP_RTPFB_NACK,
+    RtcpPsfbPacket,
+    RtcpRtpfbPacket,
+    RtpPacket,
+    pack_remb_fci,
+    unwrap_rtx,
+)
+
+AIORTC_VERSION = "1.16.0"
+
+# Name-mangled private attributes this module relies on.
+RECEIVER_ATTRS = (
+    "_RTCRtpReceiver__codecs",
+    "_RTCRtpReceiver__remote_streams",
+    "_RTCRtpReceiver__rtx_ssrc",
+    "_RTCRtpReceiver__nack_generator",
+    "_RTCRtpReceiver__remote_bitrate_estimator",
+    "_RTCRtpReceiver__active_ssrc",
+    "_RTCRtpReceiver__rtcp_ssrc",
+    "_RTCRtpReceiver__decoder_thread",
+)
+SENDER_ATTRS = (
+    "_RTCRtpSender__ntp_timestamp",
+    "_RTCRtpSender__rtp_timestamp",
+    "_RTCRtpSender__octet_count",
+    "_RTCRtpSender__packet_count",
+)
+RECEIVER_METHODS = ("_handle_rtp_packet", "_send_rtcp_nack", "_send_rtcp_pli", "_send_rtcp",
+                    "receive", "_RTCRtpReceiver__stop_decoder")
+SENDER_METHODS = ("_handle_rtcp_packet", "send")
+
+RtpSink = Callable[[RtpPacket, RTCRtpCodecParameters], Awaitable[None]]
+
+
+def current_ntp_time() -> int:
+    return aiortc_clock.current_ntp_time()
+
+
+class ForwardTrack(MediaStreamTrack):
+    """A track whose frames never come through ``recv``: the SFU writes RTP straight to the
+    sender. ``recv`` parks aiortc's RTP loop until the track stops."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__()
+        self.kind = kind
+        self._stopped: asyncio.Future[None] = asyncio.get_event_loop().create_future()
+
+    async def recv(self) -> Any:
+        await asyncio.shield(self._stopped)
+        raise MediaStreamError
+
+    def stop(self) -> None:
+        if not self._stopped.done():
+            self._stopped.set_result(None)
+        super().stop()
+
+
+class ReceiverTap:
+    """Feeds the packets an ``RTCRtpReceiver`` gets to ``sink`` instead of its decoder.
+
+    It keeps what aiortc's own handler does for the publisher's sake: RTCP receiver-report
+    statistics, RTX unwrapping, NACKs upstream and REMB bandwidth feedback.
+    """
+
+    def __init__(self, receiver: RTCRtpReceiver, sink: RtpSink) -> None:
+        self.receiver = receiver
+        self.sink = sink
+        r: Any = receiver
+        self._r: Any = r
+        self._codecs: dict[int, RTCRtpCodecParameters] = r._RTCRtpReceiver__codecs
+        self._streams: dict[int, StreamStatistics] = r._RTCRtpReceiver__remote_streams
+        self._rtx_ssrc: dict[int, int] = r._RTCRtpReceiver__rtx_ssrc
+        self._nack = r._RTCRtpReceiver__nack_generator
+        self._remb = r._RTCRtpReceiver__remote_bitrate_estimator
+        self._active: dict[int, Any] = r._RTCRtpReceiver__active_ssrc
+        self.media_ssrc: int | None = None
+        self.packets = 0
+        self.nacks_sent = 0
+        original_receive = receiver.receive
+
+        async def receive(parameters: Any) -> None:
+            await original_receive(parameters)
+            # The decoder thread aiortc just started would never get a packet from us.
+            r._RTCRtpReceiver__stop_decoder()
+
+        r.receive = receive
+        r._handle_rtp_packet = self._handle_rtp_packet
+
+    async def _handle_rtp_packet(self, packet: RtpPacket, arrival_time_ms: int) -> None:
+        codec = self._codecs.get(packet.payload_type)
+        if codec is None:
+            return
+        rtcp_ssrc = self._r._RTCRtpReceiver__rtcp_ssrc
+        if self._remb is not None and packet.extensions.abs_send_time is not None:
+            remb = self._remb.add(
+                abs_send_time=packet.extensions.abs_send_time,
+                arrival_time_ms=arrival_time_ms,
+                payload_size=len(packet.payload) + packet.padding_size,
+                ssrc=packet.ssrc,
+            )
+            if rtcp_ssrc is not None and remb is not None:
+                fb = RtcpPsfbPacket(fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0,
+                                    fci=pack_remb_fci(*remb))
+                await self.receiver._send_rtcp(fb)
+        stats = self._streams.get(packet.ssrc)
+        if stats is None:
+            stats = self._streams[packet.ssrc] = StreamStatistics(codec.clockRate)
+        stats.add(packet)
+        if is_rtx(codec):
+            original_ssrc = self._rtx_ssrc.get(packet.ssrc)
+            apt = codec.parameters.get("apt")
+            if (original_ssrc is None or len(packet.payload) < 2 or not isinstance(apt, int)
+                    or apt not in self._codecs):
+                return
+            packet = unwrap_rtx(packet, payload_type=apt, ssrc=original_ssrc)
+            codec = self._codecs[apt]
+        else:
+            self.media_ssrc = packet.ssrc
+        if self._nack is not None and self._nack.add(packet):
+            self.nacks_sent += 1
+            await self.receiver._send_rtcp_nack(packet.ssrc, sorted(self._nack.missing))
+        if not packet.payload:  # padding-only probe
+            return
+        self.packets += 1
+        await self.sink(packet, codec)
+
+    async def request_keyframe(self) -> bool:
+        """Send a PLI for the publisher's media stream; False if nothing to ask yet."""
+        if self.media_ssrc is None:
+            return False
+        await self.receiver._send_rtcp_pli(self.media_ssrc)
+        return True
+
+    @property
+    def decoding(self) -> bool:
+        return self._r._RTCRtpReceiver__decoder_thread is not None
+
+
+class SenderTap:
+    """Writes ready-made RTP on an ``RTCRtpSender`` and routes its viewer's feedback."""
+
+    def __init__(
+        self,
+        transceiver: RTCRtpTransceiver,
+        on_nack: Callable[[list[int]], Awaitable[None]],
+        on_keyframe_request: Callable[[], None],
+    ) -> None:
+        self.transceiver = transceiver
+        self.sender: RTCRtpSender = transceiver.sender
+        self.ssrc: int = self.sender._ssrc
+        self._on_nack = on_nack
+        self._on_keyframe_request = on_keyframe_request
+        s: Any = self.sender
+        original = s._handle_rtcp_packet
+
+        async def handle_rtcp(packet: Any) -> None:
+            if isinstance(packet, RtcpRtpfbPacket) and packet.fmt == RTCP_RTPFB_NACK:
+                await self._on_nack(list(packet.lost))
+            elif isinstance(packet, RtcpPsfbPacket) and packet.fmt in (RTCP_PSFB_PLI,
+                                                                       RTCP_PSFB_FIR):
+                self._on_keyframe_request()
+            else:
+                await original(packet)
+
+        s._handle_rtcp_packet = handle_rtcp
+
+    def payload_types(self) -> dict[str, int]:
+        """Negotiated payload type per codec name (lower case), first one wins."""
+        out: dict[str, int] = {}
+        for codec in self.transceiver._codecs:
+            name = codec.mimeType.split("/")[-1].lower()
+            if name == "rtx":
+                continue
+            if name == "h264" and str(codec.parameters.get("packetization-mode", "0")) != "1":
+                continue
+            if codec.payloadType is not None:
+                out.setdefault(name, codec.payloadType)
+        return out
+
+    def clock_rate(self) -> int:
+        codecs = self.transceiver._codecs
+        return codecs[0].clockRate if codecs else 90000
+
+    @property
+    def ready(self) -> bool:
+        return self.sender.transport.state == "connected"
+
+    async def send(self, data: bytes, rtp_ts: int, payload_len: int, ntp: int) -> None:
+        """Protect and send one RTP packet; raises ConnectionError when the peer is gone."""
+        s: Any = self.sender
+        await s.transport._send_rtp(data)
+        s._RTCRtpSender__ntp_timestamp = ntp
+        s._RTCRtpSender__rtp_timestamp = rtp_ts
+        s._RTCRtpSender__octet_count += payload_len
+        s._RTCRtpSender__packet_count += 1
+
+    async def resend(self, data: bytes) -> None:
+        await self.sender.transport._send_rtp(data)

@@ -1,0 +1,231 @@
+"""Router: one room's forwarding plane. One Producer (the host) feeds many Consumers.
+
+Packets are forwarded as they arrive: read once, re-headed per viewer, never decoded.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import msgpack
+from aiortc import RTCDataChannel, RTCPeerConnection
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from aiortc.rtp import RtpPacket
+
+from .aiortc_adapter import ReceiverTap, SenderTap, current_ntp_time
+from .keyframe import KeyframeRequester
+from .rtp import StreamRewriter, starts_keyframe
+
+log = logging.getLogger("stallcast.media.router")
+
+
+class RoomBusy(Exception):
+    """The room already has a live publisher."""
+
+
+class Producer:
+    """The host's publishing session: its peer connection and one tap per received track."""
+
+    def __init__(self, session_id: str, pc: RTCPeerConnection, keyframe_interval: float) -> None:
+        self.session_id = session_id
+        self.pc = pc
+        self.taps: dict[str, ReceiverTap] = {}
+        self.keyframes = KeyframeRequester(self._send_pli, keyframe_interval)
+        self.started_at = time.time()
+        self.closed = False
+
+    async def _send_pli(self) -> bool:
+        tap = self.taps.get("video")
+        return await tap.request_keyframe() if tap is not None else False
+
+    async def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.keyframes.close()
+        await self.pc.close()
+
+
+class Consumer:
+    """One viewer's copy of one publisher track."""
+
+    def __init__(self, kind: str, tap: SenderTap, rtx_capacity: int,
+                 want_keyframe: Callable[[], None]) -> None:
+        self.kind = kind
+        self.tap = tap
+        self.rewriter = StreamRewriter(tap.ssrc, 90000 if kind == "video" else 48000)
+        self.waiting_keyframe = kind == "video"
+        self._want_keyframe = want_keyframe
+        self._pts: dict[str, int] | None = None
+        self._history: list[tuple[int, bytes] | None] = [None] * rtx_capacity
+        self.sent = 0
+        self.retransmitted = 0
+        self.unsupported = 0
+        self.first_keyframe_at: float | None = None
+        self.closed = False
+
+    def restart(self) -> None:
+        """A new publisher stream: wait for its keyframe before sending video again."""
+        self.waiting_keyframe = self.kind == "video"
+
+    async def forward(self, packet: RtpPacket, codec: str, keyframe: bool, ntp: int) -> None:
+        if self.closed or not self.tap.ready:
+            return
+        if self._pts is None:
+            self._pts = self.tap.payload_types()
+            self.rewriter.clock_rate = self.tap.clock_rate()
+        pt = self._pts.get(codec)
+        if pt is None:
+            self.unsupported += 1
+            return
+        if self.waiting_keyframe:
+            if not keyframe:
+                self._want_keyframe()
+                return
+            self.waiting_keyframe = False
+            if self.first_keyframe_at is None:
+                self.first_keyframe_at = time.time()
+        rw = self.rewriter
+        header = rw.header(packet.ssrc, pt, packet.marker, packet.sequence_number,
+                           packet.timestamp)
+        data = header + packet.payload
+        seq = (header[2] << 8) | header[3]
+        self._history[seq % len(self._history)] = (seq, data)
+        try:
+            await self.tap.send(data, rw.last_ts, len(packet.payload), ntp)
+            self.sent += 1
+        except ConnectionError:
+            self.closed = True
+
+    async def retransmit(self, lost: list[int]) -> None:
+        """Answer a viewer's NACK from this stream's recent packets."""
+        for seq in lost:
+            entry = self._history[seq % len(self._history)]
+            if entry is not None and entry[0] == seq:
+                try:
+                    await self.tap.resend(entry[1])
+                    self.retransmitted += 1
+                except ConnectionError:
+                    return
+
+
+class ViewerSession:
+    """A WHEP viewer: its peer connection, its consumers and its event channel."""
+
+    def __init__(self, session_id: str, pc: RTCPeerConnection) -> None:
+        self.session_id = session_id
+        self.pc = pc
+        self.consumers: dict[str, Consumer] = {}
+        self.channel: RTCDataChannel | None = None
+        self.created_at = time.time()
+        self.closed = False
+
+    def send_event(self, event: dict[str, Any]) -> bool:
+        ch = self.channel
+        if ch is None or ch.readyState != "open":
+            return False
+        ch.send(msgpack.packb(event))
+        return True
+
+    @property
+    def join_latency(self) -> float | None:
+        video = self.consumers.get("video")
+        if video is None or video.first_keyframe_at is None:
+            return None
+        return video.first_keyframe_at - self.created_at
+
+    async def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        for c in self.consumers.values():
+            c.closed = True
+        await self.pc.close()
+
+
+class Router:
+    """Forwards the room's producer to all its viewers and tells them when the host comes
+    and goes. Viewers stay attached across host reconnects."""
+
+    def __init__(self, room_id: str, keyframe_interval: float) -> None:
+        self.room_id = room_id
+        self.keyframe_interval = keyframe_interval
+        self.producer: Producer | None = None
+        self.viewers: dict[str, ViewerSession] = {}
+        self.packets_in = 0
+        self.packets_out = 0
+        self.host_left_at: float | None = None
+
+    @property
+    def live(self) -> bool:
+        return self.producer is not None
+
+    def attach_producer(self, producer: Producer) -> None:
+        if self.producer is not None:
+            raise RoomBusy(self.room_id)
+        self.producer = producer
+        self.host_left_at = None
+        for viewer in self.viewers.values():
+            for consumer in viewer.consumers.values():
+                consumer.restart()
+
+    def announce_live(self) -> None:
+        self.broadcast({"type": "host_live", "room_id": self.room_id})
+
+    async def detach_producer(self, producer: Producer) -> None:
+        if self.producer is not producer:
+            return
+        self.producer = None
+        self.host_left_at = time.time()
+        await producer.close()
+        self.broadcast({"type": "host_left", "room_id": self.room_id})
+
+    def request_keyframe(self) -> None:
+        if self.producer is not None:
+            self.producer.keyframes.request()
+
+    def sink_for(self, kind: str) -> Callable[[RtpPacket, RTCRtpCodecParameters], Any]:
+        """The function a producer's ReceiverTap for ``kind`` feeds packets to."""
+        is_video = kind == "video"
+
+        async def on_rtp(packet: RtpPacket, codec: RTCRtpCodecParameters) -> None:
+            self.packets_in += 1
+            name = codec.mimeType.split("/")[-1].lower()
+            keyframe = is_video and starts_keyframe(name, packet.payload)
+            ntp = current_ntp_time()
+            sent = 0
+            for viewer in list(self.viewers.values()):
+                consumer = viewer.consumers.get(kind)
+                if consumer is not None:
+                    before = consumer.sent
+                    await consumer.forward(packet, name, keyframe, ntp)
+                    sent += consumer.sent - before
+            self.packets_out += sent
+
+        return on_rtp
+
+    def add_viewer(self, viewer: ViewerSession) -> None:
+        self.viewers[viewer.session_id] = viewer
+
+    async def remove_viewer(self, session_id: str) -> None:
+        viewer = self.viewers.pop(session_id, None)
+        if viewer is not None:
+            await viewer.close()
+
+    def broadcast(self, event: dict[str, Any]) -> int:
+        event.setdefault("ts", time.time())
+        return sum(1 for v in self.viewers.values() if v.send_event(event))
+
+    @property
+    def empty(self) -> bool:
+        return self.producer is None and not self.viewers
+
+    async def close(self) -> None:
+        if self.producer is not None:
+            await self.producer.close()
+            self.producer = None
+        for sid in list(self.viewers):
+            await self.remove_viewer(sid)

@@ -1,0 +1,256 @@
+"""The SFU: answers publish and view offers and keeps one Router per live room."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiortc import (
+    RTCConfiguration,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCRtpSender,
+    RTCSessionDescription,
+)
+
+from .aiortc_adapter import ForwardTrack, ReceiverTap, SenderTap
+from .router import Consumer, Producer, RoomBusy, Router, ViewerSession
+from .sdp import SUPPORTED_AUDIO, SUPPORTED_VIDEO, SdpError, advertise_public_ip, parse_offer
+
+log = logging.getLogger("stallcast.media.sfu")
+
+__all__ = ["MediaSettings", "Sfu", "RoomBusy", "SdpError", "SessionNotFound"]
+
+
+class SessionNotFound(KeyError):
+    pass
+
+
+@dataclass(frozen=True)
+class MediaSettings:
+    ice_servers: list[str] = field(default_factory=list)
+    turn_username: str = ""
+    turn_credential: str = ""
+    public_ip: str = ""
+    keyframe_min_interval: float = 0.4
+    rtx_buffer_packets: int = 512
+    connect_timeout: float = 20.0
+    # How long viewers stay attached to a room whose host left before they are dropped.
+    host_absent_timeout: float = 300.0
+
+    def rtc_configuration(self) -> RTCConfiguration:
+        servers = [
+            RTCIceServer(urls=url, username=self.turn_username or None,
+                         credential=self.turn_credential or None)
+            if url.startswith("turn") else RTCIceServer(urls=url)
+            for url in self.ice_servers
+        ]
+        return RTCConfiguration(iceServers=servers)
+
+
+def _preferred_codecs(kind: str) -> list[Any]:
+    wanted = SUPPORTED_VIDEO if kind == "video" else SUPPORTED_AUDIO
+    caps = RTCRtpSender.getCapabilities(kind).codecs
+    keep = [c for c in caps if c.mimeType.split("/")[-1].lower() in wanted]
+    rtx = [c for c in caps if c.mimeType.lower().endswith("/rtx")]
+    return keep + rtx
+
+
+class Sfu:
+    """Owns every Router on this node. Rooms are identified by the caller (the HTTP layer)."""
+
+    def __init__(self, settings: MediaSettings) -> None:
+        self.settings = settings
+        self.routers: dict[str, Router] = {}
+        self._sessions: dict[str, tuple[str, str]] = {}  # session id -> (room id, role)
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def router(self, room_id: str) -> Router:
+        router = self.routers.get(room_id)
+        if router is None:
+            router = self.routers[room_id] = Router(room_id, self.settings.keyframe_min_interval)
+        return router
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _new_pc(self) -> RTCPeerConnection:
+        return RTCPeerConnection(self.settings.rtc_configuration())
+
+    async def _answer(self, pc: RTCPeerConnection) -> str:
+        await pc.setLocalDescription(await pc.createAnswer())
+        return advertise_public_ip(pc.localDescription.sdp, self.settings.public_ip)
+
+    def _watch(self, pc: RTCPeerConnection, on_gone: Any) -> None:
+        """Call ``on_gone`` once when the connection fails, closes or never connects."""
+        fired = False
+
+        def fire() -> None:
+            nonlocal fired
+            if not fired:
+                fired = True
+                self._spawn(on_gone())
+
+        @pc.on("connectionstatechange")
+        def _state() -> None:
+            if pc.connectionState in ("failed", "closed"):
+                fire()
+
+        async def timeout() -> None:
+            await asyncio.sleep(self.settings.connect_timeout)
+            if pc.connectionState != "connected":
+                log.info("peer never connected, dropping")
+                fire()
+
+        self._spawn(timeout())
+
+    async def publish(self, room_id: str, offer_sdp: str) -> tuple[str, str]:
+        """Answer a host's offer; returns (session id, answer SDP)."""
+        parse_offer(offer_sdp, publish=True)
+        router = self.router(room_id)
+        if router.producer is not None:
+            raise RoomBusy(room_id)
+        pc = self._new_pc()
+        session_id = secrets.token_urlsafe(12)
+        producer = Producer(session_id, pc, self.settings.keyframe_min_interval)
+
+        @pc.on("track")
+        def on_track(track: Any) -> None:
+            for t in pc.getTransceivers():
+                if t.receiver.track is track and track.kind not in producer.taps:
+                    producer.taps[track.kind] = ReceiverTap(t.receiver,
+                                                            router.sink_for(track.kind))
+
+        @pc.on("connectionstatechange")
+        def on_state() -> None:
+            if pc.connectionState == "connected":
+                router.request_keyframe()
+
+        try:
+            await pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
+            for t in pc.getTransceivers():
+                if t.kind in ("audio", "video"):
+                    t.setCodecPreferences(_preferred_codecs(t.kind))
+                    t.direction = "recvonly"
+            answer = await self._answer(pc)
+        except Exception as exc:
+            await pc.close()
+            raise SdpError(f"cannot negotiate: {exc}") from None
+        try:
+            router.attach_producer(producer)
+        except RoomBusy:
+            await pc.close()
+            raise
+        self._sessions[session_id] = (room_id, "publisher")
+        self._watch(pc, lambda: self.end_session(session_id))
+        router.announce_live()
+        log.info("publisher joined", extra={"room_id": room_id, "session": session_id})
+        return session_id, answer
+
+    async def view(self, room_id: str, offer_sdp: str) -> tuple[str, str]:
+        """Answer a viewer's offer; returns (session id, answer SDP)."""
+        parse_offer(offer_sdp, publish=False)
+        router = self.router(room_id)
+        pc = self._new_pc()
+        session_id = secrets.token_urlsafe(12)
+        viewer = ViewerSession(session_id, pc)
+
+        @pc.on("datachannel")
+        def on_channel(channel: Any) -> None:
+            viewer.channel = channel
+
+            @channel.on("open")
+            def _open() -> None:
+                viewer.send_event({"type": "welcome", "room_id": room_id, "live": router.live})
+
+            if channel.readyState == "open":
+                _open()
+
+        try:
+            await pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
+            for t in pc.getTransceivers():
+                if t.kind not in ("audio", "video") or t.kind in viewer.consumers:
+                    continue
+                t.setCodecPreferences(_preferred_codecs(t.kind))
+                t.direction = "sendonly"
+                t.sender.replaceTrack(ForwardTrack(t.kind))
+                viewer.consumers[t.kind] = self._consumer(t, router)
+            answer = await self._answer(pc)
+        except Exception as exc:
+            await pc.close()
+            raise SdpError(f"cannot negotiate: {exc}") from None
+        router.add_viewer(viewer)
+        self._sessions[session_id] = (room_id, "viewer")
+        self._watch(pc, lambda: self.end_session(session_id))
+
+        @pc.on("connectionstatechange")
+        def on_state() -> None:
+            if pc.connectionState == "connected":
+                router.request_keyframe()
+
+        log.info("viewer joined", extra={"room_id": room_id, "session": session_id})
+        return session_id, answer
+
+    def _consumer(self, transceiver: Any, router: Router) -> Consumer:
+        consumer: Consumer | None = None
+
+        async def on_nack(lost: list[int]) -> None:
+            if consumer is not None:
+                await consumer.retransmit(lost)
+
+        tap = SenderTap(transceiver, on_nack=on_nack, on_keyframe_request=router.request_keyframe)
+        consumer = Consumer(transceiver.kind, tap, self.settings.rtx_buffer_packets,
+                            router.request_keyframe)
+        return consumer
+
+    def session_room(self, session_id: str) -> tuple[str, str]:
+        try:
+            return self._sessions[session_id]
+        except KeyError:
+            raise SessionNotFound(session_id) from None
+
+    async def end_session(self, session_id: str) -> None:
+        entry = self._sessions.pop(session_id, None)
+        if entry is None:
+            return
+        room_id, role = entry
+        router = self.routers.get(room_id)
+        if router is None:
+            return
+        if role == "publisher":
+            if router.producer is not None and router.producer.session_id == session_id:
+                await router.detach_producer(router.producer)
+                self._spawn(self._expire_absent_host(router))
+            log.info("publisher left", extra={"room_id": room_id, "session": session_id})
+        else:
+            await router.remove_viewer(session_id)
+            log.info("viewer left", extra={"room_id": room_id, "session": session_id})
+        if router.empty:
+            self.routers.pop(room_id, None)
+
+    async def _expire_absent_host(self, router: Router) -> None:
+        left = router.host_left_at
+        await asyncio.sleep(self.settings.host_absent_timeout)
+        if router.producer is None and router.host_left_at == left:
+            for sid in list(router.viewers):
+                await self.end_session(sid)
+
+    async def close_room(self, room_id: str) -> None:
+        router = self.routers.get(room_id)
+        if router is None:
+            return
+        sessions = [sid for sid, (rid, _) in self._sessions.items() if rid == room_id]
+        for sid in sessions:
+            await self.end_session(sid)
+
+    async def close(self) -> None:
+        for sid in list(self._sessions):
+            await self.end_session(sid)
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -1,0 +1,1 @@
+"""Stallcast's server: HTTP API, WHIP/WHEP signalling, auth."""

@@ -1,0 +1,163 @@
+"""The ``stallcast`` command: serve, and the admin commands that work beside a running server."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import sys
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import redis.asyncio as aioredis
+from aiohttp import web
+
+from .config import Config, ConfigError, load_config
+from .logs import setup_logging
+from .redis_server import PrivateRedis, RedisServerError, socket_path, socket_url
+from .store import Store
+
+log = logging.getLogger("stallcast")
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", help="TOML file layered over configs/default.toml")
+    p.add_argument("--data-dir", help="data folder (private Redis socket and AOF live here)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="stallcast", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the server")
+    _common(serve)
+    serve.add_argument("--host", help="address to listen on (http.host)")
+    serve.add_argument("--port", type=int, help="port to listen on (http.port)")
+    serve.add_argument("--demo", action="store_true",
+                       help="create a demo host and room and print their URLs")
+    host = sub.add_parser("host", help="manage hosts")
+    host_sub = host.add_subparsers(dest="host_command", required=True)
+    create = host_sub.add_parser("create", help="create a host; prints its id and token")
+    _common(create)
+    create.add_argument("name")
+    return parser
+
+
+def _config(args: argparse.Namespace) -> Config:
+    overrides: dict[str, dict[str, Any]] = {
+        "http": {"host": getattr(args, "host", None), "port": getattr(args, "port", None)},
+        "data": {"dir": args.data_dir},
+    }
+    return load_config(args.config, overrides=overrides)
+
+
+@contextlib.asynccontextmanager
+async def redis_for(config: Config) -> AsyncIterator[str]:
+    """The Redis URL to use: the configured one, the running server's private one, or a
+    private one started for the duration of the block."""
+    if config.redis.url:
+        yield config.redis.url
+        return
+    data_dir = config.data_dir
+    if socket_path(data_dir).exists():
+        probe = aioredis.Redis.from_url(socket_url(data_dir))
+        try:
+            await probe.ping()
+            yield socket_url(data_dir)
+            return
+        except (OSError, aioredis.ConnectionError):
+            pass
+        finally:
+            await probe.aclose()
+    private = PrivateRedis(data_dir, config.redis.server_bin, config.redis.appendfsync)
+    await private.start()
+    try:
+        yield private.url
+    finally:
+        private.stop()
+
+
+async def _host_create(config: Config, name: str) -> int:
+    async with redis_for(config) as url:
+        client = aioredis.Redis.from_url(url, decode_responses=True)
+        try:
+            host, token = await Store(client).create_host(name)
+        finally:
+            await client.aclose()
+    sys.stdout.write(json.dumps({"host_id": host.host_id, "token": token}) + "\n")
+    return 0
+
+
+async def _demo(store: Store, base: str) -> None:
+    room = None
+    saved = await store.redis.get("demo:room")
+    if saved is not None:
+        room = await store.get_room(str(saved))
+    if room is None:
+        host, _ = await store.create_host("Demo farm")
+        room = await store.create_room(host.host_id, "Fresh mangoes, live from the orchard")
+        await store.redis.set("demo:room", room.room_id)
+    sys.stdout.write(
+        "Stallcast demo room ready\n"
+        f"  Host studio: {base}/studio/{room.room_id}#key={room.stream_key}\n"
+        f"  Viewer:      {base}/watch/{room.room_id}\n"
+        f"  WHIP URL:    {base}/whip/{room.room_id}\n"
+        f"  Stream key:  {room.stream_key}\n"
+    )
+    sys.stdout.flush()
+
+
+async def _serve(config: Config, demo: bool) -> int:
+    from .app import CONTEXT, create_app  # aiortc is heavy; only the server needs it
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with redis_for(config) as url:
+        app = create_app(config, url)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, config.http.host, config.http.port)
+        await site.start()
+        base = config.http.public_url.rstrip("/") or f"http://{config.http.host}:{config.http.port}"
+        log.info("serving", extra={"url": base, "redis": url})
+        if demo:
+            await _demo(app[CONTEXT].store, base)
+        await stop.wait()
+        log.info("shutting down")
+        await runner.cleanup()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        config = _config(args)
+    except ConfigError as exc:
+        sys.stderr.write(f"stallcast: configuration error: {exc}\n")
+        return 2
+    setup_logging(config.log.level, config.log.format)
+    try:
+        if args.command == "serve":
+            import uvloop
+
+            return uvloop.run(_serve(config, args.demo))
+        if args.command == "host" and args.host_command == "create":
+            return asyncio.run(_host_create(config, args.name))
+    except RedisServerError as exc:
+        log.error("redis unavailable", extra={"reason": str(exc)})
+        return 1
+    except ValueError as exc:
+        sys.stderr.write(f"stallcast: {exc}\n")
+        return 2
+    except OSError as exc:
+        log.error("cannot start", extra={"reason": str(exc)})
+        return 1
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

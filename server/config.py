@@ -1,0 +1,146 @@
+"""Settings: configs/default.toml, an optional user TOML file, then STALLCAST_* env vars."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "default.toml"
+ENV_PREFIX = "STALLCAST_"
+
+
+class ConfigError(ValueError):
+    """A setting is missing, unknown or of the wrong type."""
+
+
+@dataclass(frozen=True)
+class HttpConfig:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    public_url: str = ""
+    max_sdp_bytes: int = 65536
+    max_json_bytes: int = 16384
+    cors_origins: str = "*"
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    dir: str = "./data"
+
+
+@dataclass(frozen=True)
+class RedisConfig:
+    url: str = ""
+    server_bin: str = "redis-server"
+    appendfsync: str = "always"
+
+
+@dataclass(frozen=True)
+class WebRtcConfig:
+    ice_servers: str = ""
+    turn_username: str = ""
+    turn_credential: str = ""
+    public_ip: str = ""
+
+    @property
+    def ice_server_urls(self) -> list[str]:
+        return [u.strip() for u in self.ice_servers.split(",") if u.strip()]
+
+
+@dataclass(frozen=True)
+class MediaConfig:
+    keyframe_min_interval_ms: int = 400
+    rtx_buffer_packets: int = 512
+    connect_timeout_s: int = 20
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    level: str = "INFO"
+    format: str = "json"
+
+
+@dataclass(frozen=True)
+class Config:
+    http: HttpConfig = field(default_factory=HttpConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    redis: RedisConfig = field(default_factory=RedisConfig)
+    webrtc: WebRtcConfig = field(default_factory=WebRtcConfig)
+    media: MediaConfig = field(default_factory=MediaConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(self.data.dir).resolve()
+
+
+def _coerce(name: str, raw: Any, kind: type) -> Any:
+    if kind is int:
+        if isinstance(raw, bool):
+            raise ConfigError(f"{name}: expected an integer, got {raw!r}")
+        try:
+            return int(raw)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name}: expected an integer, got {raw!r}") from None
+    if kind is str:
+        if not isinstance(raw, (str, int, float)):
+            raise ConfigError(f"{name}: expected a string, got {raw!r}")
+        return str(raw)
+    raise ConfigError(f"{name}: unsupported type")
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+
+
+def load_config(
+    path: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Config:
+    """Merge defaults, the file at ``path``, ``STALLCAST_<SECTION>_<KEY>`` env vars, overrides."""
+    env = os.environ if env is None else env
+    layers = [_read_toml(DEFAULT_CONFIG)]
+    if path is not None:
+        layers.append(_read_toml(Path(path)))
+    sections: dict[str, Any] = {}
+    for f in fields(Config):
+        section_cls: Any = f.default_factory()  # type: ignore[operator]
+        known = {sf.name: type(getattr(section_cls, sf.name)) for sf in fields(section_cls)}
+        values: dict[str, Any] = {}
+        for layer in layers:
+            table = layer.get(f.name, {})
+            if not isinstance(table, dict):
+                raise ConfigError(f"[{f.name}] must be a table")
+            for key, raw in table.items():
+                if key not in known:
+                    raise ConfigError(f"unknown setting {f.name}.{key}")
+                values[key] = _coerce(f"{f.name}.{key}", raw, known[key])
+        for key, kind in known.items():
+            env_name = f"{ENV_PREFIX}{f.name.upper()}_{key.upper()}"
+            if env_name in env:
+                values[key] = _coerce(env_name, env[env_name], kind)
+        for key, raw in (overrides or {}).get(f.name, {}).items():
+            if raw is not None:
+                values[key] = _coerce(f"{f.name}.{key}", raw, known[key])
+        sections[f.name] = type(section_cls)(**values)
+    for layer in layers:
+        for name in layer:
+            if name not in sections:
+                raise ConfigError(f"unknown section [{name}]")
+    cfg = Config(**sections)
+    if not 0 < cfg.http.port < 65536:
+        raise ConfigError(f"http.port out of range: {cfg.http.port}")
+    if cfg.redis.appendfsync not in ("always", "everysec", "no"):
+        raise ConfigError("redis.appendfsync must be always, everysec or no")
+    return cfg

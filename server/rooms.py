@@ -1,0 +1,117 @@
+"""Rooms API: a host creates, lists, renames and deletes its own rooms."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from .context import AppContext, ctx
+from .http_util import ApiError, bearer_token, read_json
+from .store import TITLE_MAX, Host, Room
+
+routes = web.RouteTableDef()
+
+
+async def current_host(request: web.Request) -> Host:
+    host = await ctx(request).store.host_for_token(bearer_token(request))
+    if host is None:
+        raise ApiError(401, "unauthorized", "unknown host token",
+                       headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+    return host
+
+
+async def own_room(request: web.Request) -> tuple[Host, Room]:
+    host = await current_host(request)
+    room = await ctx(request).store.get_room(request.match_info["room_id"])
+    if room is None:
+        raise ApiError(404, "not_found", "no such room")
+    if room.host_id != host.host_id:
+        raise ApiError(403, "forbidden", "this room belongs to another host")
+    return host, room
+
+
+def base_url(request: web.Request) -> str:
+    configured = ctx(request).config.http.public_url.rstrip("/")
+    return configured or f"{request.scheme}://{request.host}"
+
+
+def room_view(app: AppContext, room: Room, base: str) -> dict[str, Any]:
+    router = app.sfu.routers.get(room.room_id)
+    return {
+        "room_id": room.room_id,
+        "title": room.title,
+        "stream_key": room.stream_key,
+        "whip_url": f"{base}/whip/{room.room_id}",
+        "whep_url": f"{base}/whep/{room.room_id}",
+        "watch_url": f"{base}/watch/{room.room_id}",
+        "studio_url": f"{base}/studio/{room.room_id}",
+        "live": bool(router and router.live),
+        "viewers": len(router.viewers) if router else 0,
+        "created_at": room.created_at,
+    }
+
+
+def parse_title(body: dict[str, Any]) -> str:
+    title = body.get("title")
+    if not isinstance(title, str) or not title.strip():
+        raise ApiError(400, "bad_request", "title must be a non-empty string")
+    if len(title) > TITLE_MAX:
+        raise ApiError(400, "bad_request", f"title longer than {TITLE_MAX} characters")
+    return title.strip()
+
+
+@routes.post("/api/rooms")
+async def create_room(request: web.Request) -> web.Response:
+    host = await current_host(request)
+    app = ctx(request)
+    body = await read_json(request, app.config.http.max_json_bytes)
+    room = await app.store.create_room(host.host_id, parse_title(body))
+    view = room_view(app, room, base_url(request))
+    return web.json_response(view, status=201, headers={"Location": f"/api/rooms/{room.room_id}"})
+
+
+@routes.get("/api/rooms")
+async def list_rooms(request: web.Request) -> web.Response:
+    host = await current_host(request)
+    app = ctx(request)
+    base = base_url(request)
+    rooms = await app.store.rooms_of(host.host_id)
+    return web.json_response({"rooms": [room_view(app, r, base) for r in rooms]})
+
+
+@routes.get("/api/rooms/{room_id}")
+async def get_room(request: web.Request) -> web.Response:
+    _, room = await own_room(request)
+    return web.json_response(room_view(ctx(request), room, base_url(request)))
+
+
+@routes.patch("/api/rooms/{room_id}")
+async def update_room(request: web.Request) -> web.Response:
+    _, room = await own_room(request)
+    app = ctx(request)
+    body = await read_json(request, app.config.http.max_json_bytes)
+    room = await app.store.update_room(room, title=parse_title(body))
+    return web.json_response(room_view(app, room, base_url(request)))
+
+
+@routes.delete("/api/rooms/{room_id}")
+async def delete_room(request: web.Request) -> web.Response:
+    _, room = await own_room(request)
+    app = ctx(request)
+    await app.sfu.close_room(room.room_id)
+    await app.store.delete_room(room)
+    return web.Response(status=204)
+
+
+@routes.get("/api/rooms/{room_id}/public")
+async def public_room(request: web.Request) -> web.Response:
+    """What a viewer's page may know: title and whether the host is live."""
+    app = ctx(request)
+    room = await app.store.get_room(request.match_info["room_id"])
+    if room is None:
+        raise ApiError(404, "not_found", "no such room")
+    router = app.sfu.routers.get(room.room_id)
+    return web.json_response(
+        {"room_id": room.room_id, "title": room.title, "live": bool(router and router.live)}
+    )

@@ -1,0 +1,131 @@
+"""WHIP (RFC 9725) ingest and WHEP playback: SDP offer in, SDP answer and a session URL out."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from media.sfu import RoomBusy, SdpError, SessionNotFound
+
+from .context import ctx
+from .http_util import ApiError, bearer_token, read_body
+from .store import Room
+
+log = logging.getLogger("stallcast.signalling")
+
+routes = web.RouteTableDef()
+
+SDP = "application/sdp"
+
+
+async def _room(request: web.Request) -> Room:
+    room = await ctx(request).store.get_room(request.match_info["room_id"])
+    if room is None:
+        raise ApiError(404, "not_found", "no such room")
+    return room
+
+
+async def _offer(request: web.Request) -> str:
+    if request.content_type != SDP:
+        raise ApiError(415, "unsupported_media_type", f"Content-Type must be {SDP}")
+    raw = await read_body(request, ctx(request).config.http.max_sdp_bytes)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ApiError(400, "bad_sdp", "SDP is not UTF-8") from None
+
+
+def _ice_links(request: web.Request) -> list[str]:
+    cfg = ctx(request).config.webrtc
+    links = []
+    for url in cfg.ice_server_urls:
+        link = f'<{url}>; rel="ice-server"'
+        if url.startswith("turn") and cfg.turn_username:
+            link += (f'; username="{cfg.turn_username}"; credential="{cfg.turn_credential}"'
+                     '; credential-type="password"')
+        links.append(link)
+    return links
+
+
+def _answer_response(request: web.Request, location: str, answer: str) -> web.Response:
+    resp = web.Response(status=201, text=answer, content_type=SDP,
+                        headers={"Location": location, "ETag": '"1"'})
+    for link in _ice_links(request):
+        resp.headers.add("Link", link)
+    return resp
+
+
+def _check_key(request: web.Request, room: Room) -> None:
+    if not room.key_matches(bearer_token(request)):
+        raise ApiError(401, "unauthorized", "wrong stream key",
+                       headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+
+
+@routes.post("/whip/{room_id}")
+async def whip_publish(request: web.Request) -> web.Response:
+    room = await _room(request)
+    _check_key(request, room)
+    offer = await _offer(request)
+    try:
+        session_id, answer = await ctx(request).sfu.publish(room.room_id, offer)
+    except SdpError as exc:
+        raise ApiError(400, "bad_sdp", str(exc)) from None
+    except RoomBusy:
+        raise ApiError(409, "conflict", "this room already has a live publisher") from None
+    return _answer_response(request, f"/whip/{room.room_id}/{session_id}", answer)
+
+
+@routes.route("OPTIONS", "/whip/{room_id}")
+@routes.route("OPTIONS", "/whep/{room_id}")
+async def options(request: web.Request) -> web.Response:
+    resp = web.Response(status=204, headers={"Accept-Post": SDP})
+    for link in _ice_links(request):
+        resp.headers.add("Link", link)
+    return resp
+
+
+async def _end(request: web.Request, role: str) -> web.Response:
+    app = ctx(request)
+    room_id = request.match_info["room_id"]
+    session_id = request.match_info["session_id"]
+    try:
+        owner, kind = app.sfu.session_room(session_id)
+    except SessionNotFound:
+        raise ApiError(404, "not_found", "no such session") from None
+    if owner != room_id or kind != role:
+        raise ApiError(404, "not_found", "no such session")
+    await app.sfu.end_session(session_id)
+    return web.Response(status=200)
+
+
+@routes.delete("/whip/{room_id}/{session_id}")
+async def whip_end(request: web.Request) -> web.Response:
+    room = await _room(request)
+    _check_key(request, room)
+    return await _end(request, "publisher")
+
+
+@routes.patch("/whip/{room_id}/{session_id}")
+@routes.patch("/whep/{room_id}/{session_id}")
+async def no_trickle(request: web.Request) -> web.Response:
+    """The server gathers all candidates before answering; trickle ICE is not offered."""
+    raise ApiError(405, "method_not_allowed", "trickle ICE and ICE restarts are not supported",
+                   headers={"Allow": "DELETE"})
+
+
+@routes.post("/whep/{room_id}")
+async def whep_play(request: web.Request) -> web.Response:
+    room = await _room(request)
+    offer = await _offer(request)
+    try:
+        session_id, answer = await ctx(request).sfu.view(room.room_id, offer)
+    except SdpError as exc:
+        raise ApiError(400, "bad_sdp", str(exc)) from None
+    return _answer_response(request, f"/whep/{room.room_id}/{session_id}", answer)
+
+
+@routes.delete("/whep/{room_id}/{session_id}")
+async def whep_end(request: web.Request) -> web.Response:
+    await _room(request)
+    return await _end(request, "viewer")
