@@ -1,0 +1,81 @@
+"""Fixtures: a real private redis-server and a real Stallcast server on a free port."""
+
+from __future__ import annotations
+
+import json
+import socket
+import tempfile
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from server.app import create_app
+from server.config import Config, load_config
+from server.context import CONTEXT, AppContext
+from server.redis_server import PrivateRedis
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+async def redis_url() -> AsyncIterator[str]:
+    with tempfile.TemporaryDirectory(prefix="sc-") as tmp:
+        server = PrivateRedis(Path(tmp), appendfsync="everysec")
+        await server.start()
+        try:
+            yield server.url
+        finally:
+            server.stop()
+
+
+@dataclass
+class Running:
+    base: str
+    app: web.Application
+    config: Config
+
+    @property
+    def ctx(self) -> AppContext:
+        return self.app[CONTEXT]
+
+    async def new_host(self, name: str = "Mango farm") -> tuple[str, str]:
+        host, token = await self.ctx.store.create_host(name)
+        return host.host_id, token
+
+    async def new_room(self, token: str, title: str = "Mangoes") -> dict[str, str]:
+        async with aiohttp.ClientSession() as http:
+            async with http.post(f"{self.base}/api/rooms", json={"title": title},
+                                 headers={"Authorization": f"Bearer {token}"}) as resp:
+                assert resp.status == 201, await resp.text()
+                return json.loads(await resp.text())
+
+
+@pytest.fixture
+async def server(redis_url: str) -> AsyncIterator[Running]:
+    port = free_port()
+    config = load_config(env={}, overrides={"http": {"port": port}, "media": {
+        "connect_timeout_s": 10}})
+    app = create_app(config, redis_url)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield Running(f"http://127.0.0.1:{port}", app, config)
+    finally:
+        await runner.cleanup()
+
+
+@pytest.fixture
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
