@@ -91,11 +91,10 @@ def cors_middleware(origins: str) -> Any:
             try:
                 resp = await handler(request)
             except web.HTTPException as exc:
-                resp = exc
-            if isinstance(resp, web.HTTPException) and resp.status >= 400 and origin:
-                resp.headers["Access-Control-Allow-Origin"] = origin
-                resp.headers["Access-Control-Expose-Headers"] = CORS_EXPOSE
-                raise resp
+                if origin:
+                    exc.headers["Access-Control-Allow-Origin"] = origin
+                    exc.headers["Access-Control-Expose-Headers"] = CORS_EXPOSE
+                raise
         if origin:
             resp.headers["Access-Control-Allow-Origin"] = origin
             resp.headers["Access-Control-Expose-Headers"] = CORS_EXPOSE

@@ -1,0 +1,74 @@
+"""Fails loudly if the aiortc internals media/aiortc_adapter.py relies on move."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import inspect
+
+import aiortc
+from aiortc import RTCPeerConnection
+from aiortc.rtcrtpreceiver import decoder_worker
+
+from media import aiortc_adapter
+
+
+def test_aiortc_is_the_pinned_version() -> None:
+    assert importlib.metadata.version("aiortc") == aiortc_adapter.AIORTC_VERSION
+    assert aiortc.__version__ == aiortc_adapter.AIORTC_VERSION
+
+
+async def test_private_attributes_still_exist() -> None:
+    pc = RTCPeerConnection()
+    try:
+        video = pc.addTransceiver("video")
+        audio = pc.addTransceiver("audio")
+        for t in (video, audio):
+            for name in aiortc_adapter.RECEIVER_ATTRS:
+                assert hasattr(t.receiver, name), f"RTCRtpReceiver lost {name}"
+            for name in aiortc_adapter.RECEIVER_METHODS:
+                assert callable(getattr(t.receiver, name, None)), f"RTCRtpReceiver lost {name}"
+            for name in aiortc_adapter.SENDER_ATTRS:
+                assert isinstance(getattr(t.sender, name, None), int), f"RTCRtpSender lost {name}"
+            for name in aiortc_adapter.SENDER_METHODS:
+                assert callable(getattr(t.sender, name, None)), f"RTCRtpSender lost {name}"
+            assert isinstance(t._codecs, list)
+            assert isinstance(t.sender._ssrc, int)
+        # The RTP handler the DTLS transport calls must keep its signature.
+        params = list(inspect.signature(video.receiver._handle_rtp_packet).parameters)
+        assert params == ["packet", "arrival_time_ms"]
+        params = list(inspect.signature(video.sender._handle_rtcp_packet).parameters)
+        assert params == ["packet"]
+        assert callable(getattr(video.sender.transport, "_send_rtp", None))
+    finally:
+        await pc.close()
+
+
+def test_decoder_worker_signature() -> None:
+    # Benchmarks replace it to build cheap viewers; the adapter stops its thread.
+    assert list(inspect.signature(decoder_worker).parameters) == [
+        "loop", "input_q", "output_q", "decode_error"]
+
+
+async def test_tap_installs_on_instances() -> None:
+    pc = RTCPeerConnection()
+    try:
+        t = pc.addTransceiver("video")
+        received: list[object] = []
+
+        async def sink(packet: object, codec: object) -> None:
+            received.append(packet)
+
+        tap = aiortc_adapter.ReceiverTap(t.receiver, sink)
+        assert t.receiver._handle_rtp_packet == tap._handle_rtp_packet
+        sender_tap = aiortc_adapter.SenderTap(t, on_nack=sink_nack, on_keyframe_request=noop)
+        assert sender_tap.ssrc == t.sender._ssrc
+    finally:
+        await pc.close()
+
+
+async def sink_nack(lost: list[int]) -> None:
+    return None
+
+
+def noop() -> None:
+    return None
