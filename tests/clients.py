@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 import av
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
-from aiortc.mediastreams import AUDIO_PTIME, VIDEO_CLOCK_RATE, VIDEO_PTIME, MediaStreamError
+from aiortc.mediastreams import AUDIO_PTIME, VIDEO_CLOCK_RATE, MediaStreamError
 
 VIDEO_TIME_BASE = fractions.Fraction(1, VIDEO_CLOCK_RATE)
 
@@ -64,12 +64,14 @@ class ToneTrack(MediaStreamTrack):
         super().__init__()
         self._start: float | None = None
         self._samples = 0
-        rate = 48000
-        n = int(rate * AUDIO_PTIME)
-        self._n = n
-        self._rate = rate
-        period = [int(8000 * math.sin(2 * math.pi * 440 * i / rate)) for i in range(rate // 440 * 10)]
-        self._wave = period
+        self._rate = 48000
+        self._n = int(self._rate * AUDIO_PTIME)
+        # One second holds a whole number of 440 Hz periods, so it loops without a click.
+        self._second = b"".join(
+            int(8000 * math.sin(2 * math.pi * 440 * i / self._rate)).to_bytes(2, "little",
+                                                                              signed=True)
+            for i in range(self._rate)
+        )
 
     async def recv(self) -> av.AudioFrame:
         if self.readyState != "live":
@@ -79,12 +81,8 @@ class ToneTrack(MediaStreamTrack):
         target = self._start + self._samples / self._rate
         await asyncio.sleep(max(0.0, target - time.time()))
         frame = av.AudioFrame(format="s16", layout="mono", samples=self._n)
-        start = self._samples % len(self._wave)
-        data = b"".join(
-            self._wave[(start + i) % len(self._wave)].to_bytes(2, "little", signed=True)
-            for i in range(self._n)
-        )
-        frame.planes[0].update(data)
+        offset = (self._samples % self._rate) * 2
+        frame.planes[0].update(self._second[offset:offset + self._n * 2])
         frame.sample_rate = self._rate
         frame.pts = self._samples
         frame.time_base = fractions.Fraction(1, self._rate)

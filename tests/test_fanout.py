@@ -6,7 +6,6 @@ import asyncio
 import threading
 
 from clients import publish, wait_for, watch
-
 from conftest import Running
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from clients import publish, wait_for, watch
-
 from conftest import Running
 
 

@@ -1,0 +1,123 @@
+"""The stallcast command as a newcomer uses it: serve --demo, host create beside it, config."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+import pytest
+from conftest import free_port
+
+from server.config import ConfigError, load_config
+
+STALLCAST = [sys.executable, "-m", "server.cli"]
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*STALLCAST, *args], capture_output=True, text=True, timeout=60,
+                          cwd=ROOT, env={**os.environ, **(env or {})})
+
+
+async def test_serve_demo_host_create_and_shutdown(tmp_path: Path) -> None:
+    port = free_port()
+    data = tmp_path / "data"
+    proc = subprocess.Popen([*STALLCAST, "serve", "--demo", "--data-dir", str(data),
+                             "--port", str(port)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        lines: list[str] = []
+        deadline = time.time() + 30
+        assert proc.stdout is not None
+        while time.time() < deadline and not any("Stream key" in ln for ln in lines):
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+        text = "".join(lines)
+        assert "Host studio: http://127.0.0.1:" in text and "#key=sk_" in text, text
+        assert "/watch/r_" in text
+        key = text.split("Stream key:")[1].strip()
+        assert (data / "redis.sock").exists() and (data / "appendonlydir").exists()
+
+        created = run("host", "create", "Tea garden", "--data-dir", str(data))
+        assert created.returncode == 0, created.stderr
+        host = json.loads(created.stdout)
+        assert host["host_id"].startswith("h_") and len(host["token"]) > 30
+
+        base = f"http://127.0.0.1:{port}"
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{base}/healthz") as resp:
+                assert resp.status == 200
+            async with http.post(f"{base}/api/rooms", json={"title": "Oolong tasting"},
+                                 headers={"Authorization": f"Bearer {host['token']}"}) as resp:
+                assert resp.status == 201
+                room = await resp.json()
+            assert room["stream_key"] != key
+            async with http.get(f"{base}/studio/{room['room_id']}") as resp:
+                assert resp.status == 200 and "text/html" in resp.headers["Content-Type"]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    logs = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    assert any(entry["msg"] == "serving" for entry in logs)
+    # The private Redis went down with the server, and its data stayed.
+    assert not (data / "redis.sock").exists() or _socket_dead(data / "redis.sock")
+
+    # Restart: the demo room is the same one (AOF kept it).
+    again = run("host", "create", "Another", "--data-dir", str(data))
+    assert again.returncode == 0
+
+
+def _socket_dead(path: Path) -> bool:
+    import socket
+
+    s = socket.socket(socket.AF_UNIX)
+    try:
+        s.connect(str(path))
+        return False
+    except OSError:
+        return True
+    finally:
+        s.close()
+
+
+def test_config_layers(tmp_path: Path) -> None:
+    cfg = load_config(env={"STALLCAST_HTTP_PORT": "9123", "STALLCAST_WEBRTC_PUBLIC_IP": "1.2.3.4"})
+    assert cfg.http.port == 9123 and cfg.webrtc.public_ip == "1.2.3.4"
+    user = tmp_path / "site.toml"
+    user.write_text('[http]\nport = 7000\n[webrtc]\nice_servers = "stun:a:3478, turn:b:3478"\n')
+    cfg = load_config(user, env={})
+    assert cfg.http.port == 7000
+    assert cfg.webrtc.ice_server_urls == ["stun:a:3478", "turn:b:3478"]
+    for bad, message in [
+        ('[http]\nport = "x"\n', "integer"),
+        ("[http]\nnope = 1\n", "unknown setting"),
+        ("[nope]\na = 1\n", "unknown section"),
+        ("[http\n", "invalid TOML"),
+        ("[http]\nport = 70000\n", "out of range"),
+    ]:
+        user.write_text(bad)
+        with pytest.raises(ConfigError, match=message):
+            load_config(user, env={})
+    with pytest.raises(ConfigError, match="integer"):
+        load_config(env={"STALLCAST_HTTP_PORT": "eighty"})
+
+
+def test_bad_config_exits_with_a_clear_message(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[http]\nport = -1\n")
+    result = run("serve", "--config", str(bad), "--data-dir", str(tmp_path))
+    assert result.returncode == 2
+    assert "configuration error" in result.stderr and "http.port" in result.stderr
+    result = run("host", "create", "x", "--config", str(tmp_path / "missing.toml"))
+    assert result.returncode == 2 and "not found" in result.stderr
+    result = run("host", "create", " ", "--data-dir", str(tmp_path / "d"))
+    assert result.returncode == 2 and "host name" in result.stderr
