@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import tempfile
@@ -60,10 +61,11 @@ class Running:
                 return json.loads(await resp.text())
 
 
-@pytest.fixture
-async def server(redis_url: str) -> AsyncIterator[Running]:
+@contextlib.asynccontextmanager
+async def start_server(redis_url: str, env: dict[str, str] | None = None) -> AsyncIterator[Running]:
+    """A real Stallcast app on a free port, configured like `serve` with ``env``."""
     port = free_port()
-    config = load_config(env={}, overrides={"http": {"port": port}, "media": {
+    config = load_config(env=env or {}, overrides={"http": {"port": port}, "media": {
         "connect_timeout_s": 10}})
     app = create_app(config, redis_url)
     runner = web.AppRunner(app)
@@ -73,6 +75,12 @@ async def server(redis_url: str) -> AsyncIterator[Running]:
         yield Running(f"http://127.0.0.1:{port}", app, config)
     finally:
         await runner.cleanup()
+
+
+@pytest.fixture
+async def server(redis_url: str) -> AsyncIterator[Running]:
+    async with start_server(redis_url) as running:
+        yield running
 
 
 @pytest.fixture

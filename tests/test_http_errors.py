@@ -5,7 +5,7 @@ from __future__ import annotations
 import aiohttp
 from aiortc import RTCPeerConnection
 from clients import publish, wait_for
-from conftest import Running
+from conftest import Running, start_server
 
 
 async def offer_sdp(kind: str = "video", direction: str = "sendonly") -> str:
@@ -181,3 +181,37 @@ async def test_healthz_follows_redis(server: Running) -> None:
         async with http.get(f"{server.base}/healthz") as resp:
             assert resp.status == 503
             assert "redis" in (await resp.json())["error"]["message"]
+
+
+async def test_ice_servers_are_announced(redis_url: str) -> None:
+    env = {
+        "STALLCAST_WEBRTC_ICE_SERVERS": "stun:stun.example.org:3478,turn:turn.example.org:3478",
+        "STALLCAST_WEBRTC_TURN_USERNAME": "stall",
+        "STALLCAST_WEBRTC_TURN_CREDENTIAL": "secret",
+    }
+    async with start_server(redis_url, env) as running:
+        # The server itself uses these servers when it gathers candidates.
+        servers = running.ctx.sfu.settings.rtc_configuration().iceServers
+        assert [s.urls for s in servers] == ["stun:stun.example.org:3478",
+                                             "turn:turn.example.org:3478"]
+        assert servers[1].username == "stall" and servers[1].credential == "secret"
+        async with aiohttp.ClientSession() as http:
+            async with http.options(f"{running.base}/whip/r_any") as resp:
+                links = resp.headers.getall("Link")
+        assert '<stun:stun.example.org:3478>; rel="ice-server"' in links
+        assert any("turn.example.org" in link and 'username="stall"' in link
+                   and 'credential="secret"' in link for link in links)
+
+
+async def test_public_ip_is_advertised_in_answers(redis_url: str) -> None:
+    async with start_server(redis_url, {"STALLCAST_WEBRTC_PUBLIC_IP": "198.51.100.7"}) as running:
+        _, token = await running.new_host()
+        room = await running.new_room(token)
+        async with aiohttp.ClientSession() as http:
+            async with http.post(f"{running.base}/whep/{room['room_id']}",
+                                 data=await offer_sdp(direction="recvonly"),
+                                 headers={"Content-Type": "application/sdp"}) as resp:
+                assert resp.status == 201
+                answer = await resp.text()
+        hosts = [ln for ln in answer.splitlines() if "typ host" in ln]
+        assert hosts and all(" 198.51.100.7 " in ln for ln in hosts)
