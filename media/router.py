@@ -5,9 +5,10 @@ Packets are forwarded as they arrive: read once, re-headed per viewer, never dec
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgpack
@@ -20,6 +21,8 @@ from .keyframe import KeyframeRequester
 from .rtp import StreamRewriter, starts_keyframe
 
 log = logging.getLogger("stallcast.media.router")
+
+INBOX_SIZE = 64
 
 
 class RoomBusy(Exception):
@@ -115,19 +118,48 @@ class Consumer:
 class ViewerSession:
     """A WHEP viewer: its peer connection, its consumers and its event channel."""
 
-    def __init__(self, session_id: str, pc: RTCPeerConnection) -> None:
+    def __init__(self, session_id: str, pc: RTCPeerConnection, identity: str | None = None,
+                 room_id: str = "") -> None:
         self.session_id = session_id
         self.pc = pc
+        self.identity = identity  # opaque to the media plane: who the viewer is, if known
+        self.room_id = room_id
         self.consumers: dict[str, Consumer] = {}
         self.channel: RTCDataChannel | None = None
         self.created_at = time.time()
         self.closed = False
+        self._inbox: asyncio.Queue[Any] = asyncio.Queue(maxsize=INBOX_SIZE)
+        self._pump: asyncio.Task[None] | None = None
+        self.dropped_messages = 0
+
+    def inbox_put(self, message: Any,
+                  handler: Callable[[ViewerSession, Any], Awaitable[None]]) -> None:
+        """Queue a message from the viewer; one task handles them in order. A viewer that
+        floods the channel loses the overflow instead of growing the server's memory."""
+        try:
+            self._inbox.put_nowait(message)
+        except asyncio.QueueFull:
+            self.dropped_messages += 1
+            return
+        if self._pump is None:
+            self._pump = asyncio.ensure_future(self._run_inbox(handler))
+
+    async def _run_inbox(self, handler: Callable[[ViewerSession, Any], Awaitable[None]]) -> None:
+        while True:
+            message = await self._inbox.get()
+            try:
+                await handler(self, message)
+            except Exception:
+                log.exception("viewer message handler failed")
 
     def send_event(self, event: dict[str, Any]) -> bool:
+        return self.send_raw(msgpack.packb(event))
+
+    def send_raw(self, data: bytes) -> bool:
         ch = self.channel
         if ch is None or ch.readyState != "open":
             return False
-        ch.send(msgpack.packb(event))
+        ch.send(data)
         return True
 
     @property
@@ -143,6 +175,8 @@ class ViewerSession:
         self.closed = True
         for c in self.consumers.values():
             c.closed = True
+        if self._pump is not None:
+            self._pump.cancel()
         await self.pc.close()
 
 
@@ -150,8 +184,12 @@ class Router:
     """Forwards the room's producer to all its viewers and tells them when the host comes
     and goes. Viewers stay attached across host reconnects."""
 
-    def __init__(self, room_id: str, keyframe_interval: float) -> None:
+    def __init__(self, room_id: str, keyframe_interval: float,
+                 announce: Callable[[str, dict[str, Any]], None] | None = None) -> None:
         self.room_id = room_id
+        # Where host_live/host_left go: by default to this node's viewers; a cluster passes
+        # them through its event bus so viewers on every node hear them.
+        self.announce = announce or (lambda room_id, event: self.broadcast(event) and None)
         self.keyframe_interval = keyframe_interval
         self.producer: Producer | None = None
         self.viewers: dict[str, ViewerSession] = {}
@@ -173,7 +211,7 @@ class Router:
                 consumer.restart()
 
     def announce_live(self) -> None:
-        self.broadcast({"type": "host_live", "room_id": self.room_id})
+        self.announce(self.room_id, {"type": "host_live", "room_id": self.room_id})
 
     async def detach_producer(self, producer: Producer) -> None:
         if self.producer is not producer:
@@ -181,7 +219,7 @@ class Router:
         self.producer = None
         self.host_left_at = time.time()
         await producer.close()
-        self.broadcast({"type": "host_left", "room_id": self.room_id})
+        self.announce(self.room_id, {"type": "host_left", "room_id": self.room_id})
 
     def request_keyframe(self) -> None:
         if self.producer is not None:
@@ -215,9 +253,12 @@ class Router:
         if viewer is not None:
             await viewer.close()
 
-    def broadcast(self, event: dict[str, Any]) -> int:
+    def broadcast(self, event: dict[str, Any], to: str | None = None) -> int:
+        """Send one msgpack event to every viewer (or only to viewers with identity ``to``)."""
         event.setdefault("ts", time.time())
-        return sum(1 for v in self.viewers.values() if v.send_event(event))
+        data = msgpack.packb(event)
+        return sum(1 for v in list(self.viewers.values())
+                   if (to is None or v.identity == to) and v.send_raw(data))
 
     @property
     def empty(self) -> bool:

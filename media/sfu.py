@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,11 +68,17 @@ class Sfu:
         self.routers: dict[str, Router] = {}
         self._sessions: dict[str, tuple[str, str]] = {}  # session id -> (room id, role)
         self._tasks: set[asyncio.Task[Any]] = set()
+        # Hooks for the layer above: room announcements, a viewer's channel opening, and
+        # messages viewers send on it. The defaults keep the media plane usable on its own.
+        self.announce: Callable[[str, dict[str, Any]], None] | None = None
+        self.on_channel_open: Callable[[ViewerSession, Router], Awaitable[None]] | None = None
+        self.on_message: Callable[[ViewerSession, Any], Awaitable[None]] | None = None
 
     def router(self, room_id: str) -> Router:
         router = self.routers.get(room_id)
         if router is None:
-            router = self.routers[room_id] = Router(room_id, self.settings.keyframe_min_interval)
+            router = self.routers[room_id] = Router(
+                room_id, self.settings.keyframe_min_interval, self.announce)
         return router
 
     def _spawn(self, coro: Any) -> None:
@@ -152,21 +159,32 @@ class Sfu:
         log.info("publisher joined", extra={"room_id": room_id, "session": session_id})
         return session_id, answer
 
-    async def view(self, room_id: str, offer_sdp: str) -> tuple[str, str]:
+    async def view(self, room_id: str, offer_sdp: str,
+                   identity: str | None = None) -> tuple[str, str]:
         """Answer a viewer's offer; returns (session id, answer SDP)."""
         parse_offer(offer_sdp, publish=False)
         router = self.router(room_id)
         pc = self._new_pc()
         session_id = secrets.token_urlsafe(12)
-        viewer = ViewerSession(session_id, pc)
+        viewer = ViewerSession(session_id, pc, identity, room_id)
 
         @pc.on("datachannel")
         def on_channel(channel: Any) -> None:
             viewer.channel = channel
 
-            @channel.on("open")
             def _open() -> None:
-                viewer.send_event({"type": "welcome", "room_id": room_id, "live": router.live})
+                if self.on_channel_open is not None:
+                    self._spawn(self.on_channel_open(viewer, router))
+                else:
+                    viewer.send_event({"type": "welcome", "room_id": room_id,
+                                       "live": router.live})
+
+            channel.on("open", _open)
+
+            @channel.on("message")
+            def _message(message: Any) -> None:
+                if self.on_message is not None:
+                    viewer.inbox_put(message, self.on_message)
 
             if channel.readyState == "open":
                 _open()

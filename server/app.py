@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 
 import redis.asyncio as aioredis
@@ -10,14 +11,24 @@ from aiohttp import web
 
 from media.sfu import MediaSettings, Sfu
 
-from . import rooms, signalling
+from . import buyers, rooms, shop, signalling
+from .channel import ChannelHandler
+from .chat import Chat
+from .commerce.payments import provider
+from .commerce.service import Commerce
+from .commerce.store import CommerceStore
 from .config import Config
 from .context import CONTEXT, AppContext, ctx
+from .events import EventBus
 from .http_util import ApiError, Handler, cors_middleware, error_middleware
+from .node import NODE, Node
 from .openapi import openapi_document
 from .store import Store
+from .viewers import ViewerAuth
 
 WEB_CLIENT = Path(__file__).resolve().parent.parent / "web_client"
+
+log = logging.getLogger("stallcast.app")
 
 
 def media_settings(config: Config) -> MediaSettings:
@@ -57,21 +68,48 @@ def create_app(config: Config, redis_url: str) -> web.Application:
         client_max_size=max(config.http.max_sdp_bytes, config.http.max_json_bytes),
     )
     client = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    bus_client = aioredis.Redis.from_url(redis_url)  # binary: events are msgpack
+    deliver_ref: list[Node] = []
+    bus = EventBus(bus_client, lambda room_id, event: deliver_ref[0].deliver(room_id, event))
+    commerce = Commerce(CommerceStore(client), bus, provider(config.commerce.payment_provider),
+                        float(config.commerce.reservation_ttl_s))
+    chat = Chat(client, bus, config.commerce.chat_messages_per_window,
+                config.commerce.chat_window_s)
     context = AppContext(config=config, redis=client, store=Store(client),
-                         sfu=Sfu(media_settings(config)))
+                         sfu=Sfu(media_settings(config)), bus=bus, commerce=commerce,
+                         chat=chat, viewers=ViewerAuth())
+    node = Node(context)
+    deliver_ref.append(node)
+    channel = ChannelHandler(context)
+    context.sfu.announce = node.announce
+    context.sfu.on_channel_open = channel.on_open
+    context.sfu.on_message = channel.on_message
     app[CONTEXT] = context
+    app[NODE] = node
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/api/openapi.json", openapi)
-    app.router.add_routes(rooms.routes)
-    app.router.add_routes(signalling.routes)
+    for module in (rooms, signalling, shop, buyers):
+        app.router.add_routes(module.routes)
     app.router.add_get("/", _page("index.html"))
     app.router.add_get("/studio/{room_id}", _page("studio.html"))
     app.router.add_get("/watch/{room_id}", _page("watch.html"))
     app.router.add_static("/static/", WEB_CLIENT, show_index=False)
 
+    async def startup(app: web.Application) -> None:
+        await context.viewers.load(client)
+        await bus.start()
+        commerce.start()
+        node.spawn(node.keep_claims())
+
     async def shutdown(app: web.Application) -> None:
         await context.sfu.close()
+        await node.close()
+        await commerce.close()
+        await chat.close()
+        await bus.close()
         await client.aclose()
+        await bus_client.aclose()
 
+    app.on_startup.append(startup)
     app.on_shutdown.append(shutdown)
     return app

@@ -59,6 +59,14 @@ class MediaConfig:
 
 
 @dataclass(frozen=True)
+class CommerceConfig:
+    payment_provider: str = "cod"
+    reservation_ttl_s: int = 900
+    chat_messages_per_window: int = 5
+    chat_window_s: int = 10
+
+
+@dataclass(frozen=True)
 class LogConfig:
     level: str = "INFO"
     format: str = "json"
@@ -71,6 +79,7 @@ class Config:
     redis: RedisConfig = field(default_factory=RedisConfig)
     webrtc: WebRtcConfig = field(default_factory=WebRtcConfig)
     media: MediaConfig = field(default_factory=MediaConfig)
+    commerce: CommerceConfig = field(default_factory=CommerceConfig)
     log: LogConfig = field(default_factory=LogConfig)
 
     @property
@@ -141,6 +150,10 @@ def load_config(
     cfg = Config(**sections)
     if not 0 < cfg.http.port < 65536:
         raise ConfigError(f"http.port out of range: {cfg.http.port}")
+    if cfg.commerce.payment_provider not in ("cod", "manual"):
+        raise ConfigError("commerce.payment_provider must be cod or manual")
+    if cfg.commerce.reservation_ttl_s < 1:
+        raise ConfigError("commerce.reservation_ttl_s must be at least 1")
     if cfg.redis.appendfsync not in ("always", "everysec", "no"):
         raise ConfigError("redis.appendfsync must be always, everysec or no")
     return cfg

@@ -9,8 +9,12 @@ from aiohttp import web
 
 from media.sfu import Sfu
 
+from .chat import Chat
+from .commerce.service import Commerce
 from .config import Config
+from .events import EventBus
 from .store import Store
+from .viewers import ViewerAuth
 
 
 @dataclass
@@ -19,6 +23,10 @@ class AppContext:
     redis: aioredis.Redis
     store: Store
     sfu: Sfu
+    bus: EventBus
+    commerce: Commerce
+    chat: Chat
+    viewers: ViewerAuth
 
 
 CONTEXT = web.AppKey("stallcast", AppContext)

@@ -8,8 +8,10 @@ from aiohttp import web
 
 from media.sfu import RoomBusy, SdpError, SessionNotFound
 
+from .buyers import optional_viewer
 from .context import ctx
 from .http_util import ApiError, bearer_token, read_body
+from .node import NODE
 from .store import Room
 
 log = logging.getLogger("stallcast.signalling")
@@ -67,12 +69,19 @@ async def whip_publish(request: web.Request) -> web.Response:
     room = await _room(request)
     _check_key(request, room)
     offer = await _offer(request)
+    node = request.app[NODE]
+    busy = ApiError(409, "conflict", "this room already has a live publisher")
+    if not await node.claim_room(room.room_id):
+        raise busy
     try:
         session_id, answer = await ctx(request).sfu.publish(room.room_id, offer)
     except SdpError as exc:
+        router = ctx(request).sfu.routers.get(room.room_id)
+        if router is None or not router.live:
+            await node.release_room(room.room_id)
         raise ApiError(400, "bad_sdp", str(exc)) from None
     except RoomBusy:
-        raise ApiError(409, "conflict", "this room already has a live publisher") from None
+        raise busy from None
     return _answer_response(request, f"/whip/{room.room_id}/{session_id}", answer)
 
 
@@ -117,9 +126,10 @@ async def no_trickle(request: web.Request) -> web.Response:
 @routes.post("/whep/{room_id}")
 async def whep_play(request: web.Request) -> web.Response:
     room = await _room(request)
+    identity = optional_viewer(request)
     offer = await _offer(request)
     try:
-        session_id, answer = await ctx(request).sfu.view(room.room_id, offer)
+        session_id, answer = await ctx(request).sfu.view(room.room_id, offer, identity)
     except SdpError as exc:
         raise ApiError(400, "bad_sdp", str(exc)) from None
     return _answer_response(request, f"/whep/{room.room_id}/{session_id}", answer)

@@ -1,0 +1,117 @@
+"""What viewers do over HTTP (for clients without a data channel): identity, buy, chat, like,
+their own orders, and the room snapshot."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from .commerce.rules import RuleError
+from .commerce.service import order_view
+from .commerce.store import BuyRefused
+from .context import ctx
+from .http_util import ApiError, bearer_token, read_json
+from .snapshot import room_snapshot
+
+routes = web.RouteTableDef()
+
+
+def current_viewer(request: web.Request) -> str:
+    viewer_id = ctx(request).viewers.verify(bearer_token(request))
+    if viewer_id is None:
+        raise ApiError(401, "unauthorized", "unknown or tampered viewer token",
+                       headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+    return viewer_id
+
+
+def optional_viewer(request: web.Request) -> str | None:
+    if "Authorization" not in request.headers:
+        return None
+    return current_viewer(request)
+
+
+async def _room_id(request: web.Request) -> str:
+    room = await ctx(request).store.get_room(request.match_info["room_id"])
+    if room is None:
+        raise ApiError(404, "not_found", "no such room")
+    return room.room_id
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    return await read_json(request, ctx(request).config.http.max_json_bytes)
+
+
+@routes.post("/api/viewers")
+async def new_viewer(request: web.Request) -> web.Response:
+    viewer_id, token = ctx(request).viewers.issue()
+    return web.json_response({"viewer_id": viewer_id, "token": token}, status=201)
+
+
+@routes.get("/api/me")
+async def me(request: web.Request) -> web.Response:
+    viewer_id = current_viewer(request)
+    contact = await ctx(request).commerce.store.contact_of(viewer_id)
+    return web.json_response({"viewer_id": viewer_id, "contact": contact})
+
+
+@routes.get("/api/me/orders")
+async def my_orders(request: web.Request) -> web.Response:
+    viewer_id = current_viewer(request)
+    orders = await ctx(request).commerce.store.orders_of_buyer(viewer_id)
+    return web.json_response({"orders": [order_view(o) for o in orders]})
+
+
+@routes.get("/api/me/orders/{order_id}")
+async def my_order(request: web.Request) -> web.Response:
+    viewer_id = current_viewer(request)
+    order = await ctx(request).commerce.store.get_order(request.match_info["order_id"])
+    if order is None or order["buyer_id"] != viewer_id:
+        raise ApiError(404, "not_found", "no such order")
+    return web.json_response(order_view(order))
+
+
+@routes.post("/api/rooms/{room_id}/buy")
+async def buy(request: web.Request) -> web.Response:
+    viewer_id = current_viewer(request)
+    room_id = await _room_id(request)
+    body = await _body(request)
+    try:
+        order = await ctx(request).commerce.buy(room_id, viewer_id, body)
+    except BuyRefused as exc:
+        raise ApiError(exc.status, exc.code, str(exc)) from None
+    except RuleError as exc:
+        raise ApiError(400, exc.code, str(exc)) from None
+    return web.json_response(order, status=201 if order["created"] else 200)
+
+
+@routes.post("/api/rooms/{room_id}/chat")
+async def chat(request: web.Request) -> web.Response:
+    viewer_id = current_viewer(request)
+    room_id = await _room_id(request)
+    body = await _body(request)
+    name = body.get("name") if isinstance(body.get("name"), str) else "viewer"
+    try:
+        message = await ctx(request).chat.send(room_id, viewer_id, str(name), body.get("text"))
+    except RuleError as exc:
+        status = 429 if exc.code == "rate_limited" else 403 if exc.code == "muted" else 400
+        raise ApiError(status, exc.code, str(exc)) from None
+    return web.json_response(message, status=201)
+
+
+@routes.post("/api/rooms/{room_id}/likes")
+async def like(request: web.Request) -> web.Response:
+    viewer_id = current_viewer(request)
+    room_id = await _room_id(request)
+    body = await _body(request)
+    try:
+        total = await ctx(request).chat.like(room_id, viewer_id, body.get("count"))
+    except RuleError as exc:
+        raise ApiError(429 if exc.code == "rate_limited" else 400, exc.code, str(exc)) from None
+    return web.json_response({"total": total})
+
+
+@routes.get("/api/rooms/{room_id}/state")
+async def state(request: web.Request) -> web.Response:
+    room_id = await _room_id(request)
+    return web.json_response(await room_snapshot(ctx(request), room_id))

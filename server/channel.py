@@ -1,0 +1,103 @@
+"""The viewer's data channel: msgpack events out, buys/chat/likes in.
+
+Anything malformed, oversized or unknown is answered with an ``error`` message on the same
+channel; it never reaches Redis and the connection stays up.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import msgpack
+
+from media.router import Router, ViewerSession
+
+from .commerce.rules import RuleError
+from .commerce.store import BuyRefused
+from .context import AppContext
+from .snapshot import room_snapshot
+
+log = logging.getLogger("stallcast.channel")
+
+MAX_MESSAGE = 4096
+
+
+def _decode(message: Any) -> dict[str, Any]:
+    if isinstance(message, str):
+        raise RuleError("messages are binary msgpack maps", code="bad_message")
+    if len(message) > MAX_MESSAGE:
+        raise RuleError(f"message over {MAX_MESSAGE} bytes", code="too_large")
+    try:
+        msg = msgpack.unpackb(message, raw=False, strict_map_key=True,
+                              max_buffer_size=MAX_MESSAGE)
+    except Exception:
+        raise RuleError("not valid msgpack", code="bad_message") from None
+    if not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
+        raise RuleError("a message is a map with a string 'type'", code="bad_message")
+    return msg
+
+
+def _ref(msg: dict[str, Any]) -> Any:
+    ref = msg.get("ref")
+    if isinstance(ref, int) or (isinstance(ref, str) and len(ref) <= 64):
+        return ref
+    return None
+
+
+class ChannelHandler:
+    def __init__(self, app: AppContext) -> None:
+        self.app = app
+
+    async def on_open(self, viewer: ViewerSession, router: Router) -> None:
+        snapshot = await room_snapshot(self.app, viewer.room_id)
+        viewer.send_event({"type": "welcome", "room_id": viewer.room_id,
+                           "viewer_id": viewer.identity, "live": router.live,
+                           "seq": snapshot["seq"], "snapshot": snapshot})
+
+    async def on_message(self, viewer: ViewerSession, message: Any) -> None:
+        ref = None
+        try:
+            msg = _decode(message)
+            ref = _ref(msg)
+            reply = await self._dispatch(viewer, msg)
+            reply["ref"] = ref
+            viewer.send_event(reply)
+        except BuyRefused as exc:
+            viewer.send_event({"type": "error", "code": exc.code, "message": str(exc),
+                               "remaining": exc.remaining, "ref": ref})
+        except RuleError as exc:
+            viewer.send_event({"type": "error", "code": exc.code, "message": str(exc),
+                               "ref": ref})
+        except Exception:
+            log.exception("data channel message failed")
+            viewer.send_event({"type": "error", "code": "internal",
+                               "message": "internal error", "ref": ref})
+        if viewer.dropped_messages:
+            viewer.send_event({"type": "error", "code": "rate_limited",
+                               "message": f"{viewer.dropped_messages} messages dropped: "
+                                          "sending too fast"})
+            viewer.dropped_messages = 0
+
+    async def _dispatch(self, viewer: ViewerSession, msg: dict[str, Any]) -> dict[str, Any]:
+        kind = msg["type"]
+        app = self.app
+        if kind == "ping":
+            return {"type": "pong"}
+        if kind == "snapshot":
+            return {"type": "snapshot", "snapshot": await room_snapshot(app, viewer.room_id)}
+        if kind not in ("buy", "chat", "like"):
+            raise RuleError(f"unknown message type {kind[:40]!r}", code="unknown_type")
+        if viewer.identity is None:
+            raise RuleError("identify first: POST /api/viewers, then watch with its token",
+                            code="unauthorized")
+        if kind == "buy":
+            order = await app.commerce.buy(viewer.room_id, viewer.identity, msg)
+            return {"type": "buy_result", "order": order}
+        if kind == "chat":
+            name = msg.get("name") if isinstance(msg.get("name"), str) else ""
+            message = await app.chat.send(viewer.room_id, viewer.identity, name or "viewer",
+                                          msg.get("text"))
+            return {"type": "chat_ack", "message_id": message["message_id"]}
+        total = await app.chat.like(viewer.room_id, viewer.identity, msg.get("count"))
+        return {"type": "like_ack", "total": total}

@@ -1,0 +1,1 @@
+"""Live commerce: products, cards, flash sales, orders. ``rules`` is plain code, no I/O."""

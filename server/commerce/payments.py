@@ -1,0 +1,51 @@
+"""Payment providers. A provider decides whether a new order is confirmed at once or held as a
+reservation until payment arrives (and is released if it does not)."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+
+class PaymentProvider(Protocol):
+    name: str
+    #: True: orders are confirmed when placed (stock is taken for good).
+    confirms_at_once: bool
+
+    def instructions(self, order: dict[str, Any]) -> dict[str, Any]:
+        """What the buyer is told to do to pay, shown with the order."""
+        ...
+
+
+class CashOnDelivery:
+    """The courier collects the money: the order is confirmed at once."""
+
+    name = "cod"
+    confirms_at_once = True
+
+    def instructions(self, order: dict[str, Any]) -> dict[str, Any]:
+        return {"method": "cash_on_delivery", "amount": order["unit_price"] * order["quantity"],
+                "currency": order["currency"]}
+
+
+class ManualTransfer:
+    """The buyer pays by bank or wallet transfer; the host confirms it received the money
+    (POST /api/orders/{id}/confirm). Unpaid reservations go back to stock when they expire."""
+
+    name = "manual"
+    confirms_at_once = False
+
+    def instructions(self, order: dict[str, Any]) -> dict[str, Any]:
+        return {"method": "transfer", "reference": order["order_id"],
+                "amount": order["unit_price"] * order["quantity"],
+                "currency": order["currency"], "pay_before": order["expires_at"]}
+
+
+PROVIDERS: dict[str, PaymentProvider] = {"cod": CashOnDelivery(), "manual": ManualTransfer()}
+
+
+def provider(name: str) -> PaymentProvider:
+    try:
+        return PROVIDERS[name]
+    except KeyError:
+        raise ValueError(f"unknown payment provider {name!r}; "
+                         f"choose one of {', '.join(PROVIDERS)}") from None

@@ -1,0 +1,225 @@
+"""Commerce rules as plain functions: input validation, the order state machine, CSV.
+
+Nothing here touches the network or Redis, so every rule is testable on its own.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+CURRENCY = re.compile(r"^[A-Z]{3}$")
+MAX_PRICE = 10**12
+MAX_STOCK = 10**9
+MAX_SALE_SECONDS = 24 * 3600
+
+
+class RuleError(ValueError):
+    """Input breaks a commerce rule; the message is safe to show the client."""
+
+    def __init__(self, message: str, code: str = "invalid") -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _text(body: Mapping[str, Any], key: str, max_len: int, required: bool = True) -> str:
+    value = body.get(key, None if required else "")
+    if not isinstance(value, str) or (required and not value.strip()):
+        raise RuleError(f"{key} must be a non-empty string" if required else
+                        f"{key} must be a string")
+    if len(value) > max_len:
+        raise RuleError(f"{key} longer than {max_len} characters")
+    return value.strip()
+
+
+def _int(body: Mapping[str, Any], key: str, lo: int, hi: int, default: int | None = None) -> int:
+    value = body.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise RuleError(f"{key} must be an integer")
+    if not lo <= value <= hi:
+        raise RuleError(f"{key} must be between {lo} and {hi}")
+    return value
+
+
+@dataclass(frozen=True)
+class ProductInput:
+    title: str
+    description: str
+    price: int  # minor units (cents, fen, yen)
+    currency: str
+    image: str
+    stock: int
+    per_buyer_limit: int
+
+
+def product_input(body: Mapping[str, Any], partial: bool = False,
+                  current: ProductInput | None = None) -> ProductInput:
+    """Validate a product body; with ``partial``, missing fields keep ``current``'s values."""
+    base: dict[str, Any] = asdict(current) if current else {}
+    merged = {**base, **body} if partial else dict(body)
+    unknown = set(body) - set(ProductInput.__dataclass_fields__)
+    if unknown:
+        raise RuleError(f"unknown field(s): {', '.join(sorted(unknown))}")
+    currency = merged.get("currency", "")
+    if not isinstance(currency, str) or not CURRENCY.match(currency):
+        raise RuleError("currency must be an ISO 4217 code such as CNY, JPY or USD")
+    image = _text(merged, "image", 2000, required=False)
+    if image and not re.match(r"^(https?://|/)", image):
+        raise RuleError("image must be an http(s) URL or a path")
+    return ProductInput(
+        title=_text(merged, "title", 200),
+        description=_text(merged, "description", 5000, required=False),
+        price=_int(merged, "price", 0, MAX_PRICE),
+        currency=currency,
+        image=image,
+        stock=_int(merged, "stock", 0, MAX_STOCK),
+        per_buyer_limit=_int(merged, "per_buyer_limit", 1, 10**6, default=10),
+    )
+
+
+@dataclass(frozen=True)
+class SaleInput:
+    product_id: str
+    price: int
+    quantity: int
+    starts_at: float
+    duration: int
+    per_buyer_limit: int
+
+    @property
+    def ends_at(self) -> float:
+        return self.starts_at + self.duration
+
+
+def sale_input(body: Mapping[str, Any], now: float, default_limit: int) -> SaleInput:
+    product_id = _text(body, "product_id", 64)
+    start_in = body.get("start_in", 0)
+    starts_at = body.get("starts_at")
+    if starts_at is not None:
+        if isinstance(starts_at, bool) or not isinstance(starts_at, (int, float)):
+            raise RuleError("starts_at must be a UNIX time in seconds")
+        if starts_at < now - 5 or starts_at > now + 30 * 86400:
+            raise RuleError("starts_at must be now or within 30 days")
+        start = max(float(starts_at), now)
+    else:
+        start = now + _int({"start_in": start_in}, "start_in", 0, 30 * 86400)
+    return SaleInput(
+        product_id=product_id,
+        price=_int(body, "price", 0, MAX_PRICE),
+        quantity=_int(body, "quantity", 1, MAX_STOCK),
+        starts_at=start,
+        duration=_int(body, "duration", 5, MAX_SALE_SECONDS),
+        per_buyer_limit=_int(body, "per_buyer_limit", 1, 10**6, default=default_limit),
+    )
+
+
+@dataclass(frozen=True)
+class Contact:
+    name: str
+    phone: str
+    address: str
+
+
+PHONE = re.compile(r"^\+?[0-9 ()\-]{5,24}$")
+
+
+def contact_input(body: Any) -> Contact:
+    if not isinstance(body, Mapping):
+        raise RuleError("contact must be an object with name, phone and address",
+                        code="contact_required")
+    contact = Contact(
+        name=_text(body, "name", 100),
+        phone=_text(body, "phone", 32),
+        address=_text(body, "address", 500),
+    )
+    if not PHONE.match(contact.phone):
+        raise RuleError("phone must be digits, spaces, +, - or parentheses")
+    return contact
+
+
+IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_\-:.]{8,80}$")
+
+
+def idempotency_key(value: Any) -> str:
+    if not isinstance(value, str) or not IDEMPOTENCY_KEY.match(value):
+        raise RuleError("idempotency_key must be 8-80 characters of A-Z a-z 0-9 _ - : .")
+    return value
+
+
+# Order status machine: reserved -> confirmed -> shipped -> delivered; cancel before shipping.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    "reserved": frozenset({"confirmed", "cancelled"}),
+    "confirmed": frozenset({"shipped", "cancelled"}),
+    "shipped": frozenset({"delivered"}),
+    "delivered": frozenset(),
+    "cancelled": frozenset(),
+}
+STATUSES = tuple(TRANSITIONS)
+
+
+def check_transition(current: str, new: str) -> None:
+    if new not in TRANSITIONS:
+        raise RuleError(f"unknown status {new!r}")
+    if new not in TRANSITIONS.get(current, frozenset()):
+        raise RuleError(f"an order that is {current} cannot become {new}", code="conflict")
+
+
+def tracking_number(value: Any) -> str:
+    if not isinstance(value, str) or not re.match(r"^[A-Za-z0-9\-]{4,40}$", value):
+        raise RuleError("tracking_number must be 4-40 letters, digits or dashes")
+    return value
+
+
+CSV_COLUMNS = ("order_id", "created_at", "status", "product", "quantity", "unit_price",
+               "total", "currency", "name", "phone", "address", "tracking_number")
+
+
+def format_money(minor: int, currency: str) -> str:
+    """Minor units to a decimal string; JPY/KRW have no minor unit."""
+    digits = 0 if currency in ("JPY", "KRW", "VND") else 2
+    if digits == 0:
+        return str(minor)
+    return f"{minor // 100}.{minor % 100:02d}"
+
+
+def _safe_cell(value: str) -> str:
+    # Spreadsheet apps run cells that start with these as formulas.
+    return "'" + value if value[:1] in ("=", "+", "-", "@") else value
+
+
+def orders_csv(orders: Iterable[Mapping[str, Any]]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(CSV_COLUMNS)
+    for o in orders:
+        qty = int(o["quantity"])
+        unit = int(o["unit_price"])
+        writer.writerow([
+            o["order_id"], o["created_at_iso"], o["status"], _safe_cell(o["product_title"]),
+            qty, format_money(unit, o["currency"]), format_money(unit * qty, o["currency"]),
+            o["currency"], _safe_cell(o["name"]), _safe_cell(o["phone"]),
+            _safe_cell(o["address"]), o.get("tracking_number", ""),
+        ])
+    return out.getvalue()
+
+
+CHAT_MAX = 300
+LIKES_MAX_PER_MESSAGE = 50
+
+
+def chat_text(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise RuleError("chat text must be a non-empty string")
+    text = " ".join(value.split())
+    if len(text) > CHAT_MAX:
+        raise RuleError(f"chat text longer than {CHAT_MAX} characters", code="too_long")
+    return text
+
+
+def like_count(value: Any) -> int:
+    return _int({} if value is None else {"count": value}, "count", 1, LIKES_MAX_PER_MESSAGE,
+                default=1)

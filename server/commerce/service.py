@@ -1,0 +1,250 @@
+"""What hosts and viewers do in a live room — pin, sell, buy — and the events that follow."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from ..events import EventBus
+from .payments import PaymentProvider
+from .rules import RuleError, contact_input, idempotency_key, sale_input
+from .store import BuyRefused, CommerceStore
+
+log = logging.getLogger("stallcast.commerce")
+
+# Order fields a buyer or host sees; internal bookkeeping stays out.
+ORDER_FIELDS = ("order_id", "status", "room_id", "product_id", "product_title", "sale_id",
+                "quantity", "unit_price", "currency", "name", "phone", "address", "created_at",
+                "expires_at", "tracking_number", "cancel_reason", "buyer_id")
+
+
+def order_view(order: dict[str, Any]) -> dict[str, Any]:
+    return {k: order[k] for k in ORDER_FIELDS if k in order}
+
+
+def card_view(product: dict[str, Any]) -> dict[str, Any]:
+    keys = ("product_id", "title", "description", "price", "currency", "image", "stock",
+            "per_buyer_limit")
+    return {k: product[k] for k in keys}
+
+
+def sale_view(sale: dict[str, Any]) -> dict[str, Any]:
+    keys = ("sale_id", "product_id", "title", "price", "list_price", "currency", "quantity",
+            "remaining", "per_buyer_limit", "starts_at", "ends_at", "status")
+    return {k: sale[k] for k in keys if k in sale}
+
+
+class StockCoalescer:
+    """Publishes a sale's remaining stock at most ``rate`` times a second, cluster-wide.
+
+    Buys only mark a sale dirty; one update goes out per interval with the latest figure. A
+    Redis SET NX PX guard keeps several nodes from each sending their own stream.
+    """
+
+    def __init__(self, commerce: Commerce, interval: float = 0.1) -> None:
+        self.commerce = commerce
+        self.interval = interval
+        self._dirty: dict[str, str] = {}  # sale id -> room id
+        self._scheduled: set[str] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def mark(self, room_id: str, sale_id: str) -> None:
+        self._dirty[sale_id] = room_id
+        if sale_id not in self._scheduled:
+            self._scheduled.add(sale_id)
+            task = asyncio.create_task(self._flush(sale_id))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _flush(self, sale_id: str) -> None:
+        redis = self.commerce.store.redis
+        try:
+            while True:
+                guard = await redis.set(f"sale:{sale_id}:stockpub", "1", nx=True,
+                                        px=int(self.interval * 1000))
+                if guard:
+                    break
+                await asyncio.sleep(self.interval / 2)
+            room_id = self._dirty.pop(sale_id)
+            self._scheduled.discard(sale_id)
+            sale = await self.commerce.store.get_sale(sale_id)
+            if sale is not None:
+                await self.commerce.bus.publish(room_id, {
+                    "type": "sale_stock", "sale_id": sale_id, "remaining": sale["remaining"],
+                    "quantity": sale["quantity"]})
+        except Exception:
+            self._scheduled.discard(sale_id)
+            log.exception("stock update failed", extra={"sale_id": sale_id})
+
+    async def close(self) -> None:
+        for t in list(self._tasks):
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+class Commerce:
+    def __init__(self, store: CommerceStore, bus: EventBus, payments: PaymentProvider,
+                 reservation_ttl: float) -> None:
+        self.store = store
+        self.bus = bus
+        self.payments = payments
+        self.reservation_ttl = reservation_ttl
+        self.stock = StockCoalescer(self)
+        self._ticker: asyncio.Task[None] | None = None
+        self.buys = 0
+        self.orders = 0
+
+    # -- host actions ----------------------------------------------------------------------
+    async def pin(self, room_id: str, product: dict[str, Any]) -> None:
+        await self.store.attach(room_id, product["product_id"])
+        await self.store.pin(room_id, product["product_id"])
+        await self.bus.publish(room_id, {"type": "card_pinned", "card": card_view(product)})
+
+    async def unpin(self, room_id: str) -> None:
+        await self.store.pin(room_id, None)
+        await self.bus.publish(room_id, {"type": "card_unpinned"})
+
+    async def start_sale(self, room_id: str, product: dict[str, Any],
+                         body: dict[str, Any]) -> dict[str, Any]:
+        now = time.time()
+        data = sale_input(body, now, product["per_buyer_limit"])
+        if data.product_id != product["product_id"]:
+            raise RuleError("product_id does not match")
+        await self.store.attach(room_id, product["product_id"])
+        sale = await self.store.create_sale(room_id, product, data, now)
+        kind = "sale_started" if sale["status"] == "live" else "sale_scheduled"
+        await self.bus.publish(room_id, {"type": kind, "sale": sale_view(sale)})
+        return sale
+
+    async def end_sale(self, sale: dict[str, Any]) -> None:
+        if await self.store.end_sale(sale["sale_id"], time.time()) is not None:
+            await self.bus.publish(sale["room_id"], {"type": "sale_ended",
+                                                     "sale_id": sale["sale_id"]})
+
+    async def set_status(self, order: dict[str, Any], new: str, **extra: str) -> dict[str, Any]:
+        from .rules import check_transition
+
+        check_transition(order["status"], new)
+        now = time.time()
+        if new == "cancelled":
+            done, _, _, before = await self.store.cancel(order["order_id"], now,
+                                                         only_reserved=False,
+                                                         reason=extra.get("reason", "cancelled"))
+            if not done:
+                raise RuleError(f"an order that is {before} cannot be cancelled", code="conflict")
+            if order.get("sale_id"):
+                self.stock.mark(order["room_id"], order["sale_id"])
+        else:
+            result = await self.store.transition(order, new, now, **extra)
+            if result != "ok":
+                raise RuleError(f"the order changed meanwhile (now {result})", code="conflict")
+        updated = await self.store.get_order(order["order_id"])
+        assert updated is not None
+        await self._tell_buyer(updated)
+        return updated
+
+    async def _tell_buyer(self, order: dict[str, Any]) -> None:
+        await self.bus.publish(order["room_id"], {"type": "order_status", "to": order["buyer_id"],
+                                                  "order": order_view(order)})
+
+    # -- viewer actions --------------------------------------------------------------------
+    async def buy(self, room_id: str, buyer_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Place an order from a buy request (HTTP or data channel). Returns the order view
+        with ``created`` telling a first answer from a replay of the same idempotency key."""
+        self.buys += 1
+        idem = idempotency_key(body.get("idempotency_key"))
+        quantity = body.get("quantity", 1)
+        if isinstance(quantity, bool) or not isinstance(quantity, int) or not 1 <= quantity <= 99:
+            raise RuleError("quantity must be an integer from 1 to 99")
+        sale_id, product_id = body.get("sale_id"), body.get("product_id")
+        source: dict[str, Any] | None
+        if isinstance(sale_id, str):
+            source = await self.store.get_sale(sale_id)
+            is_sale = True
+        elif isinstance(product_id, str):
+            source = await self.store.get_product(product_id)
+            is_sale = False
+            if source and not await self.store.is_attached(room_id, product_id):
+                source = None
+        else:
+            raise RuleError("a buy names a sale_id or a product_id")
+        if source is None or source.get("room_id", room_id) != room_id:
+            raise BuyRefused("not_found", -1)
+        raw_contact = body.get("contact")
+        if raw_contact is None:
+            raw_contact = await self.store.contact_of(buyer_id)
+        contact = contact_input(raw_contact)
+        now = time.time()
+        order, created, remaining = await self.store.buy(
+            buyer_id=buyer_id, source=source, is_sale=is_sale, quantity=quantity, idem=idem,
+            contact=contact, room_id=room_id, confirm=self.payments.confirms_at_once,
+            reservation_ttl=self.reservation_ttl, now=now)
+        if created:
+            self.orders += 1
+            await self.store.save_contact(buyer_id, contact)
+            if is_sale:
+                self.stock.mark(room_id, source["sale_id"])
+                if remaining == 0:
+                    await self.bus.publish(room_id, {"type": "sale_sold_out",
+                                                     "sale_id": source["sale_id"]})
+            await self._tell_buyer(order)
+        view = order_view(order)
+        view["payment"] = self.payments.instructions(order)
+        view["created"] = created
+        return view
+
+    async def snapshot(self, room_id: str) -> dict[str, Any]:
+        seq = await self.bus.current_seq(room_id)
+        pinned = await self.store.pinned(room_id)
+        return {
+            "seq": seq,
+            "pinned": card_view(pinned) if pinned else None,
+            "products": [card_view(p) for p in await self.store.room_products(room_id)],
+            "sales": [sale_view(s) for s in await self.store.room_sales(room_id)],
+        }
+
+    # -- background: sale schedule and reservation expiry, run by every node ---------------
+    async def tick(self) -> None:
+        now = time.time()
+        for sale_id, what in await self.store.due_sales(now):
+            sale = await self.store.get_sale(sale_id)
+            if sale is None:
+                continue
+            if what == "started":
+                await self.bus.publish(sale["room_id"], {"type": "sale_started",
+                                                         "sale": sale_view(sale)})
+            else:
+                await self.bus.publish(sale["room_id"], {"type": "sale_ended",
+                                                         "sale_id": sale_id})
+        for oid in await self.store.expired_reservations(now):
+            done, key, _, _ = await self.store.cancel(oid, now, only_reserved=True,
+                                                      reason="reservation expired")
+            if not done:
+                continue
+            order = await self.store.get_order(oid)
+            if order is None:
+                continue
+            if key.startswith("sale:"):
+                self.stock.mark(order["room_id"], key[5:])
+            await self._tell_buyer(order)
+
+    def start(self, interval: float = 0.2) -> None:
+        async def loop() -> None:
+            while True:
+                try:
+                    await self.tick()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    log.warning("commerce tick failed", extra={"reason": str(exc)})
+                await asyncio.sleep(interval)
+
+        self._ticker = asyncio.create_task(loop())
+
+    async def close(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+            await asyncio.gather(self._ticker, return_exceptions=True)
+        await self.stock.close()

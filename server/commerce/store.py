@@ -1,0 +1,269 @@
+"""Products, cards, flash sales and orders in Redis. Every stock change is one Lua script."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import asdict
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from . import lua
+from .rules import Contact, ProductInput, RuleError, SaleInput
+
+RESERVATIONS = "reservations"
+SALE_SCHEDULE = "sales:schedule"
+
+BUY_ERRORS = {
+    "not_found": (404, "no such sale or product"),
+    "not_started": (409, "the sale has not started yet"),
+    "ended": (409, "the sale has ended"),
+    "sold_out": (409, "sold out"),
+    "insufficient": (409, "not enough left for that quantity"),
+    "limit": (409, "over this buyer's limit"),
+}
+
+
+class BuyRefused(RuleError):
+    def __init__(self, code: str, remaining: int) -> None:
+        status, message = BUY_ERRORS[code]
+        super().__init__(message, code=code)
+        self.status = status
+        self.remaining = remaining
+
+
+
+INT_FIELDS = {"price", "stock", "per_buyer_limit", "quantity", "remaining", "unit_price"}
+FLOAT_FIELDS = {"created_at", "starts_at", "ends_at", "expires_at", "updated_at", "ended_at"}
+
+
+def _decode(raw: dict[Any, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in raw.items():
+        key, val = str(k), str(v)
+        if key in INT_FIELDS:
+            out[key] = int(val)
+        elif key in FLOAT_FIELDS:
+            out[key] = float(val)
+        else:
+            out[key] = val
+    return out
+
+
+class CommerceStore:
+    """Needs a client made with ``decode_responses=True``."""
+
+    def __init__(self, redis: aioredis.Redis) -> None:
+        self.redis = redis
+        self._buy = redis.register_script(lua.BUY)
+        self._cancel = redis.register_script(lua.CANCEL)
+        self._create_sale = redis.register_script(lua.CREATE_SALE)
+        self._end_sale = redis.register_script(lua.END_SALE)
+        self._transition = redis.register_script(lua.TRANSITION)
+
+    # -- products -------------------------------------------------------------------------
+    async def create_product(self, host_id: str, data: ProductInput) -> dict[str, Any]:
+        pid = "p_" + secrets.token_hex(6)
+        fields = {**asdict(data), "product_id": pid, "host_id": host_id,
+                  "created_at": time.time(), "status": "active"}
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(f"product:{pid}", mapping=fields)  # type: ignore[arg-type]
+            pipe.sadd(f"host:{host_id}:products", pid)
+            await pipe.execute()
+        return _decode(fields)
+
+    async def get_product(self, pid: str) -> dict[str, Any] | None:
+        if len(pid) > 64:
+            return None
+        raw = await self.redis.hgetall(f"product:{pid}")
+        if not raw or raw.get("status") == "deleted":
+            return None
+        return _decode(raw)
+
+    async def products_of(self, host_id: str) -> list[dict[str, Any]]:
+        ids = await self.redis.smembers(f"host:{host_id}:products")
+        products = [await self.get_product(str(i)) for i in ids]
+        return sorted((p for p in products if p), key=lambda p: p["created_at"])
+
+    async def update_product(self, pid: str, data: ProductInput) -> dict[str, Any]:
+        await self.redis.hset(f"product:{pid}", mapping=asdict(data))  # type: ignore[arg-type]
+        product = await self.get_product(pid)
+        assert product is not None
+        return product
+
+    async def delete_product(self, product: dict[str, Any]) -> None:
+        pid = product["product_id"]
+        await self.redis.hset(f"product:{pid}", "status", "deleted")
+        await self.redis.srem(f"host:{product['host_id']}:products", pid)
+
+    # -- rooms: attached products and the pinned card --------------------------------------
+    async def attach(self, room_id: str, pid: str) -> None:
+        await self.redis.sadd(f"room:{room_id}:products", pid)
+
+    async def detach(self, room_id: str, pid: str) -> None:
+        await self.redis.srem(f"room:{room_id}:products", pid)
+        await self.redis.eval(
+            "if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end",
+            1, f"room:{room_id}:pinned", pid)
+
+    async def room_products(self, room_id: str) -> list[dict[str, Any]]:
+        ids = sorted(str(i) for i in await self.redis.smembers(f"room:{room_id}:products"))
+        products = [await self.get_product(i) for i in ids]
+        return [p for p in products if p]
+
+    async def is_attached(self, room_id: str, pid: str) -> bool:
+        return bool(await self.redis.sismember(f"room:{room_id}:products", pid))
+
+    async def pin(self, room_id: str, pid: str | None) -> None:
+        if pid is None:
+            await self.redis.delete(f"room:{room_id}:pinned")
+        else:
+            await self.redis.set(f"room:{room_id}:pinned", pid)
+
+    async def pinned(self, room_id: str) -> dict[str, Any] | None:
+        pid = await self.redis.get(f"room:{room_id}:pinned")
+        return await self.get_product(str(pid)) if pid else None
+
+    # -- flash sales ------------------------------------------------------------------------
+    async def create_sale(self, room_id: str, product: dict[str, Any], data: SaleInput,
+                          now: float) -> dict[str, Any]:
+        sid = "s_" + secrets.token_hex(6)
+        fields: dict[str, Any] = {
+            "sale_id": sid, "room_id": room_id, "product_id": product["product_id"],
+            "host_id": product["host_id"], "title": product["title"],
+            "currency": product["currency"], "price": data.price, "list_price": product["price"],
+            "quantity": data.quantity, "remaining": data.quantity,
+            "per_buyer_limit": data.per_buyer_limit, "starts_at": data.starts_at,
+            "ends_at": data.ends_at, "created_at": now,
+            "status": "live" if data.starts_at <= now else "scheduled",
+        }
+        flat = [str(x) for kv in fields.items() for x in kv]
+        code, stock = await self._create_sale(
+            keys=[f"product:{product['product_id']}", f"sale:{sid}", f"room:{room_id}:sales",
+                  SALE_SCHEDULE],
+            args=[data.quantity, sid, data.starts_at if data.starts_at > now else data.ends_at,
+                  *flat])
+        if code != "ok":
+            raise RuleError(f"only {stock} in stock for a sale of {data.quantity}",
+                            code="insufficient")
+        sale = await self.get_sale(sid)
+        assert sale is not None
+        return sale
+
+    async def get_sale(self, sid: str) -> dict[str, Any] | None:
+        if len(sid) > 64:
+            return None
+        raw = await self.redis.hgetall(f"sale:{sid}")
+        return _decode(raw) if raw else None
+
+    async def room_sales(self, room_id: str, active_only: bool = True) -> list[dict[str, Any]]:
+        ids = await self.redis.smembers(f"room:{room_id}:sales")
+        sales = [await self.get_sale(str(i)) for i in ids]
+        out = [s for s in sales if s and (not active_only or s["status"] != "ended")]
+        return sorted(out, key=lambda s: s["starts_at"])
+
+    async def end_sale(self, sid: str, now: float) -> int | None:
+        """End the sale; returns the quantity returned to stock, None if it had ended."""
+        ended, left = await self._end_sale(keys=[f"sale:{sid}", SALE_SCHEDULE], args=[sid, now])
+        return int(left) if ended else None
+
+    async def due_sales(self, now: float) -> list[tuple[str, str]]:
+        """Sales whose start or end time has come: [(sale_id, "started" | "ended")]. Each is
+        claimed by exactly one node."""
+        due = await self.redis.zrangebyscore(SALE_SCHEDULE, "-inf", now, start=0, num=100)
+        out: list[tuple[str, str]] = []
+        for sid in map(str, due):
+            sale = await self.get_sale(sid)
+            if sale is None:
+                await self.redis.zrem(SALE_SCHEDULE, sid)
+            elif sale["status"] == "scheduled":
+                # Move it from "starts" to "ends" in the schedule; only one node wins the ZADD XX.
+                claimed = await self.redis.eval(
+                    "if redis.call('HGET', KEYS[1], 'status') ~= 'scheduled' then return 0 end "
+                    "redis.call('HSET', KEYS[1], 'status', 'live') "
+                    "redis.call('ZADD', KEYS[2], ARGV[1], ARGV[2]) return 1",
+                    2, f"sale:{sid}", SALE_SCHEDULE, sale["ends_at"], sid)
+                if claimed:
+                    out.append((sid, "started"))
+            elif await self.end_sale(sid, now) is not None:
+                out.append((sid, "ended"))
+        return out
+
+    # -- orders -----------------------------------------------------------------------------
+    async def buy(self, *, buyer_id: str, source: dict[str, Any], is_sale: bool, quantity: int,
+                  idem: str, contact: Contact, room_id: str, confirm: bool,
+                  reservation_ttl: float, now: float) -> tuple[dict[str, Any], bool, int]:
+        """Reserve stock and write the order. Returns (order, created, remaining)."""
+        oid = "o_" + secrets.token_hex(8)
+        src_key = f"sale:{source['sale_id']}" if is_sale else f"product:{source['product_id']}"
+        fields: dict[str, Any] = {
+            "order_id": oid, "buyer_id": buyer_id, "host_id": source["host_id"],
+            "room_id": room_id, "product_id": source["product_id"],
+            "product_title": source["title"], "sale_id": source.get("sale_id", ""),
+            "quantity": quantity, "unit_price": source["price"], "currency": source["currency"],
+            "name": contact.name, "phone": contact.phone, "address": contact.address,
+            "created_at": now, "idempotency_key": idem, "source": src_key,
+            "source_field": "remaining" if is_sale else "stock", "tracking_number": "",
+        }
+        flat = [str(x) for kv in fields.items() for x in kv]
+        code, order_id, remaining = await self._buy(
+            keys=[src_key, f"{src_key}:buyers", f"idem:{buyer_id}:{idem}", f"order:{oid}",
+                  f"buyer:{buyer_id}:orders", f"host:{source['host_id']}:orders",
+                  RESERVATIONS],
+            args=[now, quantity, buyer_id, oid, fields["source_field"],
+                  source["per_buyer_limit"], "confirmed" if confirm else "reserved",
+                  now + reservation_ttl, *flat])
+        if code == "duplicate":
+            order = await self.get_order(str(order_id))
+            assert order is not None
+            return order, False, -1
+        if code != "ok":
+            raise BuyRefused(str(code), int(remaining))
+        order = await self.get_order(oid)
+        assert order is not None
+        return order, True, int(remaining)
+
+    async def get_order(self, oid: str) -> dict[str, Any] | None:
+        if len(oid) > 64:
+            return None
+        raw = await self.redis.hgetall(f"order:{oid}")
+        return _decode(raw) if raw else None
+
+    async def _orders(self, index: str, limit: int) -> list[dict[str, Any]]:
+        ids = await self.redis.zrevrange(index, 0, limit - 1)
+        orders = [await self.get_order(str(i)) for i in ids]
+        return [o for o in orders if o]
+
+    async def orders_of_host(self, host_id: str, limit: int = 10000) -> list[dict[str, Any]]:
+        return await self._orders(f"host:{host_id}:orders", limit)
+
+    async def orders_of_buyer(self, buyer_id: str, limit: int = 200) -> list[dict[str, Any]]:
+        return await self._orders(f"buyer:{buyer_id}:orders", limit)
+
+    async def transition(self, order: dict[str, Any], new: str, now: float,
+                         **extra: str) -> str:
+        flat = [str(x) for kv in extra.items() for x in kv]
+        result = await self._transition(keys=[f"order:{order['order_id']}"],
+                                        args=[order["status"], new, now, *flat])
+        return str(result)
+
+    async def cancel(self, oid: str, now: float, *, only_reserved: bool,
+                     reason: str) -> tuple[bool, str, int, str]:
+        """Cancel and restock. Returns (cancelled, stock key, remaining, status before)."""
+        done, key, remaining, before = await self._cancel(
+            keys=[f"order:{oid}", RESERVATIONS],
+            args=[oid, now, "reserved" if only_reserved else "any", reason])
+        return bool(done), str(key), int(remaining), str(before)
+
+    async def expired_reservations(self, now: float, limit: int = 200) -> list[str]:
+        return [str(o) for o in await self.redis.zrangebyscore(
+            RESERVATIONS, "-inf", now, start=0, num=limit)]
+
+    # -- buyer contact, remembered after the first order -----------------------------------
+    async def save_contact(self, buyer_id: str, contact: Contact) -> None:
+        await self.redis.hset(f"viewer:{buyer_id}:contact", mapping=asdict(contact))  # type: ignore[arg-type]
+
+    async def contact_of(self, buyer_id: str) -> dict[str, str] | None:
+        raw = await self.redis.hgetall(f"viewer:{buyer_id}:contact")
+        return {str(k): str(v) for k, v in raw.items()} if raw else None

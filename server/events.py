@@ -1,0 +1,96 @@
+"""Room events over Redis pub/sub: every node publishes and every node delivers to its viewers.
+
+Each event gets a per-room sequence number in the same Lua call that publishes it, so all
+nodes see one order and a client that sees a gap knows to fetch a snapshot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgpack
+import redis.asyncio as aioredis
+
+from .commerce import lua
+
+log = logging.getLogger("stallcast.events")
+
+CHANNEL_PREFIX = "stallcast:room:"
+Deliver = Callable[[str, dict[str, Any]], Awaitable[None] | None]
+
+
+def channel(room_id: str) -> str:
+    return f"{CHANNEL_PREFIX}{room_id}"
+
+
+class EventBus:
+    """Publishes room events and feeds events from every node to ``deliver(room_id, event)``."""
+
+    def __init__(self, redis: aioredis.Redis, deliver: Deliver) -> None:
+        self.redis = redis
+        self.deliver = deliver
+        self._publish = redis.register_script(lua.PUBLISH)
+        self._task: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
+        self.published = 0
+        self.received = 0
+        self.fanout_latency: list[float] = []  # seconds, most recent first-delivery samples
+
+    async def publish(self, room_id: str, event: dict[str, Any]) -> int:
+        event = {**event, "room_id": room_id, "ts": time.time()}
+        payload = msgpack.packb(event)
+        seq = await self._publish(keys=[f"room:{room_id}:seq"], args=[channel(room_id), payload])
+        self.published += 1
+        return int(seq)
+
+    async def current_seq(self, room_id: str) -> int:
+        return int(await self.redis.get(f"room:{room_id}:seq") or 0)
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._listen())
+        await asyncio.wait_for(self._ready.wait(), 10)
+
+    async def _listen(self) -> None:
+        while True:
+            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.psubscribe(f"{CHANNEL_PREFIX}*")
+                self._ready.set()
+                async for message in pubsub.listen():
+                    if message.get("type") == "pmessage":
+                        await self._dispatch(message["channel"], message["data"])
+            except asyncio.CancelledError:
+                await pubsub.aclose()
+                raise
+            except Exception as exc:  # Redis restarted or the connection dropped
+                log.warning("event subscription lost, retrying", extra={"reason": str(exc)})
+                await pubsub.aclose()
+                await asyncio.sleep(0.5)
+
+    async def _dispatch(self, chan: Any, data: Any) -> None:
+        raw = data.encode("latin-1") if isinstance(data, str) else data
+        seq_text, _, payload = raw.partition(b" ")
+        try:
+            event = msgpack.unpackb(payload)
+            event["seq"] = int(seq_text)
+        except (ValueError, msgpack.UnpackException) as exc:
+            log.warning("dropping malformed event", extra={"reason": str(exc)})
+            return
+        self.received += 1
+        name = chan.decode() if isinstance(chan, bytes) else str(chan)
+        room_id = name[len(CHANNEL_PREFIX):]
+        lag = time.time() - float(event.get("ts", time.time()))
+        self.fanout_latency.append(lag)
+        del self.fanout_latency[:-1000]
+        result = self.deliver(room_id, event)
+        if asyncio.iscoroutine(result):
+            await result
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)

@@ -1,0 +1,261 @@
+"""The host's shop: products, cards, flash sales, orders, chat moderation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from .commerce.rules import STATUSES, RuleError, orders_csv, product_input, tracking_number
+from .commerce.service import order_view, sale_view
+from .context import ctx
+from .http_util import ApiError, read_json
+from .rooms import current_host, own_room
+from .store import Host
+
+routes = web.RouteTableDef()
+
+
+def rule_error(exc: RuleError) -> ApiError:
+    status = 409 if exc.code in ("conflict", "insufficient") else 400
+    return ApiError(status, exc.code, str(exc))
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    return await read_json(request, ctx(request).config.http.max_json_bytes)
+
+
+async def own_product(request: web.Request, host: Host, pid: str) -> dict[str, Any]:
+    product = await ctx(request).commerce.store.get_product(pid)
+    if product is None:
+        raise ApiError(404, "not_found", "no such product")
+    if product["host_id"] != host.host_id:
+        raise ApiError(403, "forbidden", "this product belongs to another host")
+    return product
+
+
+async def _product_from_body(request: web.Request, host: Host,
+                             body: dict[str, Any]) -> dict[str, Any]:
+    pid = body.get("product_id")
+    if not isinstance(pid, str):
+        raise ApiError(400, "invalid", "product_id must be a string")
+    return await own_product(request, host, pid)
+
+
+@routes.post("/api/products")
+async def create_product(request: web.Request) -> web.Response:
+    host = await current_host(request)
+    try:
+        data = product_input(await _body(request))
+    except RuleError as exc:
+        raise rule_error(exc) from None
+    product = await ctx(request).commerce.store.create_product(host.host_id, data)
+    return web.json_response(product, status=201)
+
+
+@routes.get("/api/products")
+async def list_products(request: web.Request) -> web.Response:
+    host = await current_host(request)
+    return web.json_response(
+        {"products": await ctx(request).commerce.store.products_of(host.host_id)})
+
+
+@routes.get("/api/products/{product_id}")
+async def get_product(request: web.Request) -> web.Response:
+    host = await current_host(request)
+    return web.json_response(await own_product(request, host, request.match_info["product_id"]))
+
+
+@routes.patch("/api/products/{product_id}")
+async def update_product(request: web.Request) -> web.Response:
+    host = await current_host(request)
+    product = await own_product(request, host, request.match_info["product_id"])
+    from .commerce.rules import ProductInput
+
+    current = ProductInput(**{k: product[k] for k in ProductInput.__dataclass_fields__})
+    try:
+        data = product_input(await _body(request), partial=True, current=current)
+    except RuleError as exc:
+        raise rule_error(exc) from None
+    updated = await ctx(request).commerce.store.update_product(product["product_id"], data)
+    return web.json_response(updated)
+
+
+@routes.delete("/api/products/{product_id}")
+async def delete_product(request: web.Request) -> web.Response:
+    host = await current_host(request)
+    product = await own_product(request, host, request.match_info["product_id"])
+    await ctx(request).commerce.store.delete_product(product)
+    return web.Response(status=204)
+
+
+@routes.post("/api/rooms/{room_id}/products")
+async def attach_product(request: web.Request) -> web.Response:
+    host, room = await own_room(request)
+    product = await _product_from_body(request, host, await _body(request))
+    await ctx(request).commerce.store.attach(room.room_id, product["product_id"])
+    return web.json_response({"room_id": room.room_id, "product_id": product["product_id"]},
+                             status=201)
+
+
+@routes.get("/api/rooms/{room_id}/products")
+async def room_products(request: web.Request) -> web.Response:
+    _, room = await own_room(request)
+    return web.json_response(
+        {"products": await ctx(request).commerce.store.room_products(room.room_id)})
+
+
+@routes.delete("/api/rooms/{room_id}/products/{product_id}")
+async def detach_product(request: web.Request) -> web.Response:
+    host, room = await own_room(request)
+    product = await own_product(request, host, request.match_info["product_id"])
+    await ctx(request).commerce.store.detach(room.room_id, product["product_id"])
+    return web.Response(status=204)
+
+
+@routes.put("/api/rooms/{room_id}/pin")
+async def pin(request: web.Request) -> web.Response:
+    host, room = await own_room(request)
+    product = await _product_from_body(request, host, await _body(request))
+    await ctx(request).commerce.pin(room.room_id, product)
+    return web.json_response({"pinned": product["product_id"]})
+
+
+@routes.delete("/api/rooms/{room_id}/pin")
+async def unpin(request: web.Request) -> web.Response:
+    _, room = await own_room(request)
+    await ctx(request).commerce.unpin(room.room_id)
+    return web.Response(status=204)
+
+
+@routes.post("/api/rooms/{room_id}/sales")
+async def start_sale(request: web.Request) -> web.Response:
+    host, room = await own_room(request)
+    body = await _body(request)
+    product = await _product_from_body(request, host, body)
+    try:
+        sale = await ctx(request).commerce.start_sale(room.room_id, product, body)
+    except RuleError as exc:
+        raise rule_error(exc) from None
+    return web.json_response(sale_view(sale), status=201)
+
+
+@routes.get("/api/rooms/{room_id}/sales")
+async def list_sales(request: web.Request) -> web.Response:
+    _, room = await own_room(request)
+    sales = await ctx(request).commerce.store.room_sales(room.room_id, active_only=False)
+    return web.json_response({"sales": [sale_view(s) for s in sales]})
+
+
+@routes.post("/api/sales/{sale_id}/end")
+async def end_sale(request: web.Request) -> web.Response:
+    host = await current_host(request)
+    app = ctx(request)
+    sale = await app.commerce.store.get_sale(request.match_info["sale_id"])
+    if sale is None:
+        raise ApiError(404, "not_found", "no such sale")
+    if sale["host_id"] != host.host_id:
+        raise ApiError(403, "forbidden", "this sale belongs to another host")
+    await app.commerce.end_sale(sale)
+    ended = await app.commerce.store.get_sale(sale["sale_id"])
+    assert ended is not None
+    return web.json_response(sale_view(ended))
+
+
+# -- orders -----------------------------------------------------------------------------------
+async def _host_orders(request: web.Request) -> list[dict[str, Any]]:
+    host = await current_host(request)
+    orders = await ctx(request).commerce.store.orders_of_host(host.host_id)
+    status = request.query.get("status")
+    if status is not None:
+        if status not in STATUSES:
+            raise ApiError(400, "invalid", f"status must be one of {', '.join(STATUSES)}")
+        orders = [o for o in orders if o["status"] == status]
+    room_id = request.query.get("room_id")
+    if room_id is not None:
+        orders = [o for o in orders if o["room_id"] == room_id]
+    return orders
+
+
+@routes.get("/api/orders")
+async def list_orders(request: web.Request) -> web.Response:
+    orders = await _host_orders(request)
+    return web.json_response({"orders": [order_view(o) for o in orders]})
+
+
+@routes.get("/api/orders.csv")
+async def export_orders(request: web.Request) -> web.Response:
+    import datetime
+
+    orders = await _host_orders(request)
+    for o in orders:
+        o["created_at_iso"] = datetime.datetime.fromtimestamp(
+            o["created_at"], datetime.UTC).isoformat(timespec="seconds")
+    return web.Response(text=orders_csv(orders), content_type="text/csv", charset="utf-8",
+                        headers={"Content-Disposition": 'attachment; filename="orders.csv"'})
+
+
+async def own_order(request: web.Request) -> dict[str, Any]:
+    host = await current_host(request)
+    order = await ctx(request).commerce.store.get_order(request.match_info["order_id"])
+    if order is None:
+        raise ApiError(404, "not_found", "no such order")
+    if order["host_id"] != host.host_id:
+        raise ApiError(403, "forbidden", "this order belongs to another host")
+    return order
+
+
+async def _move(request: web.Request, new: str, **extra: str) -> web.Response:
+    order = await own_order(request)
+    try:
+        updated = await ctx(request).commerce.set_status(order, new, **extra)
+    except RuleError as exc:
+        raise rule_error(exc) from None
+    return web.json_response(order_view(updated))
+
+
+@routes.post("/api/orders/{order_id}/confirm")
+async def confirm_order(request: web.Request) -> web.Response:
+    return await _move(request, "confirmed")
+
+
+@routes.post("/api/orders/{order_id}/ship")
+async def ship_order(request: web.Request) -> web.Response:
+    await own_order(request)
+    body = await _body(request)
+    try:
+        tracking = tracking_number(body.get("tracking_number"))
+    except RuleError as exc:
+        raise rule_error(exc) from None
+    return await _move(request, "shipped", tracking_number=tracking)
+
+
+@routes.post("/api/orders/{order_id}/deliver")
+async def deliver_order(request: web.Request) -> web.Response:
+    return await _move(request, "delivered")
+
+
+@routes.post("/api/orders/{order_id}/cancel")
+async def cancel_order(request: web.Request) -> web.Response:
+    return await _move(request, "cancelled", reason="cancelled by the seller")
+
+
+# -- chat moderation --------------------------------------------------------------------------
+@routes.delete("/api/rooms/{room_id}/chat/{message_id}")
+async def delete_message(request: web.Request) -> web.Response:
+    _, room = await own_room(request)
+    message_id = request.match_info["message_id"]
+    if len(message_id) > 40:
+        raise ApiError(404, "not_found", "no such message")
+    await ctx(request).chat.delete(room.room_id, message_id)
+    return web.Response(status=204)
+
+
+@routes.post("/api/rooms/{room_id}/mutes")
+async def mute_viewer(request: web.Request) -> web.Response:
+    _, room = await own_room(request)
+    viewer_id = (await _body(request)).get("viewer_id")
+    if not isinstance(viewer_id, str) or not viewer_id.startswith("v_") or len(viewer_id) > 40:
+        raise ApiError(400, "invalid", "viewer_id must be a viewer id (v_...)")
+    await ctx(request).chat.mute(room.room_id, viewer_id)
+    return web.json_response({"muted": viewer_id}, status=201)

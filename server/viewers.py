@@ -1,0 +1,36 @@
+"""Anonymous viewer identities: a random id and an HMAC signature, no account needed."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+import redis.asyncio as aioredis
+
+SECRET_KEY = "stallcast:viewer_secret"
+
+
+class ViewerAuth:
+    def __init__(self, secret: bytes = b"") -> None:
+        self._secret = secret
+
+    async def load(self, redis: aioredis.Redis) -> None:
+        """Every node signs with the same secret, kept in Redis and made once."""
+        await redis.set(SECRET_KEY, secrets.token_hex(32), nx=True)
+        self._secret = str(await redis.get(SECRET_KEY)).encode()
+
+    def _sign(self, viewer_id: str) -> str:
+        if not self._secret:
+            raise RuntimeError("ViewerAuth used before load()")
+        return hmac.new(self._secret, viewer_id.encode(), hashlib.sha256).hexdigest()[:32]
+
+    def issue(self) -> tuple[str, str]:
+        viewer_id = "v_" + secrets.token_hex(8)
+        return viewer_id, f"{viewer_id}.{self._sign(viewer_id)}"
+
+    def verify(self, token: str) -> str | None:
+        viewer_id, _, sig = token.partition(".")
+        if not viewer_id.startswith("v_") or len(viewer_id) > 40 or not sig:
+            return None
+        return viewer_id if hmac.compare_digest(sig, self._sign(viewer_id)) else None
