@@ -67,8 +67,11 @@ def create_app(config: Config, redis_url: str) -> web.Application:
         middlewares=[cors_middleware(config.http.cors_origins), error_middleware],
         client_max_size=max(config.http.max_sdp_bytes, config.http.max_json_bytes),
     )
-    client = aioredis.Redis.from_url(redis_url, decode_responses=True)
-    bus_client = aioredis.Redis.from_url(redis_url)  # binary: events are msgpack
+    # Bounded pools that queue callers instead of failing when a burst of buys arrives.
+    client = aioredis.Redis(connection_pool=aioredis.BlockingConnectionPool.from_url(
+        redis_url, decode_responses=True, max_connections=64, timeout=10))
+    bus_client = aioredis.Redis(connection_pool=aioredis.BlockingConnectionPool.from_url(
+        redis_url, max_connections=16, timeout=10))  # binary: events are msgpack
     deliver_ref: list[Node] = []
     bus = EventBus(bus_client, lambda room_id, event: deliver_ref[0].deliver(room_id, event))
     commerce = Commerce(CommerceStore(client), bus, provider(config.commerce.payment_provider),
@@ -102,13 +105,14 @@ def create_app(config: Config, redis_url: str) -> web.Application:
         node.spawn(node.keep_claims())
 
     async def shutdown(app: web.Application) -> None:
-        await context.sfu.close()
-        await node.close()
-        await commerce.close()
-        await chat.close()
-        await bus.close()
-        await client.aclose()
-        await bus_client.aclose()
+        steps = [("sfu", context.sfu.close), ("node", node.close), ("commerce", commerce.close),
+                 ("chat", chat.close), ("bus", bus.close), ("redis", client.aclose),
+                 ("bus redis", bus_client.aclose)]
+        for name, close in steps:
+            try:
+                await asyncio.wait_for(close(), timeout=10)
+            except (TimeoutError, Exception) as exc:
+                log.warning("shutdown step failed", extra={"step": name, "reason": repr(exc)})
 
     app.on_startup.append(startup)
     app.on_shutdown.append(shutdown)

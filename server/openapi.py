@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .openapi_commerce import commerce_paths, commerce_schemas
+
 VERSION = "0.1.0"
 
 
@@ -34,6 +36,15 @@ ANSWER_HEADERS = {
 
 
 def openapi_document() -> dict[str, Any]:
+    doc = _core()
+    doc["paths"].update(commerce_paths())
+    doc["components"]["schemas"].update(commerce_schemas())
+    doc["components"]["securitySchemes"]["viewerToken"] = {
+        "type": "http", "scheme": "bearer", "description": "token from POST /api/viewers"}
+    return doc
+
+
+def _core() -> dict[str, Any]:
     return {
         "openapi": "3.0.3",
         "info": {"title": "Stallcast", "version": VERSION,
@@ -120,12 +131,14 @@ def openapi_document() -> dict[str, Any]:
             "/whep/{room_id}": {
                 "parameters": [ROOM_ID],
                 "post": {
-                    "summary": "WHEP: watch",
+                    "summary": "WHEP: watch (a viewer token, if sent, identifies the buyer)",
+                    "security": [{}, {"viewerToken": []}],
                     "requestBody": {"required": True, "content": {
                         "application/sdp": {"schema": {"type": "string"}}}},
                     "responses": {
                         "201": {**_sdp("SDP answer"), "headers": ANSWER_HEADERS},
-                        "400": _err("bad SDP"), "404": _err("no room"),
+                        "400": _err("bad SDP"), "401": _err("tampered viewer token"),
+                        "404": _err("no room"),
                         "413": _err("SDP too large"), "415": _err("not application/sdp"),
                     },
                 },

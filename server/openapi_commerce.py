@@ -1,0 +1,196 @@
+"""OpenAPI paths for the commerce API (products, cards, sales, orders, chat, viewers)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+HOST: list[dict[str, list[str]]] = [{"hostToken": []}]
+VIEWER: list[dict[str, list[str]]] = [{"viewerToken": []}]
+
+
+def _err(desc: str) -> dict[str, Any]:
+    return {"description": desc, "content": {"application/json": {
+        "schema": {"$ref": "#/components/schemas/Error"}}}}
+
+
+def _json(desc: str, ref: str | None = None) -> dict[str, Any]:
+    schema: dict[str, Any] = {"$ref": f"#/components/schemas/{ref}"} if ref else {
+        "type": "object"}
+    return {"description": desc, "content": {"application/json": {"schema": schema}}}
+
+
+def _body(ref: str) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {
+        "schema": {"$ref": f"#/components/schemas/{ref}"}}}}
+
+
+def _op(summary: str, security: list[Any] | None, responses: dict[str, Any],
+        body: str | None = None) -> dict[str, Any]:
+    op: dict[str, Any] = {"summary": summary, "responses": responses}
+    if security is not None:
+        op["security"] = security
+    if body:
+        op["requestBody"] = _body(body)
+    return op
+
+
+def _p(name: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+AUTH = {"401": _err("no or bad token")}
+OWN = {**AUTH, "403": _err("belongs to another host"), "404": _err("not found")}
+BAD = {"400": _err("invalid input"), "413": _err("body too large"),
+       "415": _err("not JSON")}
+
+
+def commerce_paths() -> dict[str, Any]:
+    room = [_p("room_id")]
+    return {
+        "/api/products": {
+            "post": _op("Create a product", HOST, {"201": _json("product", "Product"),
+                                                   **AUTH, **BAD}, "ProductInput"),
+            "get": _op("The host's products", HOST, {"200": _json("products"), **AUTH}),
+        },
+        "/api/products/{product_id}": {
+            "parameters": [_p("product_id")],
+            "get": _op("One product", HOST, {"200": _json("product", "Product"), **OWN}),
+            "patch": _op("Change a product (fields given are replaced)", HOST,
+                         {"200": _json("product", "Product"), **OWN, **BAD}, "ProductInput"),
+            "delete": _op("Delete a product", HOST, {"204": {"description": "deleted"}, **OWN}),
+        },
+        "/api/rooms/{room_id}/products": {
+            "parameters": room,
+            "post": _op("Attach a product to the room", HOST,
+                        {"201": _json("attached"), **OWN, **BAD}, "ProductRef"),
+            "get": _op("Products attached to the room", HOST, {"200": _json("products"), **OWN}),
+        },
+        "/api/rooms/{room_id}/products/{product_id}": {
+            "parameters": [_p("room_id"), _p("product_id")],
+            "delete": _op("Detach a product", HOST, {"204": {"description": "detached"}, **OWN}),
+        },
+        "/api/rooms/{room_id}/pin": {
+            "parameters": room,
+            "put": _op("Pin a product card for every viewer", HOST,
+                       {"200": _json("pinned"), **OWN, **BAD}, "ProductRef"),
+            "delete": _op("Unpin the card", HOST, {"204": {"description": "unpinned"}, **OWN}),
+        },
+        "/api/rooms/{room_id}/sales": {
+            "parameters": room,
+            "post": _op("Start (or schedule) a flash sale; its quantity leaves product stock",
+                        HOST, {"201": _json("sale", "Sale"), **OWN, **BAD,
+                               "409": _err("not enough stock")}, "SaleInput"),
+            "get": _op("The room's sales", HOST, {"200": _json("sales"), **OWN}),
+        },
+        "/api/sales/{sale_id}/end": {
+            "parameters": [_p("sale_id")],
+            "post": _op("End a sale now; unsold quantity returns to stock", HOST,
+                        {"200": _json("sale", "Sale"), **OWN}),
+        },
+        "/api/orders": {
+            "get": _op("The host's orders (filter with ?status= and ?room_id=)", HOST,
+                       {"200": _json("orders"), "400": _err("bad status"), **AUTH}),
+        },
+        "/api/orders.csv": {
+            "get": _op("The host's orders as CSV for the courier", HOST, {
+                "200": {"description": "CSV", "content": {"text/csv": {
+                    "schema": {"type": "string"}}}}, "400": _err("bad status"), **AUTH}),
+        },
+        **{
+            f"/api/orders/{{order_id}}/{action}": {
+                "parameters": [_p("order_id")],
+                "post": _op(summary, HOST, {"200": _json("order", "Order"), **OWN, **BAD,
+                                            "409": _err("not allowed from its status")},
+                            "Tracking" if action == "ship" else None),
+            }
+            for action, summary in [
+                ("confirm", "Payment received: reserved -> confirmed"),
+                ("ship", "Shipped with a tracking number"),
+                ("deliver", "Delivered"),
+                ("cancel", "Cancel; stock is returned"),
+            ]
+        },
+        "/api/rooms/{room_id}/chat/{message_id}": {
+            "parameters": [_p("room_id"), _p("message_id")],
+            "delete": _op("Delete a chat message", HOST, {"204": {"description": "deleted"},
+                                                          **OWN}),
+        },
+        "/api/rooms/{room_id}/mutes": {
+            "parameters": room,
+            "post": _op("Mute a viewer in this room", HOST, {"201": _json("muted"), **OWN, **BAD},
+                        "ViewerRef"),
+        },
+        "/api/viewers": {
+            "post": _op("Issue an anonymous viewer identity (signed token)", None,
+                        {"201": _json("viewer id and token")}),
+        },
+        "/api/me": {
+            "get": _op("The viewer and its remembered contact", VIEWER,
+                       {"200": _json("viewer"), **AUTH}),
+        },
+        "/api/me/orders": {
+            "get": _op("The viewer's own orders", VIEWER, {"200": _json("orders"), **AUTH}),
+        },
+        "/api/me/orders/{order_id}": {
+            "parameters": [_p("order_id")],
+            "get": _op("One of the viewer's orders", VIEWER,
+                       {"200": _json("order", "Order"), **AUTH, "404": _err("not yours")}),
+        },
+        "/api/rooms/{room_id}/buy": {
+            "parameters": room,
+            "post": _op("Buy (same as the data channel's buy message)", VIEWER, {
+                "201": _json("new order", "Order"), "200": _json("same order again", "Order"),
+                **AUTH, **BAD, "404": _err("no room, sale or product"),
+                "409": _err("sold out, ended, not started or over limit")}, "BuyInput"),
+        },
+        "/api/rooms/{room_id}/chat": {
+            "parameters": room,
+            "post": _op("Send a chat message", VIEWER, {
+                "201": _json("message"), **AUTH, **BAD, "403": _err("muted"),
+                "404": _err("no room"), "429": _err("too many messages")}, "ChatInput"),
+        },
+        "/api/rooms/{room_id}/likes": {
+            "parameters": room,
+            "post": _op("Send likes", VIEWER, {"200": _json("total"), **AUTH, **BAD,
+                                               "404": _err("no room"),
+                                               "429": _err("too many likes")}, "LikeInput"),
+        },
+        "/api/rooms/{room_id}/state": {
+            "parameters": room,
+            "get": _op("Room snapshot: seq, live, pinned card, sales, chat, likes", None,
+                       {"200": _json("snapshot"), "404": _err("no room")}),
+        },
+    }
+
+
+def commerce_schemas() -> dict[str, Any]:
+    s, i = {"type": "string"}, {"type": "integer"}
+    return {
+        "ProductInput": {"type": "object", "required": ["title", "price", "currency", "stock"],
+                         "properties": {"title": s, "description": s, "price": i,
+                                        "currency": s, "image": s, "stock": i,
+                                        "per_buyer_limit": i}},
+        "Product": {"type": "object", "properties": {"product_id": s, "host_id": s, "title": s,
+                                                     "price": i, "currency": s, "stock": i}},
+        "ProductRef": {"type": "object", "required": ["product_id"],
+                       "properties": {"product_id": s}},
+        "ViewerRef": {"type": "object", "required": ["viewer_id"],
+                      "properties": {"viewer_id": s}},
+        "SaleInput": {"type": "object",
+                      "required": ["product_id", "price", "quantity", "duration"],
+                      "properties": {"product_id": s, "price": i, "quantity": i,
+                                     "duration": i, "start_in": i,
+                                     "starts_at": {"type": "number"}, "per_buyer_limit": i}},
+        "Sale": {"type": "object", "properties": {"sale_id": s, "remaining": i, "status": s}},
+        "Order": {"type": "object", "properties": {"order_id": s, "status": s, "quantity": i,
+                                                   "unit_price": i, "currency": s}},
+        "Tracking": {"type": "object", "required": ["tracking_number"],
+                     "properties": {"tracking_number": s}},
+        "BuyInput": {"type": "object", "required": ["idempotency_key"], "properties": {
+            "sale_id": s, "product_id": s, "quantity": i, "idempotency_key": s,
+            "contact": {"type": "object", "properties": {"name": s, "phone": s,
+                                                         "address": s}}}},
+        "ChatInput": {"type": "object", "required": ["text"],
+                      "properties": {"text": s, "name": s}},
+        "LikeInput": {"type": "object", "properties": {"count": i}},
+    }

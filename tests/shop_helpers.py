@@ -1,0 +1,48 @@
+"""HTTP helpers for commerce tests and benchmarks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+
+CONTACT = {"name": "Li Wei", "phone": "+86 138 0000 0000", "address": "8 Binhai Road, Haikou"}
+
+
+class Api:
+    """A tiny JSON client that returns (status, body) and never raises on 4xx."""
+
+    def __init__(self, base: str, http: aiohttp.ClientSession) -> None:
+        self.base = base
+        self.http = http
+
+    async def call(self, method: str, path: str, token: str | None = None,
+                   json: Any = None) -> tuple[int, Any]:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        async with self.http.request(method, self.base + path, json=json,
+                                     headers=headers) as resp:
+            if resp.content_type == "application/json":
+                return resp.status, await resp.json()
+            return resp.status, await resp.text()
+
+    async def ok(self, method: str, path: str, token: str | None = None,
+                 json: Any = None) -> Any:
+        status, body = await self.call(method, path, token, json)
+        assert 200 <= status < 300, (method, path, status, body)
+        return body
+
+    async def viewer(self) -> tuple[str, str]:
+        body = await self.ok("POST", "/api/viewers")
+        return body["viewer_id"], body["token"]
+
+    async def product(self, host: str, **fields: Any) -> dict[str, Any]:
+        body = {"title": "Alphonso mangoes 1 kg", "price": 3900, "currency": "CNY",
+                "stock": 1000, "per_buyer_limit": 5, **fields}
+        return await self.ok("POST", "/api/products", host, body)  # type: ignore[no-any-return]
+
+    async def sale(self, host: str, room_id: str, product_id: str,
+                   **fields: Any) -> dict[str, Any]:
+        body = {"product_id": product_id, "price": 2900, "quantity": 100, "duration": 300,
+                "per_buyer_limit": 2, **fields}
+        return await self.ok(  # type: ignore[no-any-return]
+            "POST", f"/api/rooms/{room_id}/sales", host, body)
