@@ -30,8 +30,9 @@ def _decode(message: Any) -> dict[str, Any]:
         raise RuleError(f"message over {MAX_MESSAGE} bytes", code="too_large")
     try:
         msg = msgpack.unpackb(message, raw=False, strict_map_key=True,
-                              max_buffer_size=MAX_MESSAGE)
-    except Exception:
+                              max_str_len=MAX_MESSAGE, max_bin_len=MAX_MESSAGE,
+                              max_array_len=256, max_map_len=64)
+    except (ValueError, TypeError, msgpack.UnpackException, RecursionError):
         raise RuleError("not valid msgpack", code="bad_message") from None
     if not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
         raise RuleError("a message is a map with a string 'type'", code="bad_message")

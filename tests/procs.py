@@ -1,0 +1,85 @@
+"""Start real `stallcast serve` processes for tests that need several nodes or crashes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+
+from conftest import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+async def wait_healthy(base: str, timeout: float = 30) -> None:
+    deadline = time.time() + timeout
+    async with aiohttp.ClientSession() as http:
+        while time.time() < deadline:
+            try:
+                async with http.get(f"{base}/healthz") as resp:
+                    if resp.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+    raise TimeoutError(f"{base} never became healthy")
+
+
+class ServeProcess:
+    def __init__(self, data_dir: Path, redis_url: str | None = None) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.data_dir = data_dir
+        env = {**os.environ, "STALLCAST_LOG_LEVEL": "WARNING"}
+        if redis_url:
+            env["STALLCAST_REDIS_URL"] = redis_url
+        self.log = open(data_dir / f"serve-{self.port}.log", "w")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "server.cli", "serve", "--data-dir", str(data_dir),
+             "--port", str(self.port)],
+            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self.log.close()
+
+
+@contextlib.asynccontextmanager
+async def serving(data_dir: Path, redis_url: str | None = None) -> AsyncIterator[ServeProcess]:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    proc = ServeProcess(data_dir, redis_url)
+    try:
+        await wait_healthy(proc.base)
+        yield proc
+    finally:
+        proc.stop()
+
+
+def host_create(data_dir: Path, name: str, redis_url: str | None = None) -> str:
+    import json
+
+    env = {**os.environ}
+    if redis_url:
+        env["STALLCAST_REDIS_URL"] = redis_url
+    out = subprocess.run([sys.executable, "-m", "server.cli", "host", "create", name,
+                          "--data-dir", str(data_dir)], capture_output=True, text=True,
+                         cwd=ROOT, env=env, timeout=60, check=True)
+    return str(json.loads(out.stdout)["token"])
