@@ -58,6 +58,7 @@ class PrivateRedis:
             "--appendfsync", self.appendfsync, "--save", "",
             "--daemonize", "no", "--loglevel", "warning",
             "--logfile", str(self.data_dir / "redis.log"),
+            "--pidfile", str(self.data_dir / "redis.pid"),
         ]
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, start_new_session=True)
         client = aioredis.Redis(unix_socket_path=str(sock))

@@ -1,0 +1,69 @@
+"""An acknowledged order survives kill -9 of the server and of Redis at any moment."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from pathlib import Path
+
+import aiohttp
+from procs import ServeProcess, host_create, wait_healthy
+from shop_helpers import CONTACT, Api
+
+
+async def test_acknowledged_orders_survive_kill_9(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    token = host_create(data, "Mango farm")
+    node = ServeProcess(data)
+    acked: list[str] = []
+    try:
+        await wait_healthy(node.base)
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=50)) as http:
+            api = Api(node.base, http)
+            room = await api.ok("POST", "/api/rooms", token, {"title": "Mangoes"})
+            rid = room["room_id"]
+            product = await api.product(token, stock=500)
+            sale = await api.sale(token, rid, product["product_id"], quantity=400,
+                                  per_buyer_limit=5)
+            viewers = [await api.viewer() for _ in range(100)]
+            killed = asyncio.Event()
+
+            async def buy(i: int) -> None:
+                try:
+                    status, body = await api.call("POST", f"/api/rooms/{rid}/buy",
+                                                  viewers[i % 100][1], {
+                                                      "sale_id": sale["sale_id"],
+                                                      "idempotency_key": f"crash-{i:05d}",
+                                                      "contact": CONTACT})
+                except aiohttp.ClientError:
+                    return  # the server died under this request: never acknowledged
+                if status == 201:
+                    acked.append(body["order_id"])
+                    if len(acked) >= 120 and not killed.is_set():
+                        killed.set()
+                        # Both die mid-stream, with other buys still in flight.
+                        redis_pid = int((data / "redis.pid").read_text())
+                        os.kill(redis_pid, signal.SIGKILL)
+                        node.kill()
+
+            await asyncio.gather(*(buy(i) for i in range(400)))
+        assert killed.is_set() and len(acked) >= 120
+    finally:
+        node.stop()
+
+    restarted = ServeProcess(data)
+    try:
+        await wait_healthy(restarted.base)
+        async with aiohttp.ClientSession() as http:
+            api = Api(restarted.base, http)
+            orders = (await api.ok("GET", "/api/orders", token))["orders"]
+            found = {o["order_id"] for o in orders}
+            missing = set(acked) - found
+            assert not missing, f"{len(missing)} acknowledged orders lost"
+            state = await api.ok("GET", f"/api/rooms/{rid}/state")
+            # No stock was created or destroyed by the crash.
+            assert state["sales"][0]["remaining"] + len(orders) == 400
+    finally:
+        restarted.stop()
