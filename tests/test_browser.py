@@ -15,8 +15,9 @@ from typing import Any
 
 import msgpack
 import pytest
-from conftest import Running
 from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright, expect
+
+from conftest import Running
 
 CHROMIUM = os.environ.get("STALLCAST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [

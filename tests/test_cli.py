@@ -12,8 +12,8 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from conftest import free_port
 
+from conftest import free_port
 from server.config import ConfigError, load_config
 
 STALLCAST = [sys.executable, "-m", "server.cli"]

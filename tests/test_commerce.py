@@ -9,6 +9,7 @@ import random
 from collections import Counter
 
 import aiohttp
+
 from conftest import Running, start_server
 from shop_helpers import CONTACT, Api
 

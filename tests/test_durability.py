@@ -8,6 +8,7 @@ import signal
 from pathlib import Path
 
 import aiohttp
+
 from procs import ServeProcess, host_create, wait_healthy
 from shop_helpers import CONTACT, Api
 

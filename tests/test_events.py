@@ -8,11 +8,11 @@ from typing import Any
 
 import aiohttp
 import msgpack
+
 from clients import wait_for, watch
+from conftest import Running
 from procs import host_create, serving
 from shop_helpers import CONTACT, Api
-
-from conftest import Running
 
 
 async def _watch_as(base: str, room_id: str, token: str) -> Any:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import aiohttp
 from aiortc import RTCPeerConnection
+
 from clients import publish, wait_for
 from conftest import Running, start_server
 

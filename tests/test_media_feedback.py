@@ -6,9 +6,9 @@ import asyncio
 from typing import Any
 
 from aiortc.rtp import RtpPacket
+
 from clients import publish, wait_for, watch
 from conftest import Running
-
 from media.router import Consumer
 
 

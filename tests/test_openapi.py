@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import aiohttp
+
 from conftest import Running
 
 # Pages and static files are for browsers, not part of the API contract.
