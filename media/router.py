@@ -196,6 +196,10 @@ class Router:
         self.packets_in = 0
         self.packets_out = 0
         self.host_left_at: float | None = None
+        # Anything with on_packet(kind, codec, ssrc, seq, ts, marker, payload): the recorder.
+        self.recorder: Any = None
+        # The video codec a session started with; a returning host is held to it.
+        self.video_codec: str | None = None
 
     @property
     def live(self) -> bool:
@@ -233,6 +237,9 @@ class Router:
             self.packets_in += 1
             name = codec.mimeType.split("/")[-1].lower()
             keyframe = is_video and starts_keyframe(name, packet.payload)
+            if self.recorder is not None:
+                self.recorder.on_packet(kind, name, packet.ssrc, packet.sequence_number,
+                                        packet.timestamp, bool(packet.marker), packet.payload)
             ntp = current_ntp_time()
             sent = 0
             for viewer in list(self.viewers.values()):
