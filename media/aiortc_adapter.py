@@ -62,6 +62,14 @@ def current_ntp_time() -> int:
     return aiortc_clock.current_ntp_time()
 
 
+def negotiated_video_codec(pc: Any) -> str | None:
+    """The video codec (lower-case name) an answered peer connection will receive."""
+    for t in pc.getTransceivers():
+        if t.kind == "video" and t._codecs:
+            return str(t._codecs[0].mimeType.split("/")[-1].lower())
+    return None
+
+
 class ForwardTrack(MediaStreamTrack):
     """A track whose frames never come through ``recv``: the SFU writes RTP straight to the
     sender. ``recv`` parks aiortc's RTP loop until the track stops."""

@@ -217,13 +217,14 @@ class Router:
     def announce_live(self) -> None:
         self.announce(self.room_id, {"type": "host_live", "room_id": self.room_id})
 
-    async def detach_producer(self, producer: Producer) -> None:
+    async def detach_producer(self, producer: Producer, reason: str = "ended") -> None:
         if self.producer is not producer:
             return
         self.producer = None
         self.host_left_at = time.time()
         await producer.close()
-        self.announce(self.room_id, {"type": "host_left", "room_id": self.room_id})
+        self.announce(self.room_id, {"type": "host_left", "room_id": self.room_id,
+                                     "reason": reason})
 
     def request_keyframe(self) -> None:
         if self.producer is not None:

@@ -17,7 +17,7 @@ from aiortc import (
     RTCSessionDescription,
 )
 
-from .aiortc_adapter import ForwardTrack, ReceiverTap, SenderTap
+from .aiortc_adapter import ForwardTrack, ReceiverTap, SenderTap, negotiated_video_codec
 from .router import Consumer, Producer, RoomBusy, Router, ViewerSession
 from .sdp import SUPPORTED_AUDIO, SUPPORTED_VIDEO, SdpError, advertise_public_ip, parse_offer
 
@@ -52,10 +52,15 @@ class MediaSettings:
         return RTCConfiguration(iceServers=servers)
 
 
-def _preferred_codecs(kind: str) -> list[Any]:
-    wanted = SUPPORTED_VIDEO if kind == "video" else SUPPORTED_AUDIO
+def _preferred_codecs(kind: str, video_codec: str | None = None) -> list[Any]:
+    """Codecs to accept; ``video_codec`` puts a session's codec first so a returning host
+    keeps the codec its recording started with."""
+    wanted: tuple[str, ...] = SUPPORTED_VIDEO if kind == "video" else SUPPORTED_AUDIO
+    if kind == "video" and video_codec in wanted:
+        wanted = (str(video_codec),) + tuple(c for c in wanted if c != video_codec)
     caps = RTCRtpSender.getCapabilities(kind).codecs
-    keep = [c for c in caps if c.mimeType.split("/")[-1].lower() in wanted]
+    keep = sorted((c for c in caps if c.mimeType.split("/")[-1].lower() in wanted),
+                  key=lambda c: wanted.index(c.mimeType.split("/")[-1].lower()))
     rtx = [c for c in caps if c.mimeType.lower().endswith("/rtx")]
     return keep + rtx
 
@@ -73,6 +78,8 @@ class Sfu:
         self.announce: Callable[[str, dict[str, Any]], None] | None = None
         self.on_channel_open: Callable[[ViewerSession, Router], Awaitable[None]] | None = None
         self.on_message: Callable[[ViewerSession, Any], Awaitable[None]] | None = None
+        # Room id -> video codec a returning host should keep (set while a session records).
+        self.codec_locks: dict[str, str] = {}
 
     def router(self, room_id: str) -> Router:
         router = self.routers.get(room_id)
@@ -142,7 +149,8 @@ class Sfu:
             await pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
             for t in pc.getTransceivers():
                 if t.kind in ("audio", "video"):
-                    t.setCodecPreferences(_preferred_codecs(t.kind))
+                    lock = self.codec_locks.get(room_id) or router.video_codec
+                    t.setCodecPreferences(_preferred_codecs(t.kind, lock))
                     t.direction = "recvonly"
             answer = await self._answer(pc)
         except Exception as exc:
@@ -154,7 +162,9 @@ class Sfu:
             await pc.close()
             raise
         self._sessions[session_id] = (room_id, "publisher")
-        self._watch(pc, lambda: self.end_session(session_id))
+        self._watch(pc, lambda: self.end_session(session_id, reason="dropped"))
+        if router.video_codec is None:
+            router.video_codec = negotiated_video_codec(pc)
         router.announce_live()
         log.info("publisher joined", extra={"room_id": room_id, "session": session_id})
         return session_id, answer
@@ -204,7 +214,7 @@ class Sfu:
             raise SdpError(f"cannot negotiate: {exc}") from None
         router.add_viewer(viewer)
         self._sessions[session_id] = (room_id, "viewer")
-        self._watch(pc, lambda: self.end_session(session_id))
+        self._watch(pc, lambda: self.end_session(session_id, reason="dropped"))
 
         @pc.on("connectionstatechange")
         def on_state() -> None:
@@ -232,7 +242,9 @@ class Sfu:
         except KeyError:
             raise SessionNotFound(session_id) from None
 
-    async def end_session(self, session_id: str) -> None:
+    async def end_session(self, session_id: str, reason: str = "ended") -> None:
+        """End a session. For a publisher, ``reason`` is "ended" (the host said so) or
+        "dropped" (its connection failed): a dropped host may come back to the same session."""
         entry = self._sessions.pop(session_id, None)
         if entry is None:
             return
@@ -242,7 +254,7 @@ class Sfu:
             return
         if role == "publisher":
             if router.producer is not None and router.producer.session_id == session_id:
-                await router.detach_producer(router.producer)
+                await router.detach_producer(router.producer, reason)
                 self._spawn(self._expire_absent_host(router))
             log.info("publisher left", extra={"room_id": room_id, "session": session_id})
         else:
