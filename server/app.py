@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
+from typing import Any
 
 import redis.asyncio as aioredis
 from aiohttp import web
 
 from media.sfu import MediaSettings, Sfu
 
-from . import buyers, rooms, shop, signalling
+from . import buyers, classes, rooms, shop, signalling
 from .channel import ChannelHandler
 from .chat import Chat
 from .commerce.payments import provider
@@ -23,6 +24,10 @@ from .events import EventBus
 from .http_util import ApiError, Handler, cors_middleware, error_middleware
 from .node import NODE, Node
 from .openapi import openapi_document
+from .packaging import PackagingWorker
+from .recording import RecordingManager
+from .sessions import SessionStore
+from .signing import UrlSigner
 from .store import Store
 from .viewers import ViewerAuth
 
@@ -78,11 +83,26 @@ def create_app(config: Config, redis_url: str) -> web.Application:
                         float(config.commerce.reservation_ttl_s))
     chat = Chat(client, bus, config.commerce.chat_messages_per_window,
                 config.commerce.chat_window_s)
+    sessions = SessionStore(client)
     context = AppContext(config=config, redis=client, store=Store(client),
                          sfu=Sfu(media_settings(config)), bus=bus, commerce=commerce,
-                         chat=chat, viewers=ViewerAuth())
+                         chat=chat, viewers=ViewerAuth(), sessions=sessions,
+                         signer=UrlSigner(b"", config.recording.url_ttl_s))
     node = Node(context)
     deliver_ref.append(node)
+    recording = RecordingManager(context.sfu, context.store, sessions, config.data_dir,
+                                 float(config.recording.rejoin_grace_s))
+    if config.recording.enabled:
+        node.observers.append(recording.on_event)
+    packaging = PackagingWorker(sessions, config.data_dir, node.node_id,
+                                float(config.recording.packaging_stale_after_s))
+    bus.observers.append(sessions.note)
+
+    async def grant_class(order: dict[str, Any]) -> None:
+        if str(order.get("source", "")).startswith("class:"):
+            await sessions.grant(order["buyer_id"], order["product_id"])
+
+    commerce.on_confirmed = grant_class
     channel = ChannelHandler(context)
     context.sfu.announce = node.announce
     context.sfu.on_channel_open = channel.on_open
@@ -91,21 +111,28 @@ def create_app(config: Config, redis_url: str) -> web.Application:
     app[NODE] = node
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/api/openapi.json", openapi)
-    for module in (rooms, signalling, shop, buyers):
+    for module in (rooms, signalling, shop, buyers, classes):
         app.router.add_routes(module.routes)
     app.router.add_get("/", _page("index.html"))
     app.router.add_get("/studio/{room_id}", _page("studio.html"))
     app.router.add_get("/watch/{room_id}", _page("watch.html"))
+    app.router.add_get("/classes", _page("classes.html"))
+    app.router.add_get("/classes/{class_id}", _page("class.html"))
     app.router.add_static("/static/", WEB_CLIENT, show_index=False)
 
     async def startup(app: web.Application) -> None:
         await context.viewers.load(client)
+        context.signer = UrlSigner(context.viewers.derive("replay-urls"),
+                                   config.recording.url_ttl_s)
         await bus.start()
         commerce.start()
+        packaging.start()
         node.spawn(node.keep_claims())
 
     async def shutdown(app: web.Application) -> None:
-        steps = [("sfu", context.sfu.close), ("node", node.close), ("commerce", commerce.close),
+        steps = [("sfu", context.sfu.close), ("recording", recording.close),
+                 ("packaging", packaging.close), ("node", node.close),
+                 ("commerce", commerce.close),
                  ("chat", chat.close), ("bus", bus.close), ("redis", client.aclose),
                  ("bus redis", bus_client.aclose)]
         for name, close in steps:

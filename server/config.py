@@ -67,6 +67,14 @@ class CommerceConfig:
 
 
 @dataclass(frozen=True)
+class RecordingConfig:
+    enabled: int = 1
+    rejoin_grace_s: int = 60
+    packaging_stale_after_s: int = 15
+    url_ttl_s: int = 3600
+
+
+@dataclass(frozen=True)
 class LogConfig:
     level: str = "INFO"
     format: str = "json"
@@ -80,6 +88,7 @@ class Config:
     webrtc: WebRtcConfig = field(default_factory=WebRtcConfig)
     media: MediaConfig = field(default_factory=MediaConfig)
     commerce: CommerceConfig = field(default_factory=CommerceConfig)
+    recording: RecordingConfig = field(default_factory=RecordingConfig)
     log: LogConfig = field(default_factory=LogConfig)
 
     @property

@@ -13,6 +13,8 @@ from .chat import Chat
 from .commerce.service import Commerce
 from .config import Config
 from .events import EventBus
+from .sessions import SessionStore
+from .signing import UrlSigner
 from .store import Store
 from .viewers import ViewerAuth
 
@@ -27,6 +29,8 @@ class AppContext:
     commerce: Commerce
     chat: Chat
     viewers: ViewerAuth
+    sessions: SessionStore
+    signer: UrlSigner
 
 
 CONTEXT = web.AppKey("stallcast", AppContext)

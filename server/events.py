@@ -39,12 +39,16 @@ class EventBus:
         self.published = 0
         self.received = 0
         self.fanout_latency: list[float] = []  # seconds, most recent first-delivery samples
+        # Called with (room_id, event) after each publish, e.g. to keep a session timeline.
+        self.observers: list[Callable[[str, dict[str, Any]], Awaitable[None]]] = []
 
     async def publish(self, room_id: str, event: dict[str, Any]) -> int:
         event = {**event, "room_id": room_id, "ts": time.time()}
         payload = msgpack.packb(event)
         seq = await self._publish(keys=[f"room:{room_id}:seq"], args=[channel(room_id), payload])
         self.published += 1
+        for observe in self.observers:
+            await observe(room_id, event)
         return int(seq)
 
     async def current_seq(self, room_id: str) -> int:

@@ -4,12 +4,16 @@ claim on each room whose host publishes to it, so a second host elsewhere gets 4
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
 from .context import AppContext
+
+log = logging.getLogger("stallcast.node")
 
 LIVE_TTL = 30  # seconds a node's claim on a live room lasts without renewal
 
@@ -24,6 +28,10 @@ class Node:
         self.context = context
         self.node_id = "n_" + secrets.token_hex(4)
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._announcements: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
+        self._announcer: asyncio.Future[None] | None = None
+        # Told of host_live/host_left on this node before the room hears of it.
+        self.observers: list[Callable[[str, dict[str, Any]], Awaitable[None]]] = []
 
     def spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
@@ -31,9 +39,25 @@ class Node:
         task.add_done_callback(self._tasks.discard)
 
     def announce(self, room_id: str, event: dict[str, Any]) -> None:
-        self.spawn(self._announce(room_id, event))
+        """Called by the media plane; handled in order, one at a time, off its call stack."""
+        if self._announcer is None:
+            self._announcer = asyncio.ensure_future(self._announce_loop())
+        self._announcements.put_nowait((room_id, event))
+
+    async def _announce_loop(self) -> None:
+        while True:
+            room_id, event = await self._announcements.get()
+            try:
+                await self._announce(room_id, event)
+            except Exception:
+                log.exception("announcement failed", extra={"room_id": room_id})
 
     async def _announce(self, room_id: str, event: dict[str, Any]) -> None:
+        for observe in self.observers:
+            try:
+                await observe(room_id, event)
+            except Exception:
+                log.exception("room observer failed", extra={"room_id": room_id})
         redis = self.context.redis
         if event.get("type") == "host_left":
             await redis.eval(_RELEASE, 1, f"room:{room_id}:live", self.node_id)
@@ -64,6 +88,9 @@ class Node:
             router.broadcast(event, to=event.pop("to", None))
 
     async def close(self) -> None:
+        if self._announcer is not None:
+            self._announcer.cancel()
+            await asyncio.gather(self._announcer, return_exceptions=True)
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .openapi_commerce import commerce_paths, commerce_schemas
+from .openapi_commerce import class_paths, commerce_paths, commerce_schemas
 
 VERSION = "0.1.0"
 
@@ -38,6 +38,7 @@ ANSWER_HEADERS = {
 def openapi_document() -> dict[str, Any]:
     doc = _core()
     doc["paths"].update(commerce_paths())
+    doc["paths"].update(class_paths())
     doc["components"]["schemas"].update(commerce_schemas())
     doc["components"]["securitySchemes"]["viewerToken"] = {
         "type": "http", "scheme": "bearer", "description": "token from POST /api/viewers"}
@@ -83,7 +84,10 @@ def _core() -> dict[str, Any]:
                                   "403": _err("another host's room"), "404": _err("no room")},
                 },
                 "patch": {
-                    "summary": "Rename a room", "security": HOST_AUTH, "requestBody": TITLE_BODY,
+                    "summary": "Rename a room or turn its recording on/off",
+                    "security": HOST_AUTH, "requestBody": {"required": True, "content": {
+                        "application/json": {"schema": {"type": "object", "properties": {
+                            "title": {"type": "string"}, "record": {"type": "boolean"}}}}}},
                     "responses": {"200": {"description": "room", "content": ROOM_JSON},
                                   "400": _err("bad title"), "401": _err("no or bad token"),
                                   "403": _err("another host's room"), "404": _err("no room")},
@@ -174,7 +178,8 @@ def _core() -> dict[str, Any]:
                         "stream_key": {"type": "string"}, "whip_url": {"type": "string"},
                         "whep_url": {"type": "string"}, "watch_url": {"type": "string"},
                         "studio_url": {"type": "string"}, "live": {"type": "boolean"},
-                        "viewers": {"type": "integer"}, "created_at": {"type": "number"}}},
+                        "viewers": {"type": "integer"}, "created_at": {"type": "number"},
+                        "record": {"type": "boolean"}}},
             },
         },
     }

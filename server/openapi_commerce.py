@@ -163,6 +163,59 @@ def commerce_paths() -> dict[str, Any]:
     }
 
 
+def class_paths() -> dict[str, Any]:
+    cls = [_p("class_id")]
+    return {
+        "/api/sessions": {
+            "get": _op("The host's recorded sessions", HOST, {"200": _json("sessions"), **AUTH}),
+        },
+        "/api/sessions/{session_id}": {
+            "parameters": [_p("session_id")],
+            "get": _op("One session with its packaging progress and commerce timeline", HOST,
+                       {"200": _json("session"), **OWN}),
+        },
+        "/api/sessions/{session_id}/class": {
+            "parameters": [_p("session_id")],
+            "post": _op("Turn a finished session into a class", HOST, {
+                "201": _json("class", "Class"), **OWN, **BAD,
+                "409": _err("still recording, or failed")}, "ClassInput"),
+        },
+        "/api/classes": {
+            "get": _op("Classes ready to watch", None, {"200": _json("classes")}),
+        },
+        "/api/classes/{class_id}": {
+            "parameters": cls,
+            "get": _op("One class", None, {"200": _json("class", "Class"),
+                                           "404": _err("no class")}),
+        },
+        "/api/classes/{class_id}/buy": {
+            "parameters": cls,
+            "post": _op("Buy a class (order flow; access once confirmed)", VIEWER, {
+                "201": _json("new order", "Order"), "200": _json("same order again", "Order"),
+                **AUTH, **BAD, "404": _err("no class"), "409": _err("refused")}, "BuyInput"),
+        },
+        "/api/classes/{class_id}/play": {
+            "parameters": cls,
+            "get": _op("A signed playlist URL (whole class if bought, else the preview), the "
+                       "timeline and the saved position", [{}, *VIEWER], {
+                           "200": _json("playback"), "401": _err("tampered viewer token"),
+                           "404": _err("no class"), "409": _err("not ready yet")}),
+        },
+        "/api/classes/{class_id}/position": {
+            "parameters": cls,
+            "put": _op("Save where the viewer stopped", VIEWER, {
+                "200": _json("saved"), **AUTH, **BAD, "404": _err("no class")}, "Position"),
+        },
+        "/vod/{class_id}/{name}": {
+            "parameters": [*cls, _p("name")],
+            "get": _op("Playlist, segment (signed URL only) or poster", None, {
+                "200": {"description": "file"}, "403": _err("missing, tampered or expired "
+                                                             "signature"),
+                "404": _err("no such file")}),
+        },
+    }
+
+
 def commerce_schemas() -> dict[str, Any]:
     s, i = {"type": "string"}, {"type": "integer"}
     return {
@@ -193,4 +246,10 @@ def commerce_schemas() -> dict[str, Any]:
         "ChatInput": {"type": "object", "required": ["text"],
                       "properties": {"text": s, "name": s}},
         "LikeInput": {"type": "object", "properties": {"count": i}},
+        "ClassInput": {"type": "object", "required": ["price"], "properties": {
+            "title": s, "description": s, "price": i, "currency": s, "preview_seconds": i}},
+        "Class": {"type": "object", "properties": {"class_id": s, "title": s, "price": i,
+                                                   "status": s, "preview_seconds": i}},
+        "Position": {"type": "object", "required": ["seconds"],
+                     "properties": {"seconds": {"type": "number"}}},
     }

@@ -49,6 +49,7 @@ def room_view(app: AppContext, room: Room, base: str) -> dict[str, Any]:
         "live": bool(router and router.live),
         "viewers": len(router.viewers) if router else 0,
         "created_at": room.created_at,
+        "record": room.record,
     }
 
 
@@ -91,7 +92,16 @@ async def update_room(request: web.Request) -> web.Response:
     _, room = await own_room(request)
     app = ctx(request)
     body = await read_json(request, app.config.http.max_json_bytes)
-    room = await app.store.update_room(room, title=parse_title(body))
+    changes: dict[str, Any] = {}
+    if "title" in body:
+        changes["title"] = parse_title(body)
+    if "record" in body:
+        if not isinstance(body["record"], bool):
+            raise ApiError(400, "bad_request", "record must be true or false")
+        changes["record"] = body["record"]
+    if not changes or set(body) - {"title", "record"}:
+        raise ApiError(400, "bad_request", "send title and/or record, nothing else")
+    room = await app.store.update_room(room, **changes)
     return web.json_response(room_view(app, room, base_url(request)))
 
 

@@ -36,6 +36,7 @@ class Room:
     title: str
     stream_key: str
     created_at: float
+    record: bool = True
 
     def key_matches(self, candidate: str) -> bool:
         return hmac.compare_digest(self.stream_key.encode(), candidate.encode())
@@ -98,6 +99,7 @@ class Store:
             title=data["title"],
             stream_key=data["stream_key"],
             created_at=float(data["created_at"]),
+            record=data.get("record", "1") == "1",
         )
 
     async def rooms_of(self, host_id: str) -> list[Room]:
@@ -109,6 +111,8 @@ class Store:
         fields: dict[str, str] = {
             k: str(v) for k, v in changes.items() if k in ("title", "stream_key")
         }
+        if "record" in changes:
+            fields["record"] = "1" if changes["record"] else "0"
         await self.redis.hset(f"room:{room.room_id}", mapping=fields)  # type: ignore[arg-type]
         updated = await self.get_room(room.room_id)
         assert updated is not None
@@ -127,4 +131,5 @@ def _room_fields(room: Room) -> dict[str, str | float]:
         "title": room.title,
         "stream_key": room.stream_key,
         "created_at": room.created_at,
+        "record": "1" if room.record else "0",
     }

@@ -20,6 +20,12 @@ class ViewerAuth:
         await redis.set(SECRET_KEY, secrets.token_hex(32), nx=True)
         self._secret = str(await redis.get(SECRET_KEY)).encode()
 
+    def derive(self, label: str) -> bytes:
+        """A key for another purpose (e.g. signing replay URLs) from the shared secret."""
+        if not self._secret:
+            raise RuntimeError("ViewerAuth used before load()")
+        return hmac.new(self._secret, label.encode(), hashlib.sha256).digest()
+
     def _sign(self, viewer_id: str) -> str:
         if not self._secret:
             raise RuntimeError("ViewerAuth used before load()")

@@ -127,14 +127,15 @@ class Contact:
 PHONE = re.compile(r"^\+?[0-9 ()\-]{5,24}$")
 
 
-def contact_input(body: Any) -> Contact:
+def contact_input(body: Any, digital: bool = False) -> Contact:
+    """Buyer contact; ``digital`` goods (classes) need no postal address."""
     if not isinstance(body, Mapping):
         raise RuleError("contact must be an object with name, phone and address",
                         code="contact_required")
     contact = Contact(
         name=_text(body, "name", 100),
         phone=_text(body, "phone", 32),
-        address=_text(body, "address", 500),
+        address=_text(body, "address", 500, required=not digital),
     )
     if not PHONE.match(contact.phone):
         raise RuleError("phone must be digits, spaces, +, - or parentheses")

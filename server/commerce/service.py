@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ..events import EventBus
@@ -95,6 +96,8 @@ class Commerce:
         self._ticker: asyncio.Task[None] | None = None
         self.buys = 0
         self.orders = 0
+        # Called with each order that becomes confirmed (a class purchase grants access).
+        self.on_confirmed: Callable[[dict[str, Any]], Awaitable[None]] | None = None
 
     # -- host actions ----------------------------------------------------------------------
     async def pin(self, room_id: str, product: dict[str, Any]) -> None:
@@ -142,6 +145,8 @@ class Commerce:
                 raise RuleError(f"the order changed meanwhile (now {result})", code="conflict")
         updated = await self.store.get_order(order["order_id"])
         assert updated is not None
+        if new == "confirmed" and self.on_confirmed is not None:
+            await self.on_confirmed(updated)
         await self._tell_buyer(updated)
         return updated
 
@@ -190,6 +195,28 @@ class Commerce:
                     await self.bus.publish(room_id, {"type": "sale_sold_out",
                                                      "sale_id": source["sale_id"]})
             await self._tell_buyer(order)
+        view = order_view(order)
+        view["payment"] = self.payments.instructions(order)
+        view["created"] = created
+        return view
+
+    async def buy_class(self, cls: dict[str, Any], buyer_id: str,
+                        body: dict[str, Any]) -> dict[str, Any]:
+        """Buy a recorded class through the same order flow; access follows confirmation."""
+        idem = idempotency_key(body.get("idempotency_key"))
+        raw_contact = body.get("contact")
+        if raw_contact is None:
+            raw_contact = await self.store.contact_of(buyer_id)
+        contact = contact_input(raw_contact, digital=True)
+        order, created, _ = await self.store.buy(
+            buyer_id=buyer_id, source=cls, is_sale=False, quantity=1, idem=idem,
+            contact=contact, room_id=cls["room_id"], confirm=self.payments.confirms_at_once,
+            reservation_ttl=self.reservation_ttl, now=time.time(),
+            source_key=f"class:{cls['class_id']}")
+        if created:
+            self.orders += 1
+            if order["status"] == "confirmed" and self.on_confirmed is not None:
+                await self.on_confirmed(order)
         view = order_view(order)
         view["payment"] = self.payments.instructions(order)
         view["created"] = created

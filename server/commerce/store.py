@@ -193,10 +193,12 @@ class CommerceStore:
     # -- orders -----------------------------------------------------------------------------
     async def buy(self, *, buyer_id: str, source: dict[str, Any], is_sale: bool, quantity: int,
                   idem: str, contact: Contact, room_id: str, confirm: bool,
-                  reservation_ttl: float, now: float) -> tuple[dict[str, Any], bool, int]:
+                  reservation_ttl: float, now: float,
+                  source_key: str | None = None) -> tuple[dict[str, Any], bool, int]:
         """Reserve stock and write the order. Returns (order, created, remaining)."""
         oid = "o_" + secrets.token_hex(8)
-        src_key = f"sale:{source['sale_id']}" if is_sale else f"product:{source['product_id']}"
+        src_key = source_key or (
+            f"sale:{source['sale_id']}" if is_sale else f"product:{source['product_id']}")
         fields: dict[str, Any] = {
             "order_id": oid, "buyer_id": buyer_id, "host_id": source["host_id"],
             "room_id": room_id, "product_id": source["product_id"],

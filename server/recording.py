@@ -1,0 +1,124 @@
+"""Starts, continues and finishes the recording of each live session on this node."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from media.recorder import Recorder
+from media.sfu import Sfu
+
+from .sessions import SessionStore
+from .store import Store
+
+log = logging.getLogger("stallcast.recording")
+
+
+@dataclass
+class Active:
+    session_id: str
+    recorder: Recorder
+    grace: asyncio.Task[None] | None = None
+
+
+class RecordingManager:
+    """A session starts when a host goes live and ends when the host ends the broadcast, or
+    has been gone (dropped) for ``grace`` seconds; a host back within it continues the file."""
+
+    def __init__(self, sfu: Sfu, store: Store, sessions: SessionStore, data_dir: Path,
+                 grace: float) -> None:
+        self.sfu = sfu
+        self.store = store
+        self.sessions = sessions
+        self.dir = data_dir / "recordings"
+        self.grace = grace
+        self.active: dict[str, Active] = {}
+
+    def _request_keyframe(self, room_id: str) -> None:
+        router = self.sfu.routers.get(room_id)
+        if router is not None:
+            router.request_keyframe()
+
+    async def on_event(self, room_id: str, event: dict[str, Any]) -> None:
+        kind = event.get("type")
+        if kind == "host_live":
+            await self._host_live(room_id)
+        elif kind == "host_left":
+            await self._host_left(room_id, str(event.get("reason", "ended")))
+
+    async def _host_live(self, room_id: str) -> None:
+        router = self.sfu.routers.get(room_id)
+        if router is None:
+            return
+        current = self.active.get(room_id)
+        if current is not None:
+            if current.grace is not None:
+                current.grace.cancel()
+                current.grace = None
+            router.recorder = current.recorder
+            log.info("recording continues", extra={"room_id": room_id,
+                                                   "session": current.session_id})
+            return
+        room = await self.store.get_room(room_id)
+        if room is None or not room.record:
+            return
+        codec = router.video_codec or "vp8"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        session = await self.sessions.start(room_id, room.host_id, room.title, "", codec)
+        path = self.dir / f"{session['session_id']}.mkv"
+        await self.sessions.update(session["session_id"], file=str(path))
+        recorder = Recorder(path, lambda: self._request_keyframe(room_id),
+                            started_at=session["started_at"])
+        router.recorder = recorder
+        self.sfu.codec_locks[room_id] = codec
+        self.active[room_id] = Active(session["session_id"], recorder)
+        log.info("recording started", extra={"room_id": room_id,
+                                             "session": session["session_id"]})
+
+    async def _host_left(self, room_id: str, reason: str) -> None:
+        current = self.active.get(room_id)
+        if current is None:
+            return
+        router = self.sfu.routers.get(room_id)
+        if router is not None:
+            router.recorder = None
+        if reason == "ended":
+            await self.finish(room_id)
+        elif current.grace is None:
+            current.grace = asyncio.create_task(self._finish_later(room_id))
+
+    async def _finish_later(self, room_id: str) -> None:
+        await asyncio.sleep(self.grace)
+        current = self.active.get(room_id)
+        if current is not None:
+            current.grace = None
+            await self.finish(room_id)
+
+    async def finish(self, room_id: str) -> None:
+        current = self.active.pop(room_id, None)
+        if current is None:
+            return
+        if current.grace is not None and current.grace is not asyncio.current_task():
+            current.grace.cancel()
+        self.sfu.codec_locks.pop(room_id, None)
+        router = self.sfu.routers.get(room_id)
+        if router is not None and router.recorder is current.recorder:
+            router.recorder = None
+        await asyncio.get_running_loop().run_in_executor(None, current.recorder.close)
+        stats = current.recorder.stats
+        if stats.video_frames == 0 or current.recorder.error:
+            await self.sessions.update(current.session_id, status="failed",
+                                       error=current.recorder.error or "nothing was recorded")
+            log.warning("recording empty or failed", extra={"session": current.session_id})
+            return
+        await self.sessions.update(current.session_id, width=stats.width, height=stats.height)
+        await self.sessions.finish(current.session_id, room_id)
+        log.info("recording finished", extra={"session": current.session_id,
+                                              "video_frames": stats.video_frames})
+
+    async def close(self) -> None:
+        for room_id in list(self.active):
+            await self.finish(room_id)

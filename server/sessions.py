@@ -1,0 +1,190 @@
+"""Recorded sessions, their commerce timelines, the packaging job queue and classes."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from typing import Any
+
+import redis.asyncio as aioredis
+
+JOBS = "jobs:package"
+TIMELINE_TYPES = {"card_pinned", "card_unpinned", "sale_started", "sale_stock",
+                  "sale_sold_out", "sale_ended"}
+
+_INT = {"price", "preview_seconds", "offset_ms", "attempts", "width", "height", "stock",
+        "per_buyer_limit"}
+_FLOAT = {"started_at", "ended_at", "duration", "progress", "created_at", "heartbeat"}
+
+# Claim the first packaging job that is queued, or running on a node that stopped beating.
+# KEYS: jobs zset;  ARGV: now, stale seconds, node id
+CLAIM = """
+local ids = redis.call('ZRANGE', KEYS[1], 0, 50)
+for _, id in ipairs(ids) do
+  local key = 'job:' .. id
+  local status = redis.call('HGET', key, 'status')
+  local beat = tonumber(redis.call('HGET', key, 'heartbeat') or '0')
+  if status == 'queued' or (status == 'running' and beat < tonumber(ARGV[1]) - tonumber(ARGV[2]))
+  then
+    redis.call('HSET', key, 'status', 'running', 'node', ARGV[3], 'heartbeat', ARGV[1])
+    redis.call('HINCRBY', key, 'attempts', 1)
+    return id
+  end
+end
+return false
+"""
+
+
+def _decode(raw: dict[Any, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in raw.items():
+        key, val = str(k), str(v)
+        out[key] = int(val) if key in _INT else float(val) if key in _FLOAT else val
+    return out
+
+
+class SessionStore:
+    """Needs a client made with ``decode_responses=True``."""
+
+    def __init__(self, redis: aioredis.Redis) -> None:
+        self.redis = redis
+        self._claim = redis.register_script(CLAIM)
+
+    # -- sessions ---------------------------------------------------------------------------
+    async def start(self, room_id: str, host_id: str, title: str, file: str,
+                    codec: str) -> dict[str, Any]:
+        sid = "sess_" + secrets.token_hex(6)
+        now = time.time()
+        fields: dict[str, Any] = {
+            "session_id": sid, "room_id": room_id, "host_id": host_id, "title": title,
+            "started_at": now, "status": "recording", "file": file, "codec": codec,
+            "progress": 0.0}
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(f"session:{sid}", mapping=fields)  # type: ignore[arg-type]
+            pipe.zadd(f"host:{host_id}:sessions", {sid: now})
+            pipe.set(f"room:{room_id}:recording", sid)
+            await pipe.execute()
+        return _decode(fields)
+
+    async def get(self, sid: str) -> dict[str, Any] | None:
+        if len(sid) > 64:
+            return None
+        raw = await self.redis.hgetall(f"session:{sid}")
+        return _decode(raw) if raw else None
+
+    async def update(self, sid: str, **fields: Any) -> None:
+        await self.redis.hset(f"session:{sid}", mapping={k: str(v) for k, v in fields.items()})
+
+    async def of_host(self, host_id: str) -> list[dict[str, Any]]:
+        ids = await self.redis.zrevrange(f"host:{host_id}:sessions", 0, 200)
+        sessions = [await self.get(str(i)) for i in ids]
+        return [s for s in sessions if s]
+
+    async def active(self, room_id: str) -> str | None:
+        sid = await self.redis.get(f"room:{room_id}:recording")
+        return str(sid) if sid else None
+
+    async def finish(self, sid: str, room_id: str) -> None:
+        """The session is over: queue it for packaging."""
+        now = time.time()
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(f"session:{sid}", mapping={"status": "packaging", "ended_at": now})
+            pipe.eval("if redis.call('GET', KEYS[1]) == ARGV[1] then "
+                      "redis.call('DEL', KEYS[1]) end", 1, f"room:{room_id}:recording", sid)
+            pipe.hset(f"job:{sid}", mapping={"status": "queued", "heartbeat": 0,
+                                             "attempts": 0})
+            pipe.zadd(JOBS, {sid: now})
+            await pipe.execute()
+
+    # -- timeline ---------------------------------------------------------------------------
+    async def note(self, room_id: str, event: dict[str, Any]) -> None:
+        """Keep a commerce event on the timeline of the room's recording, if any."""
+        if event.get("type") not in TIMELINE_TYPES:
+            return
+        sid = await self.active(room_id)
+        if sid:
+            await self.redis.rpush(f"session:{sid}:timeline", json.dumps(event))
+
+    async def timeline(self, session: dict[str, Any]) -> list[dict[str, Any]]:
+        """Events with ``at``: seconds from the start of the packaged video."""
+        raw = await self.redis.lrange(f"session:{session['session_id']}:timeline", 0, -1)
+        zero = session["started_at"] + session.get("offset_ms", 0) / 1000
+        out = []
+        for item in raw:
+            event = json.loads(item)
+            event["at"] = round(max(0.0, event.pop("ts") - zero), 3)
+            event.pop("room_id", None)
+            out.append(event)
+        return out
+
+    # -- packaging jobs ---------------------------------------------------------------------
+    async def claim_job(self, node_id: str, stale_after: float) -> str | None:
+        sid = await self._claim(keys=[JOBS], args=[time.time(), stale_after, node_id])
+        return str(sid) if sid else None
+
+    async def beat(self, sid: str, progress: float) -> None:
+        await self.redis.hset(f"job:{sid}", mapping={"heartbeat": time.time(),
+                                                     "progress": progress})
+        await self.redis.hset(f"session:{sid}", "progress", progress)
+
+    async def job_done(self, sid: str, result: dict[str, Any]) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(f"session:{sid}", mapping={
+                "status": "ready", "progress": 1.0, "duration": result["duration"],
+                "offset_ms": result["offset_ms"], "transcoded": str(result["transcoded"])})
+            pipe.hset(f"job:{sid}", "status", "done")
+            pipe.zrem(JOBS, sid)
+            await pipe.execute()
+
+    async def job_failed(self, sid: str, error: str, give_up: bool) -> None:
+        await self.redis.hset(f"job:{sid}", mapping={"status": "failed" if give_up else "queued",
+                                                     "error": error[:500]})
+        if give_up:
+            await self.redis.zrem(JOBS, sid)
+            await self.update(sid, status="failed", error=error[:500])
+
+    async def job(self, sid: str) -> dict[str, Any] | None:
+        raw = await self.redis.hgetall(f"job:{sid}")
+        return _decode(raw) if raw else None
+
+    # -- classes ----------------------------------------------------------------------------
+    async def create_class(self, session: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
+        cid = "c_" + secrets.token_hex(6)
+        data = {**fields, "class_id": cid, "product_id": cid, "session_id": session["session_id"],
+                "host_id": session["host_id"], "room_id": session["room_id"],
+                "created_at": time.time(), "stock": 10**9, "per_buyer_limit": 1,
+                "status": "active"}
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(f"class:{cid}", mapping={k: str(v) for k, v in data.items()})
+            pipe.zadd("classes", {cid: data["created_at"]})
+            await pipe.execute()
+        return _decode(data)
+
+    async def get_class(self, cid: str) -> dict[str, Any] | None:
+        if len(cid) > 64:
+            return None
+        raw = await self.redis.hgetall(f"class:{cid}")
+        return _decode(raw) if raw else None
+
+    async def classes(self) -> list[dict[str, Any]]:
+        ids = await self.redis.zrevrange("classes", 0, 500)
+        found = [await self.get_class(str(i)) for i in ids]
+        return [c for c in found if c]
+
+    async def grant(self, viewer_id: str, cid: str) -> None:
+        await self.redis.sadd(f"viewer:{viewer_id}:classes", cid)
+
+    async def entitled(self, viewer_id: str | None, cid: str) -> bool:
+        if viewer_id is None:
+            return False
+        return bool(await self.redis.sismember(f"viewer:{viewer_id}:classes", cid))
+
+    async def save_position(self, viewer_id: str, cid: str, seconds: float) -> None:
+        await self.redis.hset(f"viewer:{viewer_id}:positions", cid, round(seconds, 1))
+
+    async def position(self, viewer_id: str | None, cid: str) -> float:
+        if viewer_id is None:
+            return 0.0
+        value = await self.redis.hget(f"viewer:{viewer_id}:positions", cid)
+        return float(value) if value else 0.0
