@@ -14,10 +14,12 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from aioice.ice import StunProtocol
 from aiortc import MediaStreamTrack, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
 from aiortc import clock as aiortc_clock
 from aiortc.codecs import is_rtx
 from aiortc.mediastreams import MediaStreamError
+from aiortc.rtcdtlstransport import State as DtlsState
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtcrtpreceiver import StreamStatistics
 from aiortc.rtp import (
@@ -33,6 +35,36 @@ from aiortc.rtp import (
 )
 
 AIORTC_VERSION = "1.16.0"
+
+
+def _ignore_connection_error(task: asyncio.Future[None]) -> None:
+    # A viewer that went away mid-send is cleaned up by its connection state, not here.
+    if not task.cancelled():
+        task.exception()
+
+
+def enlarge_receive_buffers(pc: Any, size: int) -> int:
+    """Give the publisher's UDP sockets a bigger kernel receive buffer, so a burst of packets
+    that arrives while the event loop fans out the previous ones is not dropped. Returns
+    how many sockets were changed."""
+    import socket
+
+    changed = 0
+    seen: set[int] = set()
+    for t in pc.getTransceivers():
+        connection = t.receiver.transport.transport._connection
+        for protocol in getattr(connection, "_protocols", []):
+            udp = getattr(protocol, "transport", None)
+            sock = udp.get_extra_info("socket") if udp is not None else None
+            if sock is None or sock.fileno() in seen:
+                continue
+            seen.add(sock.fileno())
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+                changed += 1
+            except OSError:
+                pass
+    return changed
 
 # Name-mangled private attributes this module relies on.
 RECEIVER_ATTRS = (
@@ -96,9 +128,13 @@ class ReceiverTap:
     statistics, RTX unwrapping, NACKs upstream and REMB bandwidth feedback.
     """
 
-    def __init__(self, receiver: RTCRtpReceiver, sink: RtpSink) -> None:
+    def __init__(self, receiver: RTCRtpReceiver, sink: RtpSink,
+                 remb_range: tuple[int, int] = (0, 1 << 40)) -> None:
         self.receiver = receiver
         self.sink = sink
+        # aiortc's estimator sees the SFU's own fan-out time as network delay; clamping the
+        # REMB keeps a busy server from talking its publisher down to a blurry stream.
+        self.remb_range = remb_range
         r: Any = receiver
         self._r: Any = r
         self._codecs: dict[int, RTCRtpCodecParameters] = r._RTCRtpReceiver__codecs
@@ -133,8 +169,10 @@ class ReceiverTap:
                 ssrc=packet.ssrc,
             )
             if rtcp_ssrc is not None and remb is not None:
+                lo, hi = self.remb_range
+                bitrate = min(max(remb[0], lo), hi)
                 fb = RtcpPsfbPacket(fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0,
-                                    fci=pack_remb_fci(*remb))
+                                    fci=pack_remb_fci(bitrate, remb[1]))
                 await self.receiver._send_rtcp(fb)
         stats = self._streams.get(packet.ssrc)
         if stats is None:
@@ -217,12 +255,28 @@ class SenderTap:
 
     @property
     def ready(self) -> bool:
-        return self.sender.transport.state == "connected"
+        return self.sender.transport._state is DtlsState.CONNECTED
 
-    async def send(self, data: bytes, rtp_ts: int, payload_len: int, ntp: int) -> None:
-        """Protect and send one RTP packet; raises ConnectionError when the peer is gone."""
+    def send(self, data: bytes, rtp_ts: int, payload_len: int, ntp: int) -> None:
+        """Protect and send one RTP packet now, without a coroutine per packet; raises
+        ConnectionError when the peer is gone.
+
+        This is the SFU's hottest line: aiortc's own path (``_send_rtp`` → ICE ``send`` →
+        ``sendto`` → ``send_data``) costs four coroutines per packet and viewer. Over a direct
+        UDP pair we call the datagram transport ourselves; anything else (TURN relays) takes
+        aiortc's path in a task.
+        """
         s: Any = self.sender
-        await s.transport._send_rtp(data)
+        dtls: Any = s.transport
+        if dtls._state is not DtlsState.CONNECTED:
+            raise ConnectionError("viewer transport not connected")
+        pair = dtls.transport._connection._nominated.get(1)
+        udp = getattr(pair.protocol, "transport", None) if pair is not None else None
+        if isinstance(pair.protocol if pair else None, StunProtocol) and udp is not None:
+            udp.sendto(dtls._tx_srtp.protect(data), pair.remote_addr)
+        else:
+            task = asyncio.ensure_future(dtls._send_rtp(data))
+            task.add_done_callback(_ignore_connection_error)
         s._RTCRtpSender__ntp_timestamp = ntp
         s._RTCRtpSender__rtp_timestamp = rtp_ts
         s._RTCRtpSender__octet_count += payload_len

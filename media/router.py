@@ -74,7 +74,7 @@ class Consumer:
         """A new publisher stream: wait for its keyframe before sending video again."""
         self.waiting_keyframe = self.kind == "video"
 
-    async def forward(self, packet: RtpPacket, codec: str, keyframe: bool, ntp: int) -> None:
+    def forward(self, packet: RtpPacket, codec: str, keyframe: bool, ntp: int) -> None:
         if self.closed or not self.tap.ready:
             return
         if self._pts is None:
@@ -98,7 +98,7 @@ class Consumer:
         seq = (header[2] << 8) | header[3]
         self._history[seq % len(self._history)] = (seq, data)
         try:
-            await self.tap.send(data, rw.last_ts, len(packet.payload), ntp)
+            self.tap.send(data, rw.last_ts, len(packet.payload), ntp)
             self.sent += 1
         except ConnectionError:
             self.closed = True
@@ -247,7 +247,7 @@ class Router:
                 consumer = viewer.consumers.get(kind)
                 if consumer is not None:
                     before = consumer.sent
-                    await consumer.forward(packet, name, keyframe, ntp)
+                    consumer.forward(packet, name, keyframe, ntp)
                     sent += consumer.sent - before
             self.packets_out += sent
 

@@ -17,7 +17,13 @@ from aiortc import (
     RTCSessionDescription,
 )
 
-from .aiortc_adapter import ForwardTrack, ReceiverTap, SenderTap, negotiated_video_codec
+from .aiortc_adapter import (
+    ForwardTrack,
+    ReceiverTap,
+    SenderTap,
+    enlarge_receive_buffers,
+    negotiated_video_codec,
+)
 from .router import Consumer, Producer, RoomBusy, Router, ViewerSession
 from .sdp import SUPPORTED_AUDIO, SUPPORTED_VIDEO, SdpError, advertise_public_ip, parse_offer
 
@@ -41,6 +47,9 @@ class MediaSettings:
     connect_timeout: float = 20.0
     # How long viewers stay attached to a room whose host left before they are dropped.
     host_absent_timeout: float = 300.0
+    publisher_rcvbuf_bytes: int = 4 * 1024 * 1024
+    remb_floor_bps: int = 1_000_000
+    remb_ceiling_bps: int = 4_000_000
 
     def rtc_configuration(self) -> RTCConfiguration:
         servers = [
@@ -137,12 +146,14 @@ class Sfu:
         def on_track(track: Any) -> None:
             for t in pc.getTransceivers():
                 if t.receiver.track is track and track.kind not in producer.taps:
-                    producer.taps[track.kind] = ReceiverTap(t.receiver,
-                                                            router.sink_for(track.kind))
+                    producer.taps[track.kind] = ReceiverTap(
+                        t.receiver, router.sink_for(track.kind),
+                        (self.settings.remb_floor_bps, self.settings.remb_ceiling_bps))
 
         @pc.on("connectionstatechange")
         def on_state() -> None:
             if pc.connectionState == "connected":
+                enlarge_receive_buffers(pc, self.settings.publisher_rcvbuf_bytes)
                 router.request_keyframe()
 
         try:

@@ -45,6 +45,9 @@ def media_settings(config: Config) -> MediaSettings:
         keyframe_min_interval=config.media.keyframe_min_interval_ms / 1000,
         rtx_buffer_packets=config.media.rtx_buffer_packets,
         connect_timeout=float(config.media.connect_timeout_s),
+        publisher_rcvbuf_bytes=config.media.publisher_rcvbuf_bytes,
+        remb_floor_bps=config.media.remb_floor_bps,
+        remb_ceiling_bps=config.media.remb_ceiling_bps,
     )
 
 

@@ -56,6 +56,9 @@ class MediaConfig:
     keyframe_min_interval_ms: int = 400
     rtx_buffer_packets: int = 512
     connect_timeout_s: int = 20
+    publisher_rcvbuf_bytes: int = 4194304
+    remb_floor_bps: int = 1000000
+    remb_ceiling_bps: int = 4000000
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,11 @@ import importlib.metadata
 import inspect
 
 import aiortc
+from aioice.ice import StunProtocol
 from aiortc import RTCPeerConnection
 from aiortc.rtcrtpreceiver import decoder_worker
 
+from conftest import Running
 from media import aiortc_adapter
 
 
@@ -38,9 +40,35 @@ async def test_private_attributes_still_exist() -> None:
         assert params == ["packet", "arrival_time_ms"]
         params = list(inspect.signature(video.sender._handle_rtcp_packet).parameters)
         assert params == ["packet"]
-        assert callable(getattr(video.sender.transport, "_send_rtp", None))
+        dtls = video.sender.transport
+        assert callable(getattr(dtls, "_send_rtp", None))
+        # The fast send path: DTLS state and SRTP context, ICE's nominated pairs.
+        assert hasattr(dtls, "_state") and hasattr(dtls, "_tx_srtp")
+        assert isinstance(dtls.transport._connection._nominated, dict)
+        assert isinstance(dtls.transport._connection._protocols, list)
     finally:
         await pc.close()
+
+
+async def test_fast_send_path_is_used_with_real_peers(server: Running) -> None:
+    """With a real viewer, packets go out by the direct UDP path, not aiortc's coroutines."""
+    from clients import publish, wait_for, watch
+
+    _, token = await server.new_host()
+    room = await server.new_room(token)
+    pub = await publish(server.base, room["room_id"], room["stream_key"])
+    viewer = await watch(server.base, room["room_id"])
+    try:
+        router = server.ctx.sfu.routers[room["room_id"]]
+        consumer = next(iter(router.viewers.values())).consumers["video"]
+        assert await wait_for(lambda: consumer.sent > 150 and len(viewer.video_frames) > 30, 20)
+        pair = consumer.tap.sender.transport.transport._connection._nominated[1]
+        assert isinstance(pair.protocol, StunProtocol)
+        sent_by_aiortc = consumer.tap.sender.transport._RTCDtlsTransport__tx_packets
+        assert consumer.sent > 100 and sent_by_aiortc < consumer.sent / 2
+    finally:
+        await viewer.stop()
+        await pub.stop()
 
 
 def test_decoder_worker_signature() -> None:

@@ -13,17 +13,17 @@ from media.router import Consumer
 
 
 def drop_every(n: int, send: Any) -> tuple[Any, list[int]]:
-    """Wrap an async send(data, ...) so every n-th first transmission is lost."""
+    """Wrap send(data, ...) so every n-th first transmission is lost."""
     dropped: list[int] = []
     count = 0
 
-    async def lossy(data: bytes, *args: Any) -> None:
+    def lossy(data: bytes, *args: Any) -> None:
         nonlocal count
         count += 1
         if count % n == 0:
             dropped.append((data[2] << 8) | data[3])
             return
-        await send(data, *args)
+        send(data, *args)
 
     return lossy, dropped
 

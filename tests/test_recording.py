@@ -10,10 +10,10 @@ from typing import Any
 import aiohttp
 import av
 import pytest
-from clients import publish, wait_for
-from shop_helpers import Api
 
+from clients import publish, wait_for
 from conftest import Running
+from shop_helpers import Api
 
 
 async def wait_session(api: Api, token: str, status: str, timeout: float) -> dict[str, Any]:
