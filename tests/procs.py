@@ -34,11 +34,12 @@ async def wait_healthy(base: str, timeout: float = 30) -> None:
 
 
 class ServeProcess:
-    def __init__(self, data_dir: Path, redis_url: str | None = None) -> None:
+    def __init__(self, data_dir: Path, redis_url: str | None = None,
+                 extra_env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.data_dir = data_dir
-        env = {**os.environ, "STALLCAST_LOG_LEVEL": "WARNING"}
+        env = {**os.environ, "STALLCAST_LOG_LEVEL": "WARNING", **(extra_env or {})}
         if redis_url:
             env["STALLCAST_REDIS_URL"] = redis_url
         self.log = open(data_dir / f"serve-{self.port}.log", "w")  # noqa: SIM115
@@ -83,3 +84,11 @@ def host_create(data_dir: Path, name: str, redis_url: str | None = None) -> str:
                           "--data-dir", str(data_dir)], capture_output=True, text=True,
                          cwd=ROOT, env=env, timeout=60, check=True)
     return str(json.loads(out.stdout)["token"])
+
+
+def kill_private_redis(data_dir: Path) -> None:
+    """Stop a private redis-server left behind by a server that was killed with -9."""
+    pidfile = data_dir / "redis.pid"
+    if pidfile.exists():
+        with contextlib.suppress(ProcessLookupError, ValueError):
+            os.kill(int(pidfile.read_text()), signal.SIGKILL)
