@@ -9,6 +9,7 @@ from pathlib import Path
 
 import aiohttp
 import redis.asyncio as aioredis
+
 from clients import publish
 from procs import ServeProcess, host_create, kill_private_redis, wait_healthy
 from shop_helpers import Api
