@@ -94,9 +94,9 @@ def create_app(config: Config, redis_url: str) -> web.Application:
     node = Node(context)
     deliver_ref.append(node)
     recording = RecordingManager(context.sfu, context.store, sessions, config.data_dir,
-                                 float(config.recording.rejoin_grace_s))
-    if config.recording.enabled:
-        node.observers.append(recording.on_event)
+                                 float(config.recording.rejoin_grace_s),
+                                 record=bool(config.recording.enabled))
+    node.observers.append(recording.on_event)
     packaging = PackagingWorker(sessions, config.data_dir, node.node_id,
                                 float(config.recording.packaging_stale_after_s))
     bus.observers.append(sessions.note)

@@ -92,8 +92,9 @@ async def create_class(request: web.Request) -> web.Response:
         raise ApiError(400, "invalid", "preview_seconds must be 0-3600")
     if not isinstance(currency, str) or not CURRENCY.match(currency):
         raise ApiError(400, "invalid", "currency must be an ISO 4217 code")
-    if session["status"] in ("recording", "failed"):
-        raise ApiError(409, "conflict", f"the session is {session['status']}")
+    if session["status"] not in ("packaging", "ready"):
+        raise ApiError(409, "conflict", f"the session is {session['status']}: only a "
+                                        "finished recording can become a class")
     cls = await app.sessions.create_class(session, {
         "title": title.strip(), "description": description, "price": price,
         "currency": currency, "preview_seconds": preview})

@@ -1,4 +1,5 @@
-"""Starts, continues and finishes the recording of each live session on this node."""
+"""Live sessions on this node: each starts when a host goes live and ends when the host ends
+the broadcast or stays away too long. A session is recorded unless its room says not to."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ log = logging.getLogger("stallcast.recording")
 @dataclass
 class Active:
     session_id: str
-    recorder: Recorder
+    recorder: Recorder | None
     grace: asyncio.Task[None] | None = None
 
 
@@ -29,7 +30,8 @@ class RecordingManager:
     has been gone (dropped) for ``grace`` seconds; a host back within it continues the file."""
 
     def __init__(self, sfu: Sfu, store: Store, sessions: SessionStore, data_dir: Path,
-                 grace: float) -> None:
+                 grace: float, record: bool = True) -> None:
+        self.record = record
         self.sfu = sfu
         self.store = store
         self.sessions = sessions
@@ -59,24 +61,27 @@ class RecordingManager:
                 current.grace.cancel()
                 current.grace = None
             router.recorder = current.recorder
-            log.info("recording continues", extra={"room_id": room_id,
-                                                   "session": current.session_id})
+            log.info("session continues", extra={"room_id": room_id,
+                                                 "session": current.session_id})
             return
         room = await self.store.get_room(room_id)
-        if room is None or not room.record:
+        if room is None:
             return
         codec = router.video_codec or "vp8"
-        self.dir.mkdir(parents=True, exist_ok=True)
         session = await self.sessions.start(room_id, room.host_id, room.title, "", codec)
-        path = self.dir / f"{session['session_id']}.mkv"
-        await self.sessions.update(session["session_id"], file=str(path))
-        recorder = Recorder(path, lambda: self._request_keyframe(room_id),
-                            started_at=session["started_at"])
-        router.recorder = recorder
-        self.sfu.codec_locks[room_id] = codec
-        self.active[room_id] = Active(session["session_id"], recorder)
-        log.info("recording started", extra={"room_id": room_id,
-                                             "session": session["session_id"]})
+        sid = session["session_id"]
+        recorder = None
+        if self.record and room.record:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            path = self.dir / f"{sid}.mkv"
+            await self.sessions.update(sid, file=str(path))
+            recorder = Recorder(path, lambda: self._request_keyframe(room_id),
+                                started_at=session["started_at"])
+            router.recorder = recorder
+            self.sfu.codec_locks[room_id] = codec
+        self.active[room_id] = Active(sid, recorder)
+        log.info("session started", extra={"room_id": room_id, "session": sid,
+                                           "recorded": recorder is not None})
 
     async def _host_left(self, room_id: str, reason: str) -> None:
         current = self.active.get(room_id)
@@ -105,19 +110,25 @@ class RecordingManager:
             current.grace.cancel()
         self.sfu.codec_locks.pop(room_id, None)
         router = self.sfu.routers.get(room_id)
-        if router is not None and router.recorder is current.recorder:
+        recorder = current.recorder
+        if router is not None and recorder is not None and router.recorder is recorder:
             router.recorder = None
-        await asyncio.get_running_loop().run_in_executor(None, current.recorder.close)
-        stats = current.recorder.stats
-        if stats.video_frames == 0 or current.recorder.error:
+        if recorder is None:
+            await self.sessions.finish(current.session_id, room_id, package=False)
+            log.info("session ended", extra={"session": current.session_id})
+            return
+        await asyncio.get_running_loop().run_in_executor(None, recorder.close)
+        stats = recorder.stats
+        if stats.video_frames == 0 or recorder.error:
+            await self.sessions.finish(current.session_id, room_id, package=False)
             await self.sessions.update(current.session_id, status="failed",
-                                       error=current.recorder.error or "nothing was recorded")
+                                       error=recorder.error or "nothing was recorded")
             log.warning("recording empty or failed", extra={"session": current.session_id})
             return
         await self.sessions.update(current.session_id, width=stats.width, height=stats.height)
-        await self.sessions.finish(current.session_id, room_id)
-        log.info("recording finished", extra={"session": current.session_id,
-                                              "video_frames": stats.video_frames})
+        await self.sessions.finish(current.session_id, room_id, package=True)
+        log.info("session ended, recording queued", extra={
+            "session": current.session_id, "video_frames": stats.video_frames})
 
     async def close(self) -> None:
         for room_id in list(self.active):

@@ -58,12 +58,12 @@ class SessionStore:
         now = time.time()
         fields: dict[str, Any] = {
             "session_id": sid, "room_id": room_id, "host_id": host_id, "title": title,
-            "started_at": now, "status": "recording", "file": file, "codec": codec,
+            "started_at": now, "status": "live", "file": file, "codec": codec,
             "progress": 0.0}
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(f"session:{sid}", mapping=fields)  # type: ignore[arg-type]
             pipe.zadd(f"host:{host_id}:sessions", {sid: now})
-            pipe.set(f"room:{room_id}:recording", sid)
+            pipe.set(f"room:{room_id}:session", sid)
             await pipe.execute()
         return _decode(fields)
 
@@ -82,19 +82,21 @@ class SessionStore:
         return [s for s in sessions if s]
 
     async def active(self, room_id: str) -> str | None:
-        sid = await self.redis.get(f"room:{room_id}:recording")
+        sid = await self.redis.get(f"room:{room_id}:session")
         return str(sid) if sid else None
 
-    async def finish(self, sid: str, room_id: str) -> None:
-        """The session is over: queue it for packaging."""
+    async def finish(self, sid: str, room_id: str, package: bool) -> None:
+        """The session is over: queue its recording for packaging, if it has one."""
         now = time.time()
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(f"session:{sid}", mapping={"status": "packaging", "ended_at": now})
+            pipe.hset(f"session:{sid}", mapping={
+                "status": "packaging" if package else "ended", "ended_at": now})
             pipe.eval("if redis.call('GET', KEYS[1]) == ARGV[1] then "
-                      "redis.call('DEL', KEYS[1]) end", 1, f"room:{room_id}:recording", sid)
-            pipe.hset(f"job:{sid}", mapping={"status": "queued", "heartbeat": 0,
-                                             "attempts": 0})
-            pipe.zadd(JOBS, {sid: now})
+                      "redis.call('DEL', KEYS[1]) end", 1, f"room:{room_id}:session", sid)
+            if package:
+                pipe.hset(f"job:{sid}", mapping={"status": "queued", "heartbeat": 0,
+                                                 "attempts": 0})
+                pipe.zadd(JOBS, {sid: now})
             await pipe.execute()
 
     # -- timeline ---------------------------------------------------------------------------

@@ -163,4 +163,7 @@ async def test_recording_can_be_turned_off(server: Running) -> None:
         await asyncio.sleep(2)
         assert server.ctx.sfu.routers[room["room_id"]].recorder is None
         await pub.stop()
-        assert (await api.ok("GET", "/api/sessions", token))["sessions"] == []
+        session = await wait_session(api, token, "ended", 10)  # a session, but no recording
+        status, _ = await api.call("POST", f"/api/sessions/{session['session_id']}/class",
+                                   token, {"price": 100})
+        assert status == 409
