@@ -28,7 +28,9 @@ from aiortc.rtp import (
     RTCP_PSFB_PLI,
     RTCP_RTPFB_NACK,
     RtcpPsfbPacket,
+    RtcpRrPacket,
     RtcpRtpfbPacket,
+    RtcpSrPacket,
     RtpPacket,
     pack_remb_fci,
     unwrap_rtx,
@@ -77,6 +79,8 @@ RECEIVER_ATTRS = (
     "_RTCRtpReceiver__rtcp_ssrc",
     "_RTCRtpReceiver__decoder_thread",
 )
+STATISTICS_ATTRS = ("jitter", "_clockrate")
+SENDER_OPTIONAL_ATTRS = ("_RTCRtpSender__rtt",)
 SENDER_ATTRS = (
     "_RTCRtpSender__ntp_timestamp",
     "_RTCRtpSender__rtp_timestamp",
@@ -146,6 +150,11 @@ class ReceiverTap:
         self.media_ssrc: int | None = None
         self.packets = 0
         self.nacks_sent = 0
+        # Loss as the network caused it, before NACKs repair it: sequence gaps seen on first
+        # arrival, against packets that arrived in order.
+        self._max_seq: int | None = None
+        self.first_arrivals = 0
+        self.gaps = 0
         original_receive = receiver.receive
 
         async def receive(parameters: Any) -> None:
@@ -187,7 +196,9 @@ class ReceiverTap:
             packet = unwrap_rtx(packet, payload_type=apt, ssrc=original_ssrc)
             codec = self._codecs[apt]
         else:
-            self.media_ssrc = packet.ssrc
+            if packet.ssrc != self.media_ssrc:
+                self.media_ssrc, self._max_seq = packet.ssrc, None
+            self._count_arrival(packet.sequence_number)
         if self._nack is not None and self._nack.add(packet):
             self.nacks_sent += 1
             await self.receiver._send_rtcp_nack(packet.ssrc, sorted(self._nack.missing))
@@ -196,12 +207,33 @@ class ReceiverTap:
         self.packets += 1
         await self.sink(packet, codec)
 
+    def _count_arrival(self, seq: int) -> None:
+        if self._max_seq is None:
+            self._max_seq = seq
+            self.first_arrivals += 1
+            return
+        delta = (seq - self._max_seq) & 0xFFFF
+        if 0 < delta < 0x8000:
+            self.gaps += delta - 1
+            self.first_arrivals += 1
+            self._max_seq = seq
+
     async def request_keyframe(self) -> bool:
         """Send a PLI for the publisher's media stream; False if nothing to ask yet."""
         if self.media_ssrc is None:
             return False
         await self.receiver._send_rtcp_pli(self.media_ssrc)
         return True
+
+    def uplink(self) -> tuple[int, int, int, int]:
+        """(arrived in order, expected, jitter in clock units, clock rate) of the publisher's
+        media stream. Loss counts packets missing when later ones arrived, whether or not a
+        retransmission repaired them: that is what tells an operator the uplink is bad."""
+        expected = self.first_arrivals + self.gaps
+        if self.media_ssrc is None or self.media_ssrc not in self._streams:
+            return self.first_arrivals, expected, 0, 90000
+        st = self._streams[self.media_ssrc]
+        return self.first_arrivals, expected, st.jitter, st._clockrate
 
     @property
     def decoding(self) -> bool:
@@ -225,16 +257,35 @@ class SenderTap:
         s: Any = self.sender
         original = s._handle_rtcp_packet
 
+        self.fraction_lost = 0.0  # from the viewer's last receiver report
+        self.rr_jitter = 0
+        self.nacks = 0
+        self.keyframe_requests = 0
+
         async def handle_rtcp(packet: Any) -> None:
-            if isinstance(packet, RtcpRtpfbPacket) and packet.fmt == RTCP_RTPFB_NACK:
+            if isinstance(packet, (RtcpRrPacket, RtcpSrPacket)):
+                for report in packet.reports:
+                    if report.ssrc == self.ssrc:
+                        self.fraction_lost = report.fraction_lost / 256
+                        self.rr_jitter = report.jitter
+                await original(packet)
+            elif isinstance(packet, RtcpRtpfbPacket) and packet.fmt == RTCP_RTPFB_NACK:
+                self.nacks += 1
                 await self._on_nack(list(packet.lost))
             elif isinstance(packet, RtcpPsfbPacket) and packet.fmt in (RTCP_PSFB_PLI,
                                                                        RTCP_PSFB_FIR):
+                self.keyframe_requests += 1
                 self._on_keyframe_request()
             else:
                 await original(packet)
 
         s._handle_rtcp_packet = handle_rtcp
+
+    @property
+    def rtt(self) -> float | None:
+        """Round-trip time to the viewer in seconds, from its receiver reports."""
+        value = self.sender._RTCRtpSender__rtt  # type: ignore[attr-defined]
+        return float(value) if value is not None else None
 
     def payload_types(self) -> dict[str, int]:
         """Negotiated payload type per codec name (lower case), first one wins."""

@@ -17,6 +17,7 @@ from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtp import RtpPacket
 
 from .aiortc_adapter import ReceiverTap, SenderTap, current_ntp_time
+from .depacketize import ANNEXB, H264Depacketizer, h264_size, vp8_payload, vp8_size
 from .keyframe import KeyframeRequester
 from .rtp import StreamRewriter, starts_keyframe
 
@@ -131,6 +132,7 @@ class ViewerSession:
         self._inbox: asyncio.Queue[Any] = asyncio.Queue(maxsize=INBOX_SIZE)
         self._pump: asyncio.Task[None] | None = None
         self.dropped_messages = 0
+        self.join_reported = False
 
     def inbox_put(self, message: Any,
                   handler: Callable[[ViewerSession, Any], Awaitable[None]]) -> None:
@@ -195,6 +197,14 @@ class Router:
         self.viewers: dict[str, ViewerSession] = {}
         self.packets_in = 0
         self.packets_out = 0
+        self.bytes_in = 0
+        self.bytes_out = 0
+        self.frames_in = 0
+        self.resolution: tuple[int, int] | None = None
+        self.joins = 0
+        self.leaves = 0
+        self.watch_seconds = 0.0  # of viewers who have left
+        self.join_latencies: list[float] = []  # seconds, drained by whoever samples them
         self.host_left_at: float | None = None
         # Anything with on_packet(kind, codec, ssrc, seq, ts, marker, payload): the recorder.
         self.recorder: Any = None
@@ -241,6 +251,13 @@ class Router:
             if self.recorder is not None:
                 self.recorder.on_packet(kind, name, packet.ssrc, packet.sequence_number,
                                         packet.timestamp, bool(packet.marker), packet.payload)
+            size = len(packet.payload)
+            self.bytes_in += size
+            if is_video:
+                if packet.marker:
+                    self.frames_in += 1
+                if keyframe:
+                    self._note_keyframe(name, packet.payload)
             ntp = current_ntp_time()
             sent = 0
             for viewer in list(self.viewers.values()):
@@ -248,17 +265,43 @@ class Router:
                 if consumer is not None:
                     before = consumer.sent
                     consumer.forward(packet, name, keyframe, ntp)
-                    sent += consumer.sent - before
+                    if consumer.sent != before:
+                        sent += 1
+                        if is_video and not viewer.join_reported:
+                            self._note_join(viewer)
             self.packets_out += sent
+            self.bytes_out += sent * (size + 12)
 
         return on_rtp
 
+    def _note_keyframe(self, codec: str, payload: bytes) -> None:
+        """Learn the picture size from keyframe headers: no decoding needed."""
+        size = None
+        if codec == "vp8":
+            size = vp8_size(vp8_payload(payload)[0])
+        elif codec == "h264":
+            sps = next((n for n in H264Depacketizer().push(payload).split(ANNEXB)
+                        if n and n[0] & 0x1F == 7), None)
+            size = h264_size(sps) if sps else None
+        if size:
+            self.resolution = size
+
+    def _note_join(self, viewer: ViewerSession) -> None:
+        viewer.join_reported = True
+        latency = viewer.join_latency
+        if latency is not None:
+            self.join_latencies.append(latency)
+            del self.join_latencies[:-1000]
+
     def add_viewer(self, viewer: ViewerSession) -> None:
         self.viewers[viewer.session_id] = viewer
+        self.joins += 1
 
     async def remove_viewer(self, session_id: str) -> None:
         viewer = self.viewers.pop(session_id, None)
         if viewer is not None:
+            self.leaves += 1
+            self.watch_seconds += time.time() - viewer.created_at
             await viewer.close()
 
     def broadcast(self, event: dict[str, Any], to: str | None = None) -> int:

@@ -12,7 +12,7 @@ from aiohttp import web
 
 from media.sfu import MediaSettings, Sfu
 
-from . import buyers, classes, rooms, shop, signalling
+from . import buyers, classes, ops, rooms, shop, signalling
 from .channel import ChannelHandler
 from .chat import Chat
 from .commerce.payments import provider
@@ -20,8 +20,10 @@ from .commerce.service import Commerce
 from .commerce.store import CommerceStore
 from .config import Config
 from .context import CONTEXT, AppContext, ctx
+from .counters import SessionCounters
 from .events import EventBus
 from .http_util import ApiError, Handler, cors_middleware, error_middleware
+from .metrics import NodeMetrics, Sampler
 from .node import NODE, Node
 from .openapi import openapi_document
 from .packaging import PackagingWorker
@@ -100,6 +102,15 @@ def create_app(config: Config, redis_url: str) -> web.Application:
     packaging = PackagingWorker(sessions, config.data_dir, node.node_id,
                                 float(config.recording.packaging_stale_after_s))
     bus.observers.append(sessions.note)
+    node_metrics = NodeMetrics()
+    counters = SessionCounters(client, node_metrics.registry)
+    commerce.counters = counters
+    chat.counters = counters
+    sampler = Sampler(context.sfu, client, sessions, counters, node_metrics,
+                      float(config.metrics.interval_s), recording.active)
+    recording.on_session_end = sampler.finish
+    bus.on_latency = node_metrics.fanout.observe
+    app[ops.METRICS_KEY] = node_metrics
 
     async def grant_class(order: dict[str, Any]) -> None:
         if str(order.get("source", "")).startswith("class:"):
@@ -114,7 +125,7 @@ def create_app(config: Config, redis_url: str) -> web.Application:
     app[NODE] = node
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/api/openapi.json", openapi)
-    for module in (rooms, signalling, shop, buyers, classes):
+    for module in (rooms, signalling, shop, buyers, classes, ops):
         app.router.add_routes(module.routes)
     app.router.add_get("/", _page("index.html"))
     app.router.add_get("/studio/{room_id}", _page("studio.html"))
@@ -130,10 +141,12 @@ def create_app(config: Config, redis_url: str) -> web.Application:
         await bus.start()
         commerce.start()
         packaging.start()
+        sampler.start()
         node.spawn(node.keep_claims())
 
     async def shutdown(app: web.Application) -> None:
         steps = [("sfu", context.sfu.close), ("recording", recording.close),
+                 ("metrics", sampler.close),
                  ("packaging", packaging.close), ("node", node.close),
                  ("commerce", commerce.close),
                  ("chat", chat.close), ("bus", bus.close), ("redis", client.aclose),

@@ -87,6 +87,13 @@ class ChannelHandler:
             return {"type": "pong"}
         if kind == "snapshot":
             return {"type": "snapshot", "snapshot": await room_snapshot(app, viewer.room_id)}
+        if kind == "card_click":
+            product_id = msg.get("product_id")
+            if not isinstance(product_id, str) or len(product_id) > 64:
+                raise RuleError("card_click needs a product_id", code="invalid")
+            if app.chat.counters is not None:
+                await app.chat.counters.add(viewer.room_id, "card_clicks")
+            return {"type": "card_click_ack"}
         if kind not in ("buy", "chat", "like"):
             raise RuleError(f"unknown message type {kind[:40]!r}", code="unknown_type")
         if viewer.identity is None:

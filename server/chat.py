@@ -29,6 +29,7 @@ class Chat:
         self.window = window
         self.likes_interval = likes_interval
         self._likes_pending: set[str] = set()
+        self.counters: Any = None  # server/counters.py, when metrics are on
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def _allow(self, room_id: str, viewer_id: str) -> None:
@@ -53,6 +54,8 @@ class Chat:
             pipe.ltrim(key, -HISTORY, -1)
             await pipe.execute()
         await self.bus.publish(room_id, {"type": "chat", "message": message})
+        if self.counters is not None:
+            await self.counters.add(room_id, "chat_messages")
         return message
 
     async def history(self, room_id: str) -> list[dict[str, Any]]:
@@ -82,6 +85,8 @@ class Chat:
         if sent > 100:
             raise ChatLimited("at most 100 likes a second", code="rate_limited")
         total = int(await self.redis.incrby(f"room:{room_id}:likes", n))
+        if self.counters is not None:
+            await self.counters.add(room_id, "likes", n)
         if room_id not in self._likes_pending:
             self._likes_pending.add(room_id)
             task = asyncio.create_task(self._flush_likes(room_id))

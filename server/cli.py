@@ -43,6 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
     create = host_sub.add_parser("create", help="create a host; prints its id and token")
     _common(create)
     create.add_argument("name")
+    operator = sub.add_parser("operator", help="manage operators (see every session's figures)")
+    op_sub = operator.add_subparsers(dest="operator_command", required=True)
+    op_create = op_sub.add_parser("create", help="create an operator; prints its id and token")
+    _common(op_create)
+    op_create.add_argument("name")
     return parser
 
 
@@ -88,6 +93,17 @@ async def _host_create(config: Config, name: str) -> int:
         finally:
             await client.aclose()
     sys.stdout.write(json.dumps({"host_id": host.host_id, "token": token}) + "\n")
+    return 0
+
+
+async def _operator_create(config: Config, name: str) -> int:
+    async with redis_for(config) as url:
+        client = aioredis.Redis.from_url(url, decode_responses=True)
+        try:
+            operator_id, token = await Store(client).create_operator(name)
+        finally:
+            await client.aclose()
+    sys.stdout.write(json.dumps({"operator_id": operator_id, "token": token}) + "\n")
     return 0
 
 
@@ -151,6 +167,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return uvloop.run(_serve(config, args.demo))
         if args.command == "host" and args.host_command == "create":
             return asyncio.run(_host_create(config, args.name))
+        if args.command == "operator" and args.operator_command == "create":
+            return asyncio.run(_operator_create(config, args.name))
     except RedisServerError as exc:
         log.error("redis unavailable", extra={"reason": str(exc)})
         return 1

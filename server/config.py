@@ -78,6 +78,12 @@ class RecordingConfig:
 
 
 @dataclass(frozen=True)
+class MetricsConfig:
+    interval_s: int = 5
+    require_auth: int = 1
+
+
+@dataclass(frozen=True)
 class LogConfig:
     level: str = "INFO"
     format: str = "json"
@@ -92,6 +98,7 @@ class Config:
     media: MediaConfig = field(default_factory=MediaConfig)
     commerce: CommerceConfig = field(default_factory=CommerceConfig)
     recording: RecordingConfig = field(default_factory=RecordingConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
     log: LogConfig = field(default_factory=LogConfig)
 
     @property
@@ -164,6 +171,8 @@ def load_config(
         raise ConfigError(f"http.port out of range: {cfg.http.port}")
     if cfg.commerce.payment_provider not in ("cod", "manual"):
         raise ConfigError("commerce.payment_provider must be cod or manual")
+    if cfg.metrics.interval_s < 1:
+        raise ConfigError("metrics.interval_s must be at least 1")
     if cfg.commerce.reservation_ttl_s < 1:
         raise ConfigError("commerce.reservation_ttl_s must be at least 1")
     if cfg.redis.appendfsync not in ("always", "everysec", "no"):

@@ -38,9 +38,9 @@ class EventBus:
         self._ready = asyncio.Event()
         self.published = 0
         self.received = 0
-        self.fanout_latency: list[float] = []  # seconds, most recent first-delivery samples
         # Called with (room_id, event) after each publish, e.g. to keep a session timeline.
         self.observers: list[Callable[[str, dict[str, Any]], Awaitable[None]]] = []
+        self.on_latency: Callable[[float], None] | None = None
 
     async def publish(self, room_id: str, event: dict[str, Any]) -> int:
         event = {**event, "room_id": room_id, "ts": time.time()}
@@ -88,8 +88,8 @@ class EventBus:
         name = chan.decode() if isinstance(chan, bytes) else str(chan)
         room_id = name[len(CHANNEL_PREFIX):]
         lag = time.time() - float(event.get("ts", time.time()))
-        self.fanout_latency.append(lag)
-        del self.fanout_latency[:-1000]
+        if self.on_latency is not None:
+            self.on_latency(max(0.0, lag))
         result = self.deliver(room_id, event)
         if asyncio.iscoroutine(result):
             await result

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,8 @@ class RecordingManager:
         self.dir = data_dir / "recordings"
         self.grace = grace
         self.active: dict[str, Active] = {}
+        # Called with (room id, session id) as a session ends, before it is closed in Redis.
+        self.on_session_end: Callable[[str, str], Awaitable[Any]] | None = None
 
     def _request_keyframe(self, room_id: str) -> None:
         router = self.sfu.routers.get(room_id)
@@ -109,6 +112,11 @@ class RecordingManager:
         if current.grace is not None and current.grace is not asyncio.current_task():
             current.grace.cancel()
         self.sfu.codec_locks.pop(room_id, None)
+        if self.on_session_end is not None:
+            try:
+                await self.on_session_end(room_id, current.session_id)
+            except Exception:
+                log.exception("session end hook failed", extra={"session": current.session_id})
         router = self.sfu.routers.get(room_id)
         recorder = current.recorder
         if router is not None and recorder is not None and router.recorder is recorder:

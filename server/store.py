@@ -72,6 +72,24 @@ class Store:
             return None
         return Host(str(host_id), str(name))
 
+    async def create_operator(self, name: str) -> tuple[str, str]:
+        """Operators see every room's figures; hosts see only their own."""
+        name = name.strip()
+        if not name or len(name) > NAME_MAX:
+            raise ValueError(f"operator name must be 1..{NAME_MAX} characters")
+        operator_id = "op_" + secrets.token_hex(6)
+        token = new_secret()
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(f"operator:{operator_id}", mapping={"name": name,
+                                                          "created_at": time.time()})
+            pipe.set(f"optoken:{token_digest(token)}", operator_id)
+            await pipe.execute()
+        return operator_id, token
+
+    async def operator_for_token(self, token: str) -> str | None:
+        operator_id = await self.redis.get(f"optoken:{token_digest(token)}")
+        return str(operator_id) if operator_id else None
+
     async def create_room(self, host_id: str, title: str) -> Room:
         room = Room(
             room_id="r_" + secrets.token_hex(6),

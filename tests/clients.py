@@ -118,7 +118,8 @@ class Publisher:
 
 
 async def publish(base: str, room_id: str, key: str, video: MediaStreamTrack | None = None,
-                  audio: MediaStreamTrack | None = None, codec: str = "VP8") -> Publisher:
+                  audio: MediaStreamTrack | None = None, codec: str = "VP8",
+                  answer_filter: Any = None) -> Publisher:
     """Publish over WHIP with aiortc, as a host's encoder would."""
     pc = RTCPeerConnection()
     vt = pc.addTransceiver(video or MovingVideoTrack(), direction="sendonly")
@@ -129,6 +130,8 @@ async def publish(base: str, room_id: str, key: str, video: MediaStreamTrack | N
     vt.setCodecPreferences([c for c in caps if c.mimeType.lower() == f"video/{codec.lower()}"])
     await pc.setLocalDescription(await pc.createOffer())
     answer, location = await _post_offer(f"{base}/whip/{room_id}", pc.localDescription.sdp, key)
+    if answer_filter is not None:
+        answer = answer_filter(answer)
     await pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
     return Publisher(pc, location, base, key)
 

@@ -31,6 +31,8 @@ async def test_private_attributes_still_exist() -> None:
                 assert callable(getattr(t.receiver, name, None)), f"RTCRtpReceiver lost {name}"
             for name in aiortc_adapter.SENDER_ATTRS:
                 assert isinstance(getattr(t.sender, name, None), int), f"RTCRtpSender lost {name}"
+            for name in aiortc_adapter.SENDER_OPTIONAL_ATTRS:
+                assert hasattr(t.sender, name), f"RTCRtpSender lost {name}"
             for name in aiortc_adapter.SENDER_METHODS:
                 assert callable(getattr(t.sender, name, None)), f"RTCRtpSender lost {name}"
             assert isinstance(t._codecs, list)
@@ -69,6 +71,14 @@ async def test_fast_send_path_is_used_with_real_peers(server: Running) -> None:
     finally:
         await viewer.stop()
         await pub.stop()
+
+
+def test_stream_statistics_fields() -> None:
+    from aiortc.rtcrtpreceiver import StreamStatistics
+
+    stats = StreamStatistics(90000)
+    for name in aiortc_adapter.STATISTICS_ATTRS:
+        assert hasattr(stats, name), f"StreamStatistics lost {name}"
 
 
 def test_decoder_worker_signature() -> None:

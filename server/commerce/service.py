@@ -96,6 +96,8 @@ class Commerce:
         self._ticker: asyncio.Task[None] | None = None
         self.buys = 0
         self.orders = 0
+        # Session counters (server/counters.py), when metrics are on.
+        self.counters: Any = None
         # Called with each order that becomes confirmed (a class purchase grants access).
         self.on_confirmed: Callable[[dict[str, Any]], Awaitable[None]] | None = None
 
@@ -104,6 +106,8 @@ class Commerce:
         await self.store.attach(room_id, product["product_id"])
         await self.store.pin(room_id, product["product_id"])
         await self.bus.publish(room_id, {"type": "card_pinned", "card": card_view(product)})
+        if self.counters is not None:
+            await self.counters.add(room_id, "card_pins")
 
     async def unpin(self, room_id: str) -> None:
         await self.store.pin(room_id, None)
@@ -159,6 +163,8 @@ class Commerce:
         """Place an order from a buy request (HTTP or data channel). Returns the order view
         with ``created`` telling a first answer from a replay of the same idempotency key."""
         self.buys += 1
+        if self.counters is not None:
+            await self.counters.add(room_id, "buys")
         idem = idempotency_key(body.get("idempotency_key"))
         quantity = body.get("quantity", 1)
         if isinstance(quantity, bool) or not isinstance(quantity, int) or not 1 <= quantity <= 99:
@@ -188,6 +194,10 @@ class Commerce:
             reservation_ttl=self.reservation_ttl, now=now)
         if created:
             self.orders += 1
+            if self.counters is not None:
+                await self.counters.add(room_id, "orders", buyer=buyer_id)
+                await self.counters.add(room_id, "gmv", order["unit_price"] * quantity,
+                                        currency=order["currency"])
             await self.store.save_contact(buyer_id, contact)
             if is_sale:
                 self.stock.mark(room_id, source["sale_id"])

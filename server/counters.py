@@ -1,0 +1,60 @@
+"""Commerce and audience counters per live session, kept in Redis so every node adds to the
+same figures, and mirrored into this node's Prometheus counters."""
+
+from __future__ import annotations
+
+import redis.asyncio as aioredis
+from prometheus_client import CollectorRegistry, Counter
+
+# Add to the room's current session, if it has one. KEYS: none known in advance.
+# ARGV: room id, field, amount, buyer id ("" for none)
+ADD = """
+local sid = redis.call('GET', 'room:' .. ARGV[1] .. ':session')
+if not sid then return 0 end
+redis.call('HINCRBYFLOAT', 'stats:' .. sid, ARGV[2], ARGV[3])
+if ARGV[4] ~= '' then redis.call('SADD', 'stats:' .. sid .. ':buyers', ARGV[4]) end
+return 1
+"""
+
+FIELDS = ("card_pins", "card_clicks", "buys", "orders", "gmv", "chat_messages", "likes")
+
+
+class SessionCounters:
+    def __init__(self, redis: aioredis.Redis, registry: CollectorRegistry) -> None:
+        self.redis = redis
+        self._add = redis.register_script(ADD)
+        self.prom = {
+            "card_pins": Counter("stallcast_card_pins", "Product cards pinned",
+                                 registry=registry),
+            "card_clicks": Counter("stallcast_card_clicks", "Product card clicks by viewers",
+                                   registry=registry),
+            "buys": Counter("stallcast_buys", "Buy attempts", registry=registry),
+            "orders": Counter("stallcast_orders", "Orders created", registry=registry),
+            "chat_messages": Counter("stallcast_chat_messages", "Chat messages sent",
+                                     registry=registry),
+            "likes": Counter("stallcast_likes", "Likes sent", registry=registry),
+        }
+        self.gmv = Counter("stallcast_gmv_minor_units", "Value of orders created, in minor "
+                           "units of their currency", ["currency"], registry=registry)
+
+    async def add(self, room_id: str, field: str, amount: float = 1, buyer: str = "",
+                  currency: str = "") -> None:
+        if field == "gmv":
+            self.gmv.labels(currency=currency or "XXX").inc(amount)
+        else:
+            self.prom[field].inc(amount)
+        await self._add(keys=[], args=[room_id, field, amount, buyer])
+
+    async def add_to_session(self, sid: str, values: dict[str, float]) -> None:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for key, value in values.items():
+                if value:
+                    pipe.hincrbyfloat(f"stats:{sid}", key, value)
+            await pipe.execute()
+
+    async def of_session(self, sid: str) -> dict[str, float]:
+        raw = await self.redis.hgetall(f"stats:{sid}")
+        out = {k: 0.0 for k in (*FIELDS, "joins", "watch_seconds")}
+        out.update({str(k): float(v) for k, v in raw.items()})
+        out["buyers"] = float(await self.redis.scard(f"stats:{sid}:buyers"))
+        return out

@@ -1,0 +1,172 @@
+"""Operators see every live session's figures; hosts their own; viewers none."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import re
+from typing import Any
+
+import aiohttp
+
+from clients import publish, wait_for, watch
+from conftest import start_server
+from shop_helpers import CONTACT, Api
+
+ENV = {"STALLCAST_METRICS_INTERVAL_S": "1"}
+
+
+async def live_figures(api: Api, token: str) -> list[dict[str, Any]]:
+    return (await api.ok("GET", "/api/ops/sessions", token))["sessions"]  # type: ignore[no-any-return]
+
+
+async def test_figures_follow_viewers_and_sales(redis_url: str) -> None:
+    async with start_server(redis_url, ENV) as server, aiohttp.ClientSession() as http:
+        api = Api(server.base, http)
+        _, host = await server.new_host()
+        _, other_host = await server.new_host("Other")
+        _, operator = await server.ctx.store.create_operator("Night shift")
+        room = await server.new_room(host)
+        rid = room["room_id"]
+        product = await api.product(host)
+        pub = await publish(server.base, rid, room["stream_key"])
+        viewers = [await watch(server.base, rid) for _ in range(3)]
+        try:
+            assert await wait_for(lambda: all(len(v.video_frames) > 10 for v in viewers), 20)
+            await api.ok("PUT", f"/api/rooms/{rid}/pin", host,
+                         {"product_id": product["product_id"]})
+            _, buyer = await api.viewer()
+            await api.ok("POST", f"/api/rooms/{rid}/buy", buyer, {
+                "product_id": product["product_id"], "quantity": 2,
+                "idempotency_key": "metrics-buy-1", "contact": CONTACT})
+            await asyncio.sleep(2.5)
+            sessions = await live_figures(api, operator)
+            assert len(sessions) == 1
+            fig = sessions[0]["figures"]
+            assert fig["viewers"] == 3 and fig["peak_viewers"] == 3 and fig["live"] is True
+            assert fig["ingest_bps"] > 50_000 and fig["fps"] > 10
+            assert (fig["width"], fig["height"]) == (640, 480)
+            assert fig["card_pins"] == 1 and fig["orders"] == 1 and fig["gmv"] == 2 * 3900
+            series = (await api.ok("GET", f"/api/ops/sessions/{sessions[0]['session_id']}",
+                                   operator))["series"]
+            joins = [ms for sample in series for ms in sample["join_ms"]]
+            assert len(joins) == 3 and all(0 < ms < 3000 for ms in joins)
+
+            # Prometheus: node figures and per-room gauges, no per-viewer labels.
+            async with http.get(f"{server.base}/metrics",
+                                headers={"Authorization": f"Bearer {operator}"}) as resp:
+                assert resp.status == 200
+                text = await resp.text()
+            assert re.search(rf'stallcast_room_viewers{{room="{rid}"}} 3\.0', text)
+            assert re.search(r"^stallcast_viewers 3\.0$", text, re.M)
+            assert re.search(r"^stallcast_forwarded_packets_total [1-9]", text, re.M)
+            assert re.search(r"^stallcast_orders_total 1\.0$", text, re.M)
+            assert 'stallcast_viewer_join_seconds_count 3.0' in text
+            assert "viewer=" not in text and "session=" not in text
+
+            # Hosts see their own sessions only; viewers and strangers see nothing.
+            assert len(await live_figures(api, host)) == 1
+            assert await live_figures(api, other_host) == []
+            sid = sessions[0]["session_id"]
+            for token, status in [(other_host, 403), (buyer, 403), ("nonsense", 401),
+                                  (None, 401)]:
+                code, _ = await api.call("GET", f"/api/ops/sessions/{sid}", token)
+                assert code == status
+            for token, status in [(buyer, 403), (None, 401), (host, 403)]:
+                code, _ = await api.call("GET", "/metrics", token)
+                assert code == status
+            code, _ = await api.call("GET", "/api/ops/sessions", buyer)
+            assert code == 403
+
+            for v in viewers[:2]:
+                await v.stop()
+            await asyncio.sleep(2.5)
+            fig = (await live_figures(api, operator))[0]["figures"]
+            assert fig["viewers"] == 1 and fig["peak_viewers"] == 3
+        finally:
+            for v in viewers[2:]:
+                await v.stop()
+            await pub.stop()
+        await asyncio.sleep(1.5)
+        assert await live_figures(api, operator) == []
+        report = (await api.ok("GET", "/api/ops/reports", operator))["reports"][0]
+        assert report["peak_viewers"] == 3 and report["orders"] == 1
+        assert report["gmv"] == 7800 and report["unique_viewers"] == 3
+        assert report["conversion"] == round(1 / 3, 4)
+        assert report["ingest"]["average_bps"] > 50_000 and report["duration_s"] > 3
+        assert report["average_watch_s"] > 2
+        assert (await api.ok("GET", "/api/ops/reports", other_host))["reports"] == []
+
+
+class LossyRelay(asyncio.DatagramProtocol):
+    """A UDP relay between publisher and server that drops a share of the publisher's
+    SRTP packets (never STUN or DTLS, so the connection still comes up)."""
+
+    def __init__(self, target: tuple[str, int], drop: float) -> None:
+        self.target = target
+        self.drop = drop
+        self.client: tuple[str, int] | None = None
+        self.transport: Any = None
+        self.dropped = 0
+        self.forwarded = 0
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        if addr == self.target:
+            if self.client is not None:
+                self.transport.sendto(data, self.client)
+            return
+        self.client = addr
+        if 128 <= data[0] <= 191 and not 192 <= data[1] <= 223 and random.random() < self.drop:
+            self.dropped += 1
+            return
+        self.forwarded += 1
+        self.transport.sendto(data, self.target)
+
+
+async def test_uplink_loss_shows_in_the_session_figures(redis_url: str) -> None:
+    async with start_server(redis_url, ENV) as server, aiohttp.ClientSession() as http:
+        api = Api(server.base, http)
+        _, host = await server.new_host()
+        _, operator = await server.ctx.store.create_operator("Ops")
+        room = await server.new_room(host)
+        loop = asyncio.get_running_loop()
+        relays: list[LossyRelay] = []
+
+        def through_relay(sdp: str) -> str:
+            lines = sdp.splitlines()
+            out = []
+            done = False
+            for line in lines:
+                m = re.match(r"a=candidate:(\S+) 1 udp (\d+) (\S+) (\d+) typ host", line)
+                if line.startswith("a=candidate:"):
+                    if m is None or done or ":" in m.group(3):
+                        continue
+                    relay = relays[0]
+                    relay.target = (m.group(3), int(m.group(4)))
+                    port = relay.transport.get_extra_info("sockname")[1]
+                    line = line.replace(f" {m.group(3)} {m.group(4)} ", f" 10.77.0.1 {port} ")
+                    done = True
+                out.append(line)
+            return "\r\n".join(out) + "\r\n"
+
+        transport, relay = await loop.create_datagram_endpoint(
+            lambda: LossyRelay(("0.0.0.0", 0), 0.05), local_addr=("10.77.0.1", 0))
+        relays.append(relay)
+        pub = await publish(server.base, room["room_id"], room["stream_key"],
+                            answer_filter=through_relay)
+        viewer = await watch(server.base, room["room_id"])
+        try:
+            assert await wait_for(lambda: relay.forwarded > 300, 20)
+            await asyncio.sleep(4)
+            fig = (await live_figures(api, operator))[0]["figures"]
+            share = relay.dropped / (relay.dropped + relay.forwarded)
+            assert 0.02 < share < 0.09
+            assert 0.02 < fig["uplink_loss"] < 0.12, (fig["uplink_loss"], share)
+            assert fig["nacks_upstream"] >= 0 and fig["viewers"] == 1
+        finally:
+            await viewer.stop()
+            await pub.stop()
+            transport.close()
