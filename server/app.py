@@ -104,11 +104,12 @@ def create_app(config: Config, redis_url: str) -> web.Application:
     bus.observers.append(sessions.note)
     node_metrics = NodeMetrics()
     counters = SessionCounters(client, node_metrics.registry)
-    commerce.counters = counters
-    chat.counters = counters
     sampler = Sampler(context.sfu, client, sessions, counters, node_metrics,
                       float(config.metrics.interval_s), recording.active)
-    recording.on_session_end = sampler.finish
+    if config.metrics.enabled:
+        commerce.counters = counters
+        chat.counters = counters
+        recording.on_session_end = sampler.finish
     bus.on_latency = node_metrics.fanout.observe
     app[ops.METRICS_KEY] = node_metrics
 
@@ -141,7 +142,8 @@ def create_app(config: Config, redis_url: str) -> web.Application:
         await bus.start()
         commerce.start()
         packaging.start()
-        sampler.start()
+        if config.metrics.enabled:
+            sampler.start()
         node.spawn(node.keep_claims())
 
     async def shutdown(app: web.Application) -> None:

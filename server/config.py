@@ -79,6 +79,7 @@ class RecordingConfig:
 
 @dataclass(frozen=True)
 class MetricsConfig:
+    enabled: int = 1
     interval_s: int = 5
     require_auth: int = 1
 

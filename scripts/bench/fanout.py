@@ -726,15 +726,17 @@ class Child:
 class Phase:
     """One server under test with its publisher and viewers."""
 
-    def __init__(self, name: str, args: argparse.Namespace, viewers: int) -> None:
+    def __init__(self, name: str, args: argparse.Namespace, viewers: int,
+                 extra_env: dict[str, str] | None = None) -> None:
         self.name = name
         self.args = args
         self.viewers = viewers
+        self.extra_env = extra_env or {}
         self.children: list[Child] = []
         self.tmp = tempfile.TemporaryDirectory(prefix=f"stallcast-bench-{name}-")
 
     def env(self, root: Path) -> dict[str, str]:
-        return dict(os.environ, PYTHONPATH=os.pathsep.join(
+        return dict(os.environ, **self.extra_env, PYTHONPATH=os.pathsep.join(
             [str(root)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
 
     async def spawn(self, name: str, argv: list[str], protocol: bool = True,
@@ -1029,6 +1031,17 @@ async def orchestrate(args: argparse.Namespace) -> dict[str, Any]:
     if args.viewers > 0:
         log.info("SFU: %d viewers", args.viewers)
         out["sfu"] = await Phase("sfu", args, args.viewers).run()
+        if args.metrics_compare:
+            log.info("SFU with metrics off: %d viewers", args.viewers)
+            off = await Phase("sfu-metrics-off", args, args.viewers,
+                              {"STALLCAST_METRICS_ENABLED": "0"}).run()
+            on_cpu, off_cpu = out["sfu"]["server_cpu_pct"], off["server_cpu_pct"]
+            out["metrics_cost"] = {
+                "server_cpu_pct_metrics_on": on_cpu, "server_cpu_pct_metrics_off": off_cpu,
+                "cost_pct_of_forwarding_cpu": round((on_cpu - off_cpu) / off_cpu * 100, 2)
+                if off_cpu else None,
+                "interval_s": 5,
+            }
     if args.baseline_viewers > 0:
         log.info("baseline (aiortc MediaRelay): %d viewers", args.baseline_viewers)
         out["baseline"] = await Phase("baseline", args, args.baseline_viewers).run()
@@ -1061,6 +1074,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--baseline-viewers", type=int, default=10,
                    help="viewers of the aiortc MediaRelay baseline (0: skip it)")
     p.add_argument("--duration", type=float, default=20, help="measurement window, seconds")
+    p.add_argument("--metrics-compare", action=argparse.BooleanOptionalAction, default=True,
+                   help="also run the SFU with metrics collection off and report the cost")
     p.add_argument("--warmup", type=float, default=5,
                    help="seconds between all viewers playing and the window")
     p.add_argument("--settle-ms", type=float, default=200,
