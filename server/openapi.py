@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .openapi_commerce import class_paths, commerce_paths, commerce_schemas
+from .openapi_commerce import class_paths, commerce_paths, commerce_schemas, ops_paths
 
 VERSION = "0.1.0"
 
@@ -39,7 +39,11 @@ def openapi_document() -> dict[str, Any]:
     doc = _core()
     doc["paths"].update(commerce_paths())
     doc["paths"].update(class_paths())
+    doc["paths"].update(ops_paths())
     doc["components"]["schemas"].update(commerce_schemas())
+    doc["components"]["securitySchemes"]["operatorToken"] = {
+        "type": "http", "scheme": "bearer", "description": "token from `stallcast operator "
+        "create`"}
     doc["components"]["securitySchemes"]["viewerToken"] = {
         "type": "http", "scheme": "bearer", "description": "token from POST /api/viewers"}
     return doc

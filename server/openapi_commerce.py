@@ -216,6 +216,33 @@ def class_paths() -> dict[str, Any]:
     }
 
 
+def ops_paths() -> dict[str, Any]:
+    ops = [{"operatorToken": []}, *HOST]
+    denied = {"401": _err("no or unknown token"), "403": _err("viewers see no figures")}
+    return {
+        "/api/ops/sessions": {
+            "get": _op("Live sessions on every node with their latest figures (operators: "
+                       "all; hosts: their own)", ops, {"200": _json("sessions"), **denied}),
+        },
+        "/api/ops/sessions/{session_id}": {
+            "parameters": [_p("session_id")],
+            "get": _op("One session's figures over its whole length, and its report once "
+                       "ended", ops, {"200": _json("series and report"), **denied,
+                                      "404": _err("no session")}),
+        },
+        "/api/ops/reports": {
+            "get": _op("Reports of ended sessions, newest first", ops,
+                       {"200": _json("reports"), **denied}),
+        },
+        "/metrics": {
+            "get": _op("Prometheus text format (operator token unless metrics.require_auth "
+                       "is 0)", [{"operatorToken": []}], {
+                           "200": {"description": "metrics", "content": {"text/plain": {
+                               "schema": {"type": "string"}}}}, **denied}),
+        },
+    }
+
+
 def commerce_schemas() -> dict[str, Any]:
     s, i = {"type": "string"}, {"type": "integer"}
     return {

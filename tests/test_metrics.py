@@ -160,12 +160,18 @@ async def test_uplink_loss_shows_in_the_session_figures(redis_url: str) -> None:
         viewer = await watch(server.base, room["room_id"])
         try:
             assert await wait_for(lambda: relay.forwarded > 300, 20)
-            await asyncio.sleep(4)
-            fig = (await live_figures(api, operator))[0]["figures"]
+            await asyncio.sleep(6)
+            live = (await live_figures(api, operator))[0]
+            samples = (await api.ok("GET", f"/api/ops/sessions/{live['session_id']}",
+                                    operator))["series"]
+            # One-second samples hold ~40 video packets each: judge the loss over them all.
+            measured = [s["uplink_loss"] for s in samples if s["ingest_bps"] > 0][1:]
+            average = sum(measured) / len(measured)
             share = relay.dropped / (relay.dropped + relay.forwarded)
             assert 0.02 < share < 0.09
-            assert 0.02 < fig["uplink_loss"] < 0.12, (fig["uplink_loss"], share)
-            assert fig["nacks_upstream"] >= 0 and fig["viewers"] == 1
+            assert 0.02 < average < 0.10, (measured, share)
+            assert sum(s["nacks_upstream"] for s in samples) > 0
+            assert live["figures"]["viewers"] == 1
         finally:
             await viewer.stop()
             await pub.stop()

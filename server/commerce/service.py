@@ -225,6 +225,10 @@ class Commerce:
             source_key=f"class:{cls['class_id']}")
         if created:
             self.orders += 1
+            known = await self.store.contact_of(buyer_id) or {}
+            if not contact.address and known.get("address"):
+                contact = type(contact)(contact.name, contact.phone, known["address"])
+            await self.store.save_contact(buyer_id, contact)
             if order["status"] == "confirmed" and self.on_confirmed is not None:
                 await self.on_confirmed(order)
         view = order_view(order)

@@ -1,0 +1,520 @@
+// Stallcast class page: play a recorded class (HLS VOD through signed, expiring URLs), with
+// the products the host pinned shown at the moments they were pinned. A viewer who has not
+// bought the class gets the free preview and a Buy button; buying unlocks the whole class.
+// hls.js (window.Hls) is loaded by class.html as a classic script before this module.
+
+import { describeHttpError, formatLength, formatPrice } from "./classes.js";
+
+const SAVE_EVERY_MS = 5000;
+const TICK_MS = 100;
+const NOT_READY_RETRY_MS = 5000;
+const TOKEN_KEY = "stallcast.viewer";
+
+const els = {
+  title: document.getElementById("title"),
+  video: document.getElementById("player"),
+  card: document.getElementById("card"),
+  cardImage: document.getElementById("card-image"),
+  cardTitle: document.getElementById("card-title"),
+  cardPrice: document.getElementById("card-price"),
+  cardSale: document.getElementById("card-sale"),
+  length: document.getElementById("length"),
+  price: document.getElementById("price"),
+  previewNote: document.getElementById("preview-note"),
+  previewEnd: document.getElementById("preview-end"),
+  previewEndTitle: document.getElementById("preview-end-title"),
+  previewEndText: document.getElementById("preview-end-text"),
+  buy: document.getElementById("buy"),
+  form: document.getElementById("buy-form"),
+  name: document.getElementById("buyer-name"),
+  phone: document.getElementById("buyer-phone"),
+  confirm: document.getElementById("buy-confirm"),
+  cancel: document.getElementById("buy-cancel"),
+  status: document.getElementById("status"),
+  description: document.getElementById("description"),
+};
+const video = els.video;
+
+const classId = decodeURIComponent(location.pathname.replace(/\/+$/, "").split("/").pop() || "");
+const base = `/api/classes/${encodeURIComponent(classId)}`;
+
+/** For tests and debugging: the video element and the last /play answer. */
+const stallcast = { video, play: null, hls: null, class: null };
+window.stallcast = stallcast;
+
+const state = {
+  cards: [], // [{start, end, card}] from the timeline, in replay seconds
+  sales: [], // [{start, end, soldOutAt, sale}]
+  shownCard: null,
+  lastSaved: -1,
+  refreshing: false,
+  refreshes: [], // when the playlist was last fetched again, to give up on a loop
+  buyKey: "",
+  contact: null, // what the server already knows, from GET /api/me
+};
+
+// -- status -----------------------------------------------------------------------------------
+
+function setStatus(text, kind = "info") {
+  els.status.textContent = text;
+  els.status.dataset.state = kind;
+}
+
+function fail(text) {
+  setStatus(text, "error");
+}
+
+// -- the viewer's identity --------------------------------------------------------------------
+
+let memoryViewer = null; // when localStorage is unavailable
+
+function savedToken() {
+  try {
+    const saved = JSON.parse(localStorage.getItem(TOKEN_KEY) || "null");
+    return saved && typeof saved.token === "string" ? saved.token : "";
+  } catch {
+    return memoryViewer ? memoryViewer.token : "";
+  }
+}
+
+async function viewerToken(fresh = false) {
+  const saved = fresh ? "" : savedToken();
+  if (saved) return saved;
+  const resp = await fetch("/api/viewers", { method: "POST" });
+  if (!resp.ok) throw new Error(await describeHttpError(resp));
+  const viewer = await resp.json();
+  memoryViewer = viewer;
+  try {
+    localStorage.setItem(TOKEN_KEY, JSON.stringify(viewer));
+  } catch {
+    // Private mode or storage disabled: this page keeps the identity in memory.
+  }
+  return viewer.token;
+}
+
+/** fetch() with the viewer's bearer token; a rejected token is replaced once. */
+async function api(path, { method = "GET", body, keepalive = false } = {}) {
+  for (let attempt = 0; ; attempt += 1) {
+    const headers = { Authorization: `Bearer ${await viewerToken(attempt > 0)}` };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    const resp = await fetch(path, {
+      method, headers, keepalive, body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    if (resp.status !== 401 || attempt > 0) return resp;
+  }
+}
+
+// -- the commerce timeline --------------------------------------------------------------------
+
+function buildTimeline(timeline) {
+  const events = (Array.isArray(timeline) ? timeline : [])
+    .filter((e) => e && typeof e.at === "number")
+    .sort((a, b) => a.at - b.at);
+  const cards = [];
+  const sales = new Map();
+  let open = null;
+  for (const e of events) {
+    switch (e.type) {
+      case "card_pinned":
+      case "card_unpinned":
+        // A new pin replaces the card that was up; an unpin takes it down.
+        if (open) {
+          open.end = e.at;
+          cards.push(open);
+          open = null;
+        }
+        if (e.type === "card_pinned" && e.card) open = { start: e.at, end: Infinity, card: e.card };
+        break;
+      case "sale_started":
+        if (e.sale && e.sale.sale_id) {
+          sales.set(e.sale.sale_id, { start: e.at, end: Infinity, soldOutAt: Infinity,
+                                      sale: e.sale });
+        }
+        break;
+      case "sale_sold_out":
+        if (sales.has(e.sale_id)) sales.get(e.sale_id).soldOutAt = e.at;
+        break;
+      case "sale_ended":
+        if (sales.has(e.sale_id)) sales.get(e.sale_id).end = e.at;
+        break;
+      default:
+        break;
+    }
+  }
+  if (open) cards.push(open);
+  state.cards = cards;
+  state.sales = [...sales.values()];
+}
+
+function cardAt(t) {
+  return state.cards.find((span) => span.start <= t && t < span.end) || null;
+}
+
+function saleAt(t, productId) {
+  return state.sales.find((s) => s.sale.product_id === productId && s.start <= t && t < s.end)
+    || null;
+}
+
+function renderCard() {
+  const t = video.currentTime;
+  const span = video.readyState > 0 || t > 0 ? cardAt(t) : null;
+  const sale = span ? saleAt(t, span.card.product_id) : null;
+  const soldOut = Boolean(sale && t >= sale.soldOutAt);
+  const key = span ? `${span.start}|${sale ? sale.sale.sale_id : ""}|${soldOut}` : null;
+  if (key === state.shownCard) return;
+  state.shownCard = key;
+  if (!span) {
+    els.card.hidden = true;
+    return;
+  }
+  const { card } = span;
+  els.cardTitle.textContent = card.title || "";
+  els.cardPrice.textContent = typeof card.price === "number"
+    ? formatPrice(card.price, card.currency) : "";
+  if (card.image) {
+    els.cardImage.src = card.image;
+    els.cardImage.hidden = false;
+  } else {
+    els.cardImage.removeAttribute("src");
+    els.cardImage.hidden = true;
+  }
+  if (sale) {
+    els.cardSale.textContent = soldOut ? "Flash sale: sold out"
+      : `Flash sale: ${formatPrice(sale.sale.price, sale.sale.currency || card.currency)}`;
+  } else {
+    els.cardSale.textContent = "";
+  }
+  els.card.hidden = false;
+}
+
+// -- the free preview -------------------------------------------------------------------------
+
+function previewLimit() {
+  const play = stallcast.play;
+  return play && !play.entitled ? Math.max(0, Number(play.preview_seconds) || 0) : Infinity;
+}
+
+function showPreviewEnd(show) {
+  if (els.previewEnd.hidden === !show) return;
+  els.previewEnd.hidden = !show;
+  if (show && els.form.hidden) setStatus("The free preview has ended.", "preview");
+}
+
+/** Hold a viewer who has not bought the class at the end of the free preview. */
+function enforcePreview() {
+  const limit = previewLimit();
+  if (!Number.isFinite(limit)) return;
+  if (video.currentTime >= limit - 0.05) {
+    if (!video.paused) video.pause();
+    if (video.currentTime > limit + 0.05 && !video.seeking) video.currentTime = limit;
+    showPreviewEnd(true);
+  } else if (!video.paused) {
+    showPreviewEnd(false);
+  }
+}
+
+function tick() {
+  enforcePreview();
+  renderCard();
+}
+
+// -- playback ---------------------------------------------------------------------------------
+
+function detach() {
+  if (stallcast.hls) {
+    stallcast.hls.destroy();
+    stallcast.hls = null;
+  }
+  if (video.getAttribute("src")) {
+    video.removeAttribute("src");
+    video.load();
+  }
+}
+
+function startPlaying() {
+  // Muted, so browsers let it start on its own; otherwise the viewer presses play.
+  video.play().catch(() => {});
+}
+
+/** Where to start: the saved position, unless it is past what this viewer may watch. */
+function startPosition(play) {
+  const position = Number(play.position) || 0;
+  const duration = Number(play.duration) || 0;
+  const limit = play.entitled ? Infinity : Number(play.preview_seconds) || 0;
+  if (position < 1 || position >= limit - 0.5) return 0;
+  if (duration && position >= duration - 2) return 0; // finished last time: from the top
+  return position;
+}
+
+function attach(playlist, start, autoplay = true) {
+  detach();
+  const url = new URL(playlist, location.href).href;
+  const Hls = window.Hls;
+  if (Hls && Hls.isSupported()) {
+    const hls = new Hls({ startPosition: start > 0 ? start : -1 });
+    stallcast.hls = hls;
+    hls.on(Hls.Events.ERROR, (_event, data) => onHlsError(hls, data));
+    if (autoplay) hls.on(Hls.Events.MANIFEST_PARSED, startPlaying);
+    hls.loadSource(url);
+    hls.attachMedia(video);
+  } else if (video.canPlayType("application/vnd.apple.mpegurl")) {
+    video.src = url;
+    if (start > 0) {
+      video.addEventListener("loadedmetadata", () => { video.currentTime = start; },
+                             { once: true });
+    }
+    if (autoplay) startPlaying();
+  } else {
+    fail("This browser cannot play the class: it has neither HLS nor Media Source support.");
+  }
+}
+
+function onHlsError(hls, data) {
+  if (hls !== stallcast.hls) return;
+  const Hls = window.Hls;
+  const code = data.response && data.response.code;
+  // 403: the signed URLs expired (after a long pause, say). hls.js would keep retrying the
+  // same URL (a non-fatal fragLoadError), so get fresh URLs at once and carry on from here.
+  if (code === 403) {
+    refreshPlaylist();
+    return;
+  }
+  if (!data.fatal) return;
+  if (data.type === Hls.ErrorTypes.NETWORK_ERROR) {
+    setStatus("Network trouble; retrying…", "retry");
+    setTimeout(() => { if (hls === stallcast.hls) hls.startLoad(); }, 2000);
+  } else if (data.type === Hls.ErrorTypes.MEDIA_ERROR) {
+    hls.recoverMediaError();
+  } else {
+    fail(`Playback failed: ${data.details || data.type}`);
+  }
+}
+
+video.addEventListener("error", () => {
+  if (stallcast.hls || !video.getAttribute("src")) return; // hls.js reports its own errors
+  // Native HLS cannot tell why; an expired signature is the likely cause, so retry once.
+  refreshPlaylist();
+});
+
+/** GET /play: the signed playlist, entitlement, saved position and timeline. */
+async function loadPlay() {
+  for (;;) {
+    const resp = await api(`${base}/play`);
+    if (resp.status === 409) {
+      setStatus("This class is still being prepared; it will start when it is ready.");
+      await new Promise((resolve) => { setTimeout(resolve, NOT_READY_RETRY_MS); });
+      continue;
+    }
+    if (!resp.ok) throw new Error(await describeHttpError(resp));
+    const play = await resp.json();
+    stallcast.play = play;
+    buildTimeline(play.timeline);
+    state.shownCard = undefined;
+    renderOffer();
+    return play;
+  }
+}
+
+async function refreshPlaylist() {
+  if (state.refreshing) return;
+  const now = Date.now();
+  state.refreshes = state.refreshes.filter((t) => now - t < 60_000);
+  if (state.refreshes.length >= 3) {
+    fail("Playback failed: the server keeps refusing the video.");
+    return;
+  }
+  state.refreshing = true;
+  const wait = state.refreshes.length * 1000; // back off when fresh URLs are refused too
+  state.refreshes.push(now);
+  const wasPlaying = !video.paused;
+  try {
+    if (wait) await new Promise((resolve) => { setTimeout(resolve, wait); });
+    const at = video.currentTime;
+    const play = await loadPlay();
+    attach(play.playlist, at, wasPlaying);
+  } catch (err) {
+    fail(`Playback failed: ${err && err.message ? err.message : err}`);
+  } finally {
+    state.refreshing = false;
+  }
+}
+
+// -- resume: the position is saved every few seconds, on pause and on leaving -----------------
+
+function savePosition({ keepalive = false, force = false } = {}) {
+  const play = stallcast.play;
+  if (!play || video.readyState === 0) return;
+  const seconds = Math.round(video.currentTime * 10) / 10;
+  const duration = Number(play.duration) || 0;
+  if (!Number.isFinite(seconds) || seconds < 0 || (duration && seconds > duration + 1)) return;
+  if (!force && Math.abs(seconds - state.lastSaved) < 0.5) return;
+  state.lastSaved = seconds;
+  api(`${base}/position`, { method: "PUT", body: { seconds }, keepalive }).catch(() => {});
+}
+
+setInterval(() => { if (!video.paused) savePosition(); }, SAVE_EVERY_MS);
+video.addEventListener("pause", () => savePosition());
+window.addEventListener("pagehide", () => savePosition({ keepalive: true }));
+document.addEventListener("visibilitychange", () => {
+  if (document.visibilityState === "hidden") savePosition({ keepalive: true });
+});
+
+// -- buying -----------------------------------------------------------------------------------
+
+function renderOffer() {
+  const play = stallcast.play;
+  const cls = stallcast.class;
+  const entitled = Boolean(play && play.entitled);
+  els.previewNote.hidden = !play || entitled;
+  if (play && !entitled) {
+    els.previewNote.textContent = `Free preview: ${Number(play.preview_seconds) || 0} s`;
+  }
+  if (cls) els.buy.textContent = cls.price ? `Buy for ${formatPrice(cls.price, cls.currency)}`
+    : "Get the class";
+  if (entitled) showPreviewEnd(false);
+}
+
+function randomKey() {
+  const bytes = new Uint8Array(12);
+  crypto.getRandomValues(bytes);
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+async function knownContact() {
+  if (state.contact) return state.contact;
+  try {
+    const resp = await api("/api/me");
+    if (resp.ok) {
+      const me = await resp.json();
+      if (me.contact && me.contact.name && me.contact.phone) state.contact = me.contact;
+    }
+  } catch {
+    // Ask for the details instead.
+  }
+  return state.contact;
+}
+
+async function buy(contact) {
+  els.buy.disabled = true;
+  els.confirm.disabled = true;
+  setStatus("Buying…");
+  // One key per purchase attempt, kept across retries so a resent request buys only once.
+  if (!state.buyKey) state.buyKey = `class-${randomKey()}`;
+  try {
+    const body = { idempotency_key: state.buyKey };
+    if (contact) body.contact = contact;
+    const resp = await api(`${base}/buy`, { method: "POST", body });
+    if (!resp.ok) {
+      const message = await describeHttpError(resp);
+      if (resp.status === 400 && !contact) {
+        // The saved details were not enough: ask for them.
+        state.contact = null;
+        openForm();
+      }
+      throw new Error(message);
+    }
+    const order = await resp.json();
+    state.buyKey = "";
+    if (contact) state.contact = contact;
+    await unlock(order);
+  } catch (err) {
+    fail(`Could not buy the class: ${err && err.message ? err.message : err}`);
+  } finally {
+    els.buy.disabled = false;
+    els.confirm.disabled = false;
+  }
+}
+
+/** After an order: reload /play and switch to the whole class where the preview stopped. */
+async function unlock(order) {
+  const at = video.currentTime;
+  for (let i = 0; ; i += 1) {
+    const play = await loadPlay();
+    if (play.entitled) {
+      els.form.hidden = true;
+      showPreviewEnd(false);
+      attach(play.playlist, at);
+      setStatus("Thank you! The whole class is yours.");
+      return;
+    }
+    if (i === 0) {
+      setStatus(`Order ${order.status || "placed"}. The class unlocks once the payment is `
+                + "confirmed.");
+    }
+    await new Promise((resolve) => { setTimeout(resolve, 5000); });
+  }
+}
+
+function openForm() {
+  if (state.contact) {
+    els.name.value = state.contact.name || "";
+    els.phone.value = state.contact.phone || "";
+  }
+  els.form.hidden = false;
+  els.buy.hidden = true;
+  els.name.focus();
+}
+
+els.buy.addEventListener("click", async () => {
+  els.buy.disabled = true;
+  const contact = await knownContact();
+  els.buy.disabled = false;
+  // Name and phone are asked for once; a viewer the server knows buys with one press.
+  if (contact) buy(null);
+  else openForm();
+});
+
+els.cancel.addEventListener("click", () => {
+  els.form.hidden = true;
+  els.buy.hidden = false;
+  els.buy.focus();
+});
+
+els.form.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const contact = { name: els.name.value.trim(), phone: els.phone.value.trim() };
+  els.form.hidden = true;
+  els.buy.hidden = false;
+  buy(contact);
+});
+
+// -- wiring -----------------------------------------------------------------------------------
+
+video.addEventListener("timeupdate", tick);
+video.addEventListener("seeking", tick);
+video.addEventListener("play", () => {
+  // Pressing play at the end of the preview plays the preview again.
+  const limit = previewLimit();
+  if (Number.isFinite(limit) && video.currentTime >= limit - 0.05) video.currentTime = 0;
+  showPreviewEnd(false);
+  if (els.status.dataset.state === "preview") setStatus("");
+});
+video.addEventListener("playing", () => {
+  if (els.status.dataset.state === "retry") setStatus("");
+});
+video.addEventListener("ended", () => {
+  if (Number.isFinite(previewLimit())) showPreviewEnd(true);
+});
+setInterval(tick, TICK_MS);
+
+async function loadClass() {
+  const resp = await fetch(base);
+  if (!resp.ok) throw new Error(await describeHttpError(resp));
+  const cls = await resp.json();
+  stallcast.class = cls;
+  els.title.textContent = cls.title;
+  document.title = `${cls.title} · Stallcast`;
+  els.description.textContent = cls.description || "";
+  if (cls.duration) els.length.textContent = `Length ${formatLength(cls.duration)}`;
+  els.price.textContent = formatPrice(cls.price, cls.currency);
+  if (cls.poster) video.poster = cls.poster;
+  renderOffer();
+}
+
+try {
+  await loadClass();
+  const play = await loadPlay();
+  attach(play.playlist, startPosition(play));
+} catch (err) {
+  fail(`Could not load the class: ${err && err.message ? err.message : err}`);
+}
