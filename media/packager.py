@@ -70,8 +70,8 @@ def package(src: Path, out_dir: Path,
     transcode = codec != "h264"
     if transcode:
         vout = out.add_stream("libx264", rate=30, options={
-            "preset": "veryfast", "crf": "23", "g": str(SEGMENT_SECONDS * 30),
-            "force_key_frames": f"expr:gte(t,n_forced*{SEGMENT_SECONDS})"})
+            "preset": "veryfast", "crf": "23", "g": str(SEGMENT_SECONDS * 60),
+            "sc_threshold": "0"})
         vout.width, vout.height, vout.pix_fmt = vin.width, vin.height, "yuv420p"
         vout.time_base = MS
         vout.codec_context.time_base = MS
@@ -83,6 +83,7 @@ def package(src: Path, out_dir: Path,
         aout.time_base = fractions.Fraction(1, 48000)
     resampler = av.AudioResampler(format="fltp", layout="stereo", rate=48000)
     offset_ms = int(first * 1000)
+    next_key_ms = 0  # transcoding: a keyframe at every segment boundary
     step = max(duration / 50, 0.5)
     next_report = step
     streams = [vin] + ([ain] if ain is not None else [])
@@ -98,6 +99,11 @@ def package(src: Path, out_dir: Path,
                 for frame in packet.decode():
                     frame.pts = int(frame.pts * frame.time_base * 1000) - offset_ms
                     frame.time_base = MS
+                    if frame.pts >= next_key_ms:
+                        frame.pict_type = av.video.frame.PictureType.I
+                        next_key_ms += SEGMENT_SECONDS * 1000
+                    else:
+                        frame.pict_type = av.video.frame.PictureType.NONE
                     for p in vout.encode(frame):
                         out.mux(p)
             else:

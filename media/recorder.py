@@ -34,6 +34,9 @@ log = logging.getLogger("stallcast.media.recorder")
 MS = fractions.Fraction(1, 1000)
 CLOCK = {"video": 90000, "audio": 48000}
 MAX_QUEUE = 2000  # frames; a writer this far behind drops rather than grows without bound
+# Browsers send keyframes only when asked. HLS can only cut segments (and a class's free
+# preview) at keyframes, so while recording we ask for one at least this often.
+KEYFRAME_EVERY = 4.0
 
 
 @dataclass
@@ -82,6 +85,7 @@ class Recorder:
         self._thread = threading.Thread(target=self._write, name="recorder", daemon=True)
         self._thread.start()
         self.stats = RecordingStats()
+        self._last_keyframe = 0.0
         self.closed = False
         self.error: str | None = None
 
@@ -128,6 +132,11 @@ class Recorder:
                     self.stats.dropped_frames += 1
                     continue
                 track.waiting_keyframe = False
+            if keyframe:
+                self._last_keyframe = now
+            elif now - self._last_keyframe > KEYFRAME_EVERY:
+                self._last_keyframe = now  # ask once per interval, not on every frame
+                self._request_keyframe()
             self._emit(track, frame, track.ext_ts, keyframe)
 
     @staticmethod
