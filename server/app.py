@@ -131,6 +131,8 @@ def create_app(config: Config, redis_url: str) -> web.Application:
     app.router.add_get("/", _page("index.html"))
     app.router.add_get("/studio/{room_id}", _page("studio.html"))
     app.router.add_get("/watch/{room_id}", _page("watch.html"))
+    app.router.add_get("/studio", _page("studio.html"))
+    app.router.add_get("/ops", _page("ops.html"))
     app.router.add_get("/classes", _page("classes.html"))
     app.router.add_get("/classes/{class_id}", _page("class.html"))
     app.router.add_static("/static/", WEB_CLIENT, show_index=False)

@@ -7,7 +7,8 @@ import aiohttp
 from conftest import Running
 
 # Pages and static files are for browsers, not part of the API contract.
-NOT_API = ("/", "/studio/{room_id}", "/watch/{room_id}", "/classes", "/classes/{class_id}")
+NOT_API = ("/", "/studio", "/studio/{room_id}", "/watch/{room_id}", "/classes",
+           "/classes/{class_id}", "/ops")
 
 
 def served_routes(server: Running) -> set[tuple[str, str]]:

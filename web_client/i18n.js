@@ -1,0 +1,86 @@
+// Message catalogues: every string a person reads comes from web_client/i18n/<ns>/<lang>.json.
+// The language is the one the person picked (localStorage "stallcast.lang"), else the
+// browser's, else English. Elements carry data-i18n="key" (text), data-i18n-label="key"
+// (aria-label), data-i18n-placeholder="key" and data-i18n-title="key".
+
+export const LANGUAGES = { en: "English", zh: "中文", ja: "日本語" };
+const STORE_KEY = "stallcast.lang";
+let catalog = {};
+let fallback = {};
+let current = "en";
+
+export function pickLanguage() {
+  const saved = localStorage.getItem(STORE_KEY);
+  if (saved && LANGUAGES[saved]) return saved;
+  for (const tag of navigator.languages || [navigator.language || "en"]) {
+    const base = String(tag).toLowerCase().split("-")[0];
+    if (LANGUAGES[base]) return base;
+  }
+  return "en";
+}
+
+async function load(namespaces, lang) {
+  const merged = {};
+  for (const ns of ["common", ...namespaces]) {
+    const resp = await fetch(`/static/i18n/${ns}/${lang}.json`, { cache: "no-cache" });
+    if (resp.ok) Object.assign(merged, await resp.json());
+  }
+  return merged;
+}
+
+// Load the catalogues a page needs; call once before rendering.
+export async function initI18n(namespaces = [], lang = pickLanguage()) {
+  current = lang;
+  fallback = lang === "en" ? {} : await load(namespaces, "en");
+  catalog = await load(namespaces, lang);
+  document.documentElement.lang = lang === "zh" ? "zh-CN" : lang;
+  translate(document);
+  return lang;
+}
+
+export function language() {
+  return current;
+}
+
+// t("watch.viewers", { n: 3 }) -> "3 watching"; {n} placeholders are filled from vars.
+export function t(key, vars = {}) {
+  const text = catalog[key] ?? fallback[key] ?? key;
+  return text.replace(/\{(\w+)\}/g, (_, name) => (name in vars ? String(vars[name]) : `{${name}}`));
+}
+
+export function translate(root) {
+  for (const el of root.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
+  for (const el of root.querySelectorAll("[data-i18n-label]")) {
+    el.setAttribute("aria-label", t(el.dataset.i18nLabel));
+  }
+  for (const el of root.querySelectorAll("[data-i18n-placeholder]")) {
+    el.setAttribute("placeholder", t(el.dataset.i18nPlaceholder));
+  }
+  for (const el of root.querySelectorAll("[data-i18n-title]")) {
+    el.setAttribute("title", t(el.dataset.i18nTitle));
+  }
+}
+
+// A <select> that switches language and reloads the catalogues in place.
+export function languageSwitcher(select, namespaces, onChange = () => {}) {
+  select.replaceChildren(...Object.entries(LANGUAGES).map(([code, name]) => {
+    const option = document.createElement("option");
+    option.value = code;
+    option.textContent = name;
+    option.selected = code === current;
+    return option;
+  }));
+  select.addEventListener("change", async () => {
+    localStorage.setItem(STORE_KEY, select.value);
+    await initI18n(namespaces, select.value);
+    onChange(select.value);
+  });
+}
+
+// Money in minor units, in the page's language.
+export function formatMoney(minor, currency) {
+  const digits = ["JPY", "KRW", "VND"].includes(currency) ? 0 : 2;
+  const locale = current === "zh" ? "zh-CN" : current === "ja" ? "ja-JP" : "en";
+  return new Intl.NumberFormat(locale, { style: "currency", currency, minimumFractionDigits: digits,
+    maximumFractionDigits: digits }).format(minor / 10 ** digits);
+}
