@@ -84,8 +84,14 @@ class NodeMetrics:
                 gauge.remove(room_id)
 
 
+def _delta(new: float, old: float) -> float:
+    """Growth of a counter between samples; a counter that went back down was reset (the
+    host reconnected, a new producer started from zero), so all of it is new."""
+    return new - old if new >= old else new
+
+
 def _rate(new: float, old: float, seconds: float) -> float:
-    return max(0.0, new - old) / seconds if seconds > 0 else 0.0
+    return _delta(new, old) / seconds if seconds > 0 else 0.0
 
 
 class Sampler:
@@ -119,7 +125,6 @@ class Sampler:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                self.node.redis_errors.inc()
                 log.warning("metrics sample failed", extra={"reason": repr(exc)})
 
     async def sample_all(self) -> None:
@@ -132,8 +137,15 @@ class Sampler:
         self.node.viewers.set(sum(len(r.viewers) for r in routers.values()))
         for room_id, active in list(self.active.items()):
             router = routers.get(room_id)
-            if router is not None:
+            if router is None:
+                continue
+            try:
                 await self.sample(room_id, active.session_id, snapshot(router))
+            except (aioredis.RedisError, OSError):
+                self.node.redis_errors.inc()
+                raise
+            except Exception:
+                log.exception("sampling a room failed", extra={"room_id": room_id})
         for room_id in list(self.node.room_labels):
             if room_id not in self.active:
                 self.node.drop_room(room_id)
@@ -148,27 +160,27 @@ class Sampler:
             "bytes_out", "uplink_received", "uplink_expected", "nacks_upstream",
             "keyframes_requested", "keyframes_sent", "viewer_nacks",
             "viewer_keyframe_requests")}, "watch_seconds": 0.0})
-        expected = snap.uplink_expected - base.uplink_expected
-        received = snap.uplink_received - base.uplink_received
+        expected = _delta(snap.uplink_expected, base.uplink_expected)
+        received = min(expected, _delta(snap.uplink_received, base.uplink_received))
         loss = max(0.0, (expected - received) / expected) if expected > 0 else 0.0
         await self.counters.add_to_session(sid, {
-            "joins": snap.joins - base.joins,
-            "watch_seconds": round(snap.watch_seconds - base.watch_seconds, 3)})
+            "joins": _delta(snap.joins, base.joins),
+            "watch_seconds": round(_delta(snap.watch_seconds, base.watch_seconds), 3)})
         commerce = await self.counters.of_session(sid)
         peak = int(float(await self.redis.hget(f"live:{sid}", "peak") or 0))
         peak = max(peak, snap.viewers)
         sample: dict[str, Any] = {
             "t": round(now, 3), "live": snap.live, "viewers": snap.viewers,
-            "peak_viewers": peak, "joins": snap.joins - base.joins,
-            "leaves": snap.leaves - base.leaves,
+            "peak_viewers": peak, "joins": _delta(snap.joins, base.joins),
+            "leaves": _delta(snap.leaves, base.leaves),
             "ingest_bps": round(_rate(snap.bytes_in, base.bytes_in, dt) * 8),
             "fps": round(_rate(snap.frames_in, base.frames_in, dt), 1),
             "width": snap.width, "height": snap.height,
             "uplink_loss": round(loss, 4), "uplink_jitter_ms": snap.uplink_jitter_ms,
-            "nacks_upstream": snap.nacks_upstream - base.nacks_upstream,
-            "viewer_nacks": snap.viewer_nacks - base.viewer_nacks,
-            "keyframe_requests": snap.keyframes_requested - base.keyframes_requested,
-            "keyframes_sent": snap.keyframes_sent - base.keyframes_sent,
+            "nacks_upstream": _delta(snap.nacks_upstream, base.nacks_upstream),
+            "viewer_nacks": _delta(snap.viewer_nacks, base.viewer_nacks),
+            "keyframe_requests": _delta(snap.keyframes_requested, base.keyframes_requested),
+            "keyframes_sent": _delta(snap.keyframes_sent, base.keyframes_sent),
             "viewer_loss": spread(snap.viewer_loss), "viewer_rtt_ms": spread(snap.viewer_rtt_ms),
             "rtt_ms": spread(snap.viewer_rtt_ms)["p50"],
             "join_ms": snap.join_ms,
@@ -189,10 +201,10 @@ class Sampler:
             pipe.zadd(LIVE_INDEX, {sid: now})
             await pipe.execute()
         n = self.node
-        n.packets.inc(snap.packets_out - base.packets_out)
-        n.bytes.inc(snap.bytes_out - base.bytes_out)
-        n.ingest_packets.inc(snap.packets_in - base.packets_in)
-        n.ingest_bytes.inc(snap.bytes_in - base.bytes_in)
+        n.packets.inc(_delta(snap.packets_out, base.packets_out))
+        n.bytes.inc(_delta(snap.bytes_out, base.bytes_out))
+        n.ingest_packets.inc(_delta(snap.packets_in, base.packets_in))
+        n.ingest_bytes.inc(_delta(snap.bytes_in, base.bytes_in))
         n.keyframes.inc(sample["keyframes_sent"])
         n.nacks.labels(direction="upstream").inc(sample["nacks_upstream"])
         n.nacks.labels(direction="from_viewers").inc(sample["viewer_nacks"])
@@ -211,7 +223,10 @@ class Sampler:
         """Take a last sample, then write the session's report."""
         router = self.sfu.routers.get(room_id)
         if router is not None:
-            await self.sample(room_id, sid, snapshot(router))
+            try:
+                await self.sample(room_id, sid, snapshot(router))
+            except Exception:
+                log.exception("last sample failed", extra={"session": sid})
         self._last.pop(sid, None)
         self.node.drop_room(room_id)
         report = await build_report(self.redis, self.sessions, self.counters, sid)

@@ -176,3 +176,27 @@ async def test_uplink_loss_shows_in_the_session_figures(redis_url: str) -> None:
             await viewer.stop()
             await pub.stop()
             transport.close()
+
+
+async def test_report_after_the_host_ends_with_one_viewer(redis_url: str) -> None:
+    """Ending with DELETE right after viewers joined still writes the session's report."""
+    async with start_server(redis_url, ENV) as server, aiohttp.ClientSession() as http:
+        api = Api(server.base, http)
+        _, host = await server.new_host()
+        _, operator = await server.ctx.store.create_operator("Ops")
+        room = await server.new_room(host)
+        pub = await publish(server.base, room["room_id"], room["stream_key"])
+        viewer = await watch(server.base, room["room_id"])
+        try:
+            assert await wait_for(lambda: len(viewer.video_frames) > 10, 20)
+            await asyncio.sleep(2.2)
+            await pub.stop()
+            await asyncio.sleep(2.2)  # samples taken after the publisher went away
+            reports = (await api.ok("GET", "/api/ops/reports", operator))["reports"]
+            assert len(reports) == 1 and reports[0]["peak_viewers"] == 1
+            assert await live_figures(api, operator) == []
+            samples = (await api.ok("GET", f"/api/ops/sessions/{reports[0]['session_id']}",
+                                    operator))["series"]
+            assert all(s["keyframes_sent"] >= 0 and s["nacks_upstream"] >= 0 for s in samples)
+        finally:
+            await viewer.stop()
