@@ -9,7 +9,7 @@ with_tests=0
 [[ "${1:-}" == "--test" ]] && with_tests=1
 
 packages=(redis-server iproute2 python3-venv python3-pip)
-(( with_tests )) && packages+=(chromium)
+(( with_tests )) && packages+=(chromium fonts-wqy-microhei)
 
 sudo=""
 [[ "$(id -u)" -ne 0 ]] && sudo="sudo"
