@@ -133,6 +133,7 @@ class ViewerSession:
         self._pump: asyncio.Task[None] | None = None
         self.dropped_messages = 0
         self.join_reported = False
+        self.observer = False  # the host's own connection: not part of the audience
 
     def inbox_put(self, message: Any,
                   handler: Callable[[ViewerSession, Any], Awaitable[None]]) -> None:
@@ -289,19 +290,25 @@ class Router:
     def _note_join(self, viewer: ViewerSession) -> None:
         viewer.join_reported = True
         latency = viewer.join_latency
-        if latency is not None:
+        if latency is not None and not viewer.observer:
             self.join_latencies.append(latency)
             del self.join_latencies[:-1000]
 
+    @property
+    def audience(self) -> int:
+        return sum(1 for v in self.viewers.values() if not v.observer)
+
     def add_viewer(self, viewer: ViewerSession) -> None:
         self.viewers[viewer.session_id] = viewer
-        self.joins += 1
+        if not viewer.observer:
+            self.joins += 1
 
     async def remove_viewer(self, session_id: str) -> None:
         viewer = self.viewers.pop(session_id, None)
         if viewer is not None:
-            self.leaves += 1
-            self.watch_seconds += time.time() - viewer.created_at
+            if not viewer.observer:
+                self.leaves += 1
+                self.watch_seconds += time.time() - viewer.created_at
             await viewer.close()
 
     def broadcast(self, event: dict[str, Any], to: str | None = None) -> int:

@@ -57,6 +57,8 @@ def snapshot(router: Router) -> MediaSnapshot:
     viewer_nacks = viewer_plis = 0
     for viewer in router.viewers.values():
         consumer = viewer.consumers.get("video")
+        if viewer.observer:
+            continue
         if consumer is None:
             continue
         tap = consumer.tap
@@ -69,7 +71,7 @@ def snapshot(router: Router) -> MediaSnapshot:
     router.join_latencies.clear()
     width, height = router.resolution or (0, 0)
     return MediaSnapshot(
-        live=router.live, viewers=len(router.viewers), joins=router.joins,
+        live=router.live, viewers=router.audience, joins=router.joins,
         leaves=router.leaves, packets_in=router.packets_in, bytes_in=router.bytes_in,
         frames_in=router.frames_in, packets_out=router.packets_out,
         bytes_out=router.bytes_out, width=width, height=height, uplink_received=received,
@@ -78,7 +80,7 @@ def snapshot(router: Router) -> MediaSnapshot:
         viewer_keyframe_requests=viewer_plis, viewer_loss=loss, viewer_rtt_ms=rtt,
         join_ms=[round(j * 1000, 1) for j in joins],
         watch_seconds=router.watch_seconds + sum(
-            time.time() - v.created_at for v in router.viewers.values()))
+            time.time() - v.created_at for v in router.viewers.values() if not v.observer))
 
 
 def spread(values: list[float]) -> dict[str, float]:

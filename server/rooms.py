@@ -47,7 +47,7 @@ def room_view(app: AppContext, room: Room, base: str) -> dict[str, Any]:
         "watch_url": f"{base}/watch/{room.room_id}",
         "studio_url": f"{base}/studio/{room.room_id}",
         "live": bool(router and router.live),
-        "viewers": len(router.viewers) if router else 0,
+        "viewers": router.audience if router else 0,
         "created_at": room.created_at,
         "record": room.record,
     }

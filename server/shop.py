@@ -7,7 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from .commerce.rules import STATUSES, RuleError, orders_csv, product_input, tracking_number
-from .commerce.service import order_view, sale_view
+from .commerce.service import card_view, order_view, sale_view
 from .context import ctx
 from .http_util import ApiError, read_json
 from .rooms import current_host, own_room
@@ -77,7 +77,14 @@ async def update_product(request: web.Request) -> web.Response:
         data = product_input(await _body(request), partial=True, current=current)
     except RuleError as exc:
         raise rule_error(exc) from None
-    updated = await ctx(request).commerce.store.update_product(product["product_id"], data)
+    app = ctx(request)
+    updated = await app.commerce.store.update_product(product["product_id"], data)
+    # Rooms showing this card show the new price and stock at once.
+    for room in await app.store.rooms_of(host.host_id):
+        pinned = await app.commerce.store.pinned(room.room_id)
+        if pinned is not None and pinned["product_id"] == updated["product_id"]:
+            await app.commerce.bus.publish(room.room_id, {"type": "card_pinned",
+                                                          "card": card_view(updated)})
     return web.json_response(updated)
 
 
@@ -109,7 +116,11 @@ async def room_products(request: web.Request) -> web.Response:
 async def detach_product(request: web.Request) -> web.Response:
     host, room = await own_room(request)
     product = await own_product(request, host, request.match_info["product_id"])
-    await ctx(request).commerce.store.detach(room.room_id, product["product_id"])
+    app = ctx(request)
+    pinned = await app.commerce.store.pinned(room.room_id)
+    await app.commerce.store.detach(room.room_id, product["product_id"])
+    if pinned is not None and pinned["product_id"] == product["product_id"]:
+        await app.commerce.unpin(room.room_id)
     return web.Response(status=204)
 
 

@@ -126,10 +126,20 @@ async def no_trickle(request: web.Request) -> web.Response:
 @routes.post("/whep/{room_id}")
 async def whep_play(request: web.Request) -> web.Response:
     room = await _room(request)
-    identity = optional_viewer(request)
+    # The room's own host may watch (its studio follows the room's events) without being
+    # counted as audience; anyone else is an anonymous or identified viewer.
+    observer = False
+    identity = None
+    header = request.headers.get("Authorization", "")
+    if header.lower().startswith("bearer "):
+        host = await ctx(request).store.host_for_token(header[7:].strip())
+        observer = host is not None and host.host_id == room.host_id
+    if not observer:
+        identity = optional_viewer(request)
     offer = await _offer(request)
     try:
-        session_id, answer = await ctx(request).sfu.view(room.room_id, offer, identity)
+        session_id, answer = await ctx(request).sfu.view(room.room_id, offer, identity,
+                                                         observer=observer)
     except SdpError as exc:
         raise ApiError(400, "bad_sdp", str(exc)) from None
     return _answer_response(request, f"/whep/{room.room_id}/{session_id}", answer)

@@ -1,220 +1,296 @@
-// Stallcast studio: publish the camera and microphone to /whip/{room_id} over WHIP.
-// The server answers only complete offers (no trickle ICE, no PATCH), so the offer is sent
-// once ICE gathering has finished.
+// Stallcast host studio. /studio: sign in with the host token, list and create rooms.
+// /studio/{room_id}: go live over WHIP (the #key=<stream key> fragment alone is enough for
+// that), and, signed in, sell (products, pinned card, flash sales), handle orders, moderate
+// chat and turn finished recordings into classes. Panels live in studio-*.js.
 
-const ICE_GATHER_TIMEOUT_MS = 5000;
+import { initI18n, languageSwitcher, t } from "./i18n.js";
+import {
+  api, busy, el, every, hostToken, say, sayAgain, setHostToken,
+} from "./studio-api.js";
+import { ChatPanel } from "./studio-chat.js";
+import { RoomFeed } from "./studio-feed.js";
+import { LivePanel } from "./studio-live.js";
+import { OrdersPanel } from "./studio-orders.js";
+import { SellPanel } from "./studio-sell.js";
+import { SessionsPanel } from "./studio-sessions.js";
 
-const els = {
-  title: document.getElementById("title"),
-  preview: document.getElementById("preview"),
-  form: document.getElementById("controls"),
-  keyField: document.getElementById("key-field"),
-  key: document.getElementById("key"),
-  golive: document.getElementById("golive"),
-  stop: document.getElementById("stop"),
-  status: document.getElementById("status"),
+const NAMESPACES = ["studio"];
+const AUDIENCE_POLL_MS = 5000;
+
+const $ = (id) => document.getElementById(id);
+const stallcast = { pc: null, feedPc: null, events: [], health: null };
+window.stallcast = stallcast;
+
+const parts = location.pathname.replace(/\/+$/, "").split("/");
+const roomId = parts.length > 2 ? decodeURIComponent(parts.pop()) : "";
+stallcast.roomId = roomId;
+
+const page = {
+  room: null, // GET /api/rooms/{id} when signed in as its host
+  publicRoom: null, // GET /api/rooms/{id}/public
+  live: null,
+  feed: null,
+  sell: null,
+  orders: null,
+  chat: null,
+  sessions: null,
+  audience: null,
+  rooms: [],
+  roomsError: "",
 };
-
-const roomId = decodeURIComponent(location.pathname.replace(/\/+$/, "").split("/").pop() || "");
-const whipUrl = new URL(`/whip/${encodeURIComponent(roomId)}`, location.href).href;
-
-/** The current session: null when offline. */
-let session = null;
-
-window.stallcast = { pc: null };
-
-function setStatus(text, state = text) {
-  els.status.textContent = text;
-  els.status.dataset.state = state;
-}
 
 function keyFromFragment() {
   return new URLSearchParams(location.hash.slice(1)).get("key") || "";
 }
 
-function waitIceGathering(pc, timeoutMs = ICE_GATHER_TIMEOUT_MS) {
-  if (pc.iceGatheringState === "complete") return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      pc.removeEventListener("icegatheringstatechange", check);
-      resolve();
-    };
-    const check = () => { if (pc.iceGatheringState === "complete") done(); };
-    // Past the timeout, send the candidates gathered so far rather than hang.
-    const timer = setTimeout(done, timeoutMs);
-    pc.addEventListener("icegatheringstatechange", check);
+// -- sign in, sign out, rooms ----------------------------------------------------------------
+async function signIn(token) {
+  // Any host call tells whether the token is good.
+  await api("GET", "/api/rooms", undefined, { token });
+  setHostToken(token);
+  location.reload();
+}
+
+function signOut() {
+  setHostToken("");
+  location.href = "/studio";
+}
+
+function renderRooms() {
+  const list = $("rooms");
+  list.replaceChildren(...page.rooms.map((r) => el("li", { dataset: { roomId: r.room_id } },
+    el("div", { className: "item-main" },
+      el("a", { className: "item-title", href: `/studio/${encodeURIComponent(r.room_id)}` },
+        r.title),
+      " ", r.live ? el("span", { className: "badge live" }, t("common.live")) : null,
+      el("div", { className: "muted" }, t("studio.rooms.viewersN", { n: r.viewers }))),
+    el("div", { className: "item-actions" },
+      el("a", { className: "button primary", href: `/studio/${encodeURIComponent(r.room_id)}`,
+        "aria-label": t("studio.rooms.openNamed", { title: r.title }) },
+      t("studio.rooms.open")),
+      el("a", { className: "button", href: `/watch/${encodeURIComponent(r.room_id)}`,
+        target: "_blank", rel: "noopener",
+        "aria-label": t("studio.rooms.watchNamed", { title: r.title }) },
+      t("studio.watchPage"))))));
+  if (!page.rooms.length && !page.roomsError) say($("rooms-msg"), "studio.rooms.none", {});
+}
+
+async function loadRooms() {
+  try {
+    const body = await api("GET", "/api/rooms");
+    page.rooms = (body.rooms || []).sort((a, b) => b.created_at - a.created_at);
+    page.roomsError = "";
+  } catch (err) {
+    page.roomsError = err.message;
+    if (err.status === 401) {
+      setHostToken("");
+      $("rooms-panel").hidden = true;
+      $("signout").hidden = true;
+      $("signin-panel").hidden = false;
+      say($("signin-msg"), "studio.signIn.expired", {}, "error");
+      return;
+    }
+    say($("rooms-msg"), "studio.failed", { message: err.message }, "error");
+  }
+  renderRooms();
+}
+
+function wireAccount() {
+  $("signin-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const token = $("token").value.trim();
+    if (!token) return;
+    busy($("signin"), $("signin-msg"), async () => {
+      try {
+        await signIn(token);
+      } catch (err) {
+        if (err.status === 401) throw new Error(t("studio.signIn.wrong"));
+        throw err;
+      }
+    });
+  });
+  $("signout").addEventListener("click", signOut);
+  $("room-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const title = $("room-title").value.trim();
+    if (!title) return;
+    busy($("room-create"), $("rooms-msg"), async () => {
+      const room = await api("POST", "/api/rooms", { title });
+      location.href = `/studio/${encodeURIComponent(room.room_id)}`;
+    });
   });
 }
 
-async function describeHttpError(resp) {
-  let detail = resp.statusText;
-  try {
-    const body = await resp.json();
-    if (body && body.error && body.error.message) detail = body.error.message;
-  } catch {
-    // Not JSON: keep the status text.
-  }
-  return `HTTP ${resp.status}${detail ? ` ${detail}` : ""}`;
+// -- the room --------------------------------------------------------------------------------
+function showTitle() {
+  const title = (page.room && page.room.title) || (page.publicRoom && page.publicRoom.title);
+  $("title").textContent = title ? t("studio.headingRoom", { title }) : t("studio.heading");
+  document.title = title ? t("studio.documentTitleRoom", { title }) : t("studio.documentTitle");
 }
 
-function onConnectionState(s) {
-  if (session !== s) return;
-  switch (s.pc.connectionState) {
-    case "connected":
-      setStatus("live");
-      break;
-    case "disconnected":
-      setStatus("connection interrupted, retrying", "connecting");
-      break;
-    case "failed":
-      teardown(s, true).then(() => {
-        setStatus("error: the connection to the server failed", "error");
-        updateButtons();
-      });
-      break;
-    case "new":
-    case "connecting":
-      setStatus("connecting");
-      break;
-    default:
-      break;
-  }
-}
-
-function updateButtons() {
-  els.golive.disabled = session !== null;
-  els.stop.disabled = session === null || !session.location;
-  els.key.disabled = session !== null;
-}
-
-/** End a session: DELETE it on the server (if it got that far), close the pc, stop the camera. */
-async function teardown(s, deleteOnServer) {
-  if (session === s) session = null;
-  let problem = "";
-  if (deleteOnServer && s.location) {
+async function loadRoom(signedIn) {
+  const enc = encodeURIComponent(roomId);
+  if (signedIn) {
     try {
-      const resp = await fetch(s.location, {
-        method: "DELETE",
-        headers: { Authorization: `Bearer ${s.key}` },
-      });
-      if (!resp.ok && resp.status !== 404) problem = await describeHttpError(resp);
+      page.room = await api("GET", `/api/rooms/${enc}`);
     } catch (err) {
-      problem = err.message;
+      if (err.status === 401) {
+        setHostToken("");
+        say($("page-msg"), "studio.signIn.expired", {}, "error");
+      } else if (err.status === 403) {
+        say($("page-msg"), "studio.room.notYours", {}, "error");
+      } else if (err.status === 404) {
+        return false;
+      } else {
+        say($("page-msg"), "studio.failed", { message: err.message }, "error");
+      }
     }
   }
-  s.pc.close();
-  for (const track of s.stream ? s.stream.getTracks() : []) track.stop();
-  if (els.preview.srcObject === s.stream) els.preview.srcObject = null;
-  return problem;
-}
-
-async function goLive() {
-  const key = els.key.value.trim();
-  if (!key) {
-    els.keyField.hidden = false;
-    setStatus("error: enter the stream key first", "error");
-    els.key.focus();
-    return;
-  }
-  const pc = new RTCPeerConnection();
-  const s = { pc, stream: null, location: "", key };
-  session = s;
-  window.stallcast.pc = pc;
-  updateButtons();
-  setStatus("connecting");
-  pc.addEventListener("connectionstatechange", () => onConnectionState(s));
   try {
-    s.stream = await navigator.mediaDevices.getUserMedia({
-      video: { width: 1280, height: 720 },
-      audio: true,
-    });
-    if (session !== s) throw new Error("cancelled");
-    els.preview.srcObject = s.stream;
-    els.preview.play().catch(() => {});
-    for (const track of s.stream.getTracks()) {
-      pc.addTransceiver(track, { direction: "sendonly", streams: [s.stream] });
-    }
-    await pc.setLocalDescription(await pc.createOffer());
-    await waitIceGathering(pc);
-    const resp = await fetch(whipUrl, {
-      method: "POST",
-      headers: { "Content-Type": "application/sdp", Authorization: `Bearer ${key}` },
-      body: pc.localDescription.sdp,
-    });
-    if (resp.status !== 201) throw new Error(await describeHttpError(resp));
-    const loc = resp.headers.get("Location");
-    if (!loc) throw new Error("the server sent no Location header");
-    s.location = new URL(loc, whipUrl).href;
-    const answer = await resp.text();
-    if (session !== s) throw new Error("cancelled");
-    await pc.setRemoteDescription({ type: "answer", sdp: answer });
-    updateButtons();
-    onConnectionState(s);
-  } catch (err) {
-    const wasCurrent = session === s;
-    await teardown(s, true);
-    if (wasCurrent) {
-      const text = err && err.name === "NotAllowedError"
-        ? "error: camera or microphone permission denied"
-        : `error: ${err && err.message ? err.message : err}`;
-      setStatus(text, "error");
-    }
-    updateButtons();
-  }
-}
-
-async function end() {
-  const s = session;
-  if (!s) return;
-  els.stop.disabled = true;
-  const problem = await teardown(s, true);
-  setStatus(problem ? `ended (the server did not confirm: ${problem})` : "ended",
-    problem ? "error" : "ended");
-  updateButtons();
-}
-
-async function showTitle() {
-  try {
-    const resp = await fetch(`/api/rooms/${encodeURIComponent(roomId)}/public`);
-    if (resp.status === 404) {
-      setStatus("error: HTTP 404 no such room", "error");
-      return;
-    }
-    if (!resp.ok) return;
-    const room = await resp.json();
-    els.title.textContent = `Studio: ${room.title}`;
-    document.title = `${room.title} · Stallcast studio`;
+    const resp = await fetch(`/api/rooms/${enc}/public`);
+    if (resp.status === 404) return false;
+    if (resp.ok) page.publicRoom = await resp.json();
   } catch {
     // The title is a nicety; going live does not depend on it.
   }
+  return true;
 }
 
-els.form.addEventListener("submit", (event) => {
-  event.preventDefault();
-  if (session === null) goLive();
-});
-els.stop.addEventListener("click", () => { end(); });
-window.addEventListener("hashchange", () => {
-  const key = keyFromFragment();
-  if (key && session === null) els.key.value = key;
-});
-window.addEventListener("pagehide", () => {
-  const s = session;
-  if (!s) return;
-  session = null;
-  if (s.location) {
-    fetch(s.location, {
-      method: "DELETE",
-      headers: { Authorization: `Bearer ${s.key}` },
-      keepalive: true,
-    }).catch(() => {});
-  }
-  s.pc.close();
-});
+function liveElements() {
+  return {
+    preview: $("preview"), previewNote: $("preview-note"), form: $("controls"),
+    camera: $("camera"), mic: $("mic"), keyField: $("key-field"), key: $("key"),
+    golive: $("golive"), stop: $("stop"), status: $("status"), health: $("health"),
+    healthLevel: $("health-level"), hBitrate: $("h-bitrate"), hFps: $("h-fps"),
+    hSize: $("h-size"), hLoss: $("h-loss"), hRtt: $("h-rtt"),
+  };
+}
 
-const initialKey = keyFromFragment();
-els.key.value = initialKey;
-els.keyField.hidden = Boolean(initialKey);
-updateButtons();
-showTitle();
+function sellElements() {
+  return {
+    productForm: $("product-form"), productLegend: $("product-legend"),
+    productSave: $("product-save"), productCancel: $("product-cancel"),
+    productMsg: $("product-msg"), products: $("products"), title: $("p-title"),
+    price: $("p-price"), currency: $("p-currency"), stock: $("p-stock"), limit: $("p-limit"),
+    image: $("p-image"), saleForm: $("sale-form"), saleProduct: $("s-product"),
+    salePrice: $("s-price"), saleQty: $("s-qty"), saleStartIn: $("s-start"),
+    saleDuration: $("s-duration"), saleStart: $("sale-start"), saleMsg: $("sale-msg"),
+    sales: $("sales"),
+  };
+}
+
+/** Viewers and session figures of this room's live session (GET /api/ops/sessions). */
+async function loadAudience() {
+  const body = await api("GET", "/api/ops/sessions");
+  const mine = (body.sessions || []).find((s) => s.room_id === roomId);
+  page.audienceFigures = mine ? mine.figures : null;
+  renderAudience();
+}
+
+function renderAudience() {
+  const f = page.audienceFigures;
+  // The studio's own events connection carries the host's token, so the server leaves it
+  // out of the audience.
+  $("viewers-now").textContent = f ? String(f.viewers) : "–";
+  $("viewers-peak").textContent = f ? String(f.peak_viewers) : "–";
+  $("session-orders").textContent = f ? String(f.orders) : "–";
+  $("likes").textContent = page.feed ? String(page.feed.likes) : "–";
+}
+
+function onFeedChange(what) {
+  if (what === "chat" || what === "chat_deleted" || what === "viewer_muted" ||
+      what === "snapshot") page.chat.render();
+  if (what !== "chat" && what !== "likes") page.sell.render();
+  renderAudience();
+}
+
+async function openRoom() {
+  const signedIn = Boolean(hostToken());
+  $("room-view").hidden = false;
+  $("rooms-link").hidden = !signedIn;
+  const watch = $("watch-link");
+  watch.href = `/watch/${encodeURIComponent(roomId)}`;
+  watch.hidden = false;
+  const key = $("key");
+  key.value = keyFromFragment();
+  // Signed in, the key comes with the room: keep the field hidden while it loads.
+  $("key-field").hidden = signedIn || Boolean(key.value);
+  window.addEventListener("hashchange", () => {
+    const k = keyFromFragment();
+    if (k && !page.live.session) key.value = k;
+  });
+  page.live = new LivePanel(liveElements(), {
+    roomId, stallcast, getKey: () => key.value.trim(),
+    onState: (kind) => {
+      if (kind === "ended" && page.sessions) page.sessions.soon();
+      if (page.audience && (kind === "live" || kind === "ended")) page.audience.now();
+    },
+  });
+  page.live.startPreview().catch(() => {});
+  if (!(await loadRoom(signedIn))) {
+    say($("page-msg"), "studio.room.missing", {}, "error");
+    page.missing = true;
+  }
+  if (!key.value && page.room) key.value = page.room.stream_key;
+  $("key-field").hidden = Boolean(key.value);
+  showTitle();
+  if (!hostToken() || !page.room) {
+    // Going live comes first here; signing in (to sell and see orders) sits beside it.
+    $("live-panel").after($("signin-panel"));
+    $("signin-panel").hidden = Boolean(hostToken());
+    return;
+  }
+  for (const id of ["chat-panel", "products-panel", "sales-panel", "orders-panel",
+    "sessions-panel", "audience"]) $(id).hidden = false;
+  page.feed = new RoomFeed(roomId, { onChange: onFeedChange, stallcast });
+  stallcast.feed = page.feed;
+  page.sell = new SellPanel(sellElements(), { roomId, feed: page.feed });
+  page.chat = new ChatPanel({ list: $("chat"), empty: $("chat-empty"), msg: $("chat-msg") },
+    { roomId, feed: page.feed });
+  page.orders = new OrdersPanel({ list: $("orders"), empty: $("orders-empty"),
+    msg: $("orders-msg"), count: $("orders-count"), csv: $("orders-csv"),
+    csvLink: $("orders-csv-link") }, { roomId });
+  page.sessions = new SessionsPanel({ list: $("sessions"), empty: $("sessions-empty"),
+    msg: $("sessions-msg") }, { roomId });
+  page.sell.load().catch((err) => say($("product-msg"), "studio.failed",
+    { message: err.message }, "error"));
+  page.orders.start();
+  page.sessions.start();
+  page.audience = every(AUDIENCE_POLL_MS, loadAudience);
+}
+
+function rerender() {
+  showTitle();
+  sayAgain();
+  if (page.live) page.live.render();
+  if (page.sell) page.sell.render();
+  if (page.chat) page.chat.render();
+  if (page.orders) page.orders.render();
+  if (page.sessions) page.sessions.render();
+  if (page.feed) renderAudience();
+  if (!roomId && hostToken()) renderRooms();
+}
+
+async function main() {
+  await initI18n(NAMESPACES);
+  languageSwitcher($("lang"), NAMESPACES, rerender);
+  wireAccount();
+  const signedIn = Boolean(hostToken());
+  $("signout").hidden = !signedIn;
+  if (roomId) {
+    await openRoom();
+    $("signout").hidden = !hostToken(); // an expired token was dropped meanwhile
+    $("rooms-link").hidden = !hostToken();
+  } else if (signedIn) {
+    $("rooms-panel").hidden = false;
+    showTitle();
+    await loadRooms();
+  } else {
+    $("signin-panel").hidden = false;
+    showTitle();
+    $("token").focus();
+  }
+  document.body.dataset.ready = "1";
+}
+
+main();

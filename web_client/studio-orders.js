@@ -1,0 +1,142 @@
+// Orders of this room as they arrive (GET /api/orders?room_id=…, every 2 s), moving them on
+// (confirm payment, ship with a tracking number, delivered, cancel), and the CSV export.
+
+import { formatMoney, language, t } from "./i18n.js";
+import {
+  ApiFailure, api, busy, describeHttpError, el, every, hostToken, say, syncList, timeOfDay,
+} from "./studio-api.js";
+
+const POLL_MS = 2000;
+const FRESH_MS = 15000;
+
+export class OrdersPanel {
+  constructor(els, { roomId }) {
+    this.els = els;
+    this.roomId = roomId;
+    this.orders = [];
+    this.seen = null; // order ids already shown (null until the first load)
+    this.freshUntil = new Map(); // order id -> time its highlight ends
+    els.csv.addEventListener("click", () => busy(els.csv, els.msg, () => this.downloadCsv()));
+  }
+
+  start() {
+    this.poll = every(POLL_MS, () => this.load());
+  }
+
+  async load() {
+    const q = new URLSearchParams({ room_id: this.roomId });
+    const body = await api("GET", `/api/orders?${q}`);
+    const orders = (body.orders || []).sort((a, b) => b.created_at - a.created_at);
+    const now = Date.now();
+    const arrived = this.seen ? orders.filter((o) => !this.seen.has(o.order_id)) : [];
+    for (const o of arrived) this.freshUntil.set(o.order_id, now + FRESH_MS);
+    this.seen = new Set(orders.map((o) => o.order_id));
+    this.orders = orders;
+    if (arrived.length === 1) {
+      const o = arrived[0];
+      say(this.els.msg, "studio.orders.arrived", { title: o.product_title, name: o.name,
+        total: formatMoney(o.unit_price * o.quantity, o.currency) }, "ok");
+    } else if (arrived.length > 1) {
+      say(this.els.msg, "studio.orders.arrivedN", { n: arrived.length }, "ok");
+    }
+    this.render();
+  }
+
+  render() {
+    const now = Date.now();
+    this.els.count.textContent = String(this.orders.length);
+    this.els.count.setAttribute("aria-label", t("studio.orders.countN", { n: this.orders.length }));
+    this.els.empty.hidden = this.orders.length > 0;
+    syncList(this.els.list, this.orders, {
+      key: (o) => o.order_id,
+      sig: (o) => [o.status, o.tracking_number || "", (this.freshUntil.get(o.order_id) || 0) > now,
+        language()].join("|"),
+      build: (o) => this.item(o, (this.freshUntil.get(o.order_id) || 0) > now),
+    });
+  }
+
+  item(o, fresh) {
+    const badge = { reserved: "warn", confirmed: "ok", shipped: "", delivered: "",
+      cancelled: "bad" }[o.status] ?? "";
+    const actions = el("div", { className: "item-actions" });
+    const act = (name, labelKey, handler, cls = "") => {
+      const button = el("button", { type: "button", className: cls, dataset: { focus: name },
+        "aria-label": t(`${labelKey}Named`, { id: o.order_id }) }, t(labelKey));
+      button.addEventListener("click", () => busy(button, this.els.msg, handler));
+      return button;
+    };
+    if (o.status === "reserved") {
+      actions.append(act("confirm", "studio.orders.confirm", () => this.move(o, "confirm"),
+        "primary"));
+    }
+    if (o.status === "confirmed") {
+      const id = `track-${o.order_id}`;
+      const input = el("input", { id, required: true, maxLength: 40, autocomplete: "off",
+        pattern: "[A-Za-z0-9\\-]{4,40}", title: t("studio.orders.trackingHint"),
+        dataset: { focus: "tracking" } });
+      const form = el("form", { className: "inline-form" },
+        el("div", { className: "field" },
+          el("label", { for: id }, t("studio.orders.tracking")), input),
+        el("button", { type: "submit", className: "primary", dataset: { focus: "ship" },
+          "aria-label": t("studio.orders.shipNamed", { id: o.order_id }) },
+        t("studio.orders.ship")));
+      form.addEventListener("submit", (event) => {
+        event.preventDefault();
+        const button = form.querySelector("button");
+        busy(button, this.els.msg, () => this.move(o, "ship",
+          { tracking_number: input.value.trim() }));
+      });
+      actions.append(form);
+    }
+    if (o.status === "shipped") {
+      actions.append(act("deliver", "studio.orders.deliver", () => this.move(o, "deliver")));
+    }
+    if (o.status === "reserved" || o.status === "confirmed") {
+      actions.append(act("cancel", "studio.orders.cancel", async () => {
+        if (window.confirm(t("studio.orders.cancelConfirm", { id: o.order_id }))) {
+          await this.move(o, "cancel");
+        }
+      }));
+    }
+    const total = formatMoney(o.unit_price * o.quantity, o.currency);
+    return el("li", { className: fresh ? "fresh" : "", dataset: { orderId: o.order_id,
+      status: o.status } },
+    el("div", { className: "item-main" },
+      el("div", { className: "item-title" }, `${o.product_title} × ${o.quantity} · ${total}`, " ",
+        el("span", { className: `badge ${badge} order-status` }, t(`studio.orders.status.${o.status}`)),
+        fresh ? el("span", { className: "badge pinned" }, t("studio.orders.new")) : null),
+      el("div", { className: "muted" }, `${o.order_id} · ${timeOfDay(o.created_at, language())}`),
+      el("div", {}, `${o.name} · ${o.phone}`),
+      el("div", {}, o.address),
+      o.tracking_number
+        ? el("div", {}, t("studio.orders.trackingIs", { number: o.tracking_number })) : null,
+      o.cancel_reason ? el("div", { className: "muted" }, o.cancel_reason) : null),
+    actions);
+  }
+
+  async move(o, action, body = undefined) {
+    const updated = await api("POST", `/api/orders/${encodeURIComponent(o.order_id)}/${action}`,
+      body);
+    this.orders = this.orders.map((x) => (x.order_id === updated.order_id ? updated : x));
+    say(this.els.msg, `studio.orders.done.${action}`, { id: o.order_id }, "ok");
+    this.render();
+  }
+
+  /** The CSV needs the bearer token, so fetch it and hand the browser a Blob to save. */
+  async downloadCsv() {
+    const q = new URLSearchParams({ room_id: this.roomId });
+    const resp = await fetch(`/api/orders.csv?${q}`, {
+      headers: { Authorization: `Bearer ${hostToken()}` }, cache: "no-store" });
+    if (!resp.ok) {
+      const { text, code } = await describeHttpError(resp);
+      throw new ApiFailure(resp.status, code, text);
+    }
+    const blob = await resp.blob();
+    const link = this.els.csvLink;
+    if (link.href.startsWith("blob:")) URL.revokeObjectURL(link.href);
+    link.href = URL.createObjectURL(blob);
+    link.download = `orders-${this.roomId}.csv`;
+    link.click();
+    say(this.els.msg, "studio.orders.csvReady", {}, "ok");
+  }
+}
