@@ -45,7 +45,14 @@ class EventBus:
     async def publish(self, room_id: str, event: dict[str, Any]) -> int:
         event = {**event, "room_id": room_id, "ts": time.time()}
         payload = msgpack.packb(event)
-        seq = await self._publish(keys=[f"room:{room_id}:seq"], args=[channel(room_id), payload])
+        if "to" in event:
+            # Meant for one viewer: it takes no room sequence number, so other viewers see
+            # no gap (and fetch no snapshot) on every order.
+            await self.redis.publish(channel(room_id), b"0 " + payload)
+            seq = 0
+        else:
+            seq = await self._publish(keys=[f"room:{room_id}:seq"],
+                                      args=[channel(room_id), payload])
         self.published += 1
         for observe in self.observers:
             await observe(room_id, event)
@@ -80,7 +87,8 @@ class EventBus:
         seq_text, _, payload = raw.partition(b" ")
         try:
             event = msgpack.unpackb(payload)
-            event["seq"] = int(seq_text)
+            if int(seq_text):
+                event["seq"] = int(seq_text)
         except (ValueError, msgpack.UnpackException) as exc:
             log.warning("dropping malformed event", extra={"reason": str(exc)})
             return

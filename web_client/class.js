@@ -3,7 +3,8 @@
 // bought the class gets the free preview and a Buy button; buying unlocks the whole class.
 // hls.js (window.Hls) is loaded by class.html as a classic script before this module.
 
-import { describeHttpError, formatLength, formatPrice } from "./classes.js";
+import { initI18n, languageSwitcher, t } from "./i18n.js";
+import { NAMESPACES, describeHttpError, formatLength, formatPrice } from "./classes.js";
 
 const SAVE_EVERY_MS = 5000;
 const TICK_MS = 100;
@@ -54,14 +55,22 @@ const state = {
 };
 
 // -- status -----------------------------------------------------------------------------------
+// The status is kept as a catalogue key and its values, so a language switch can say it again.
 
-function setStatus(text, kind = "info") {
-  els.status.textContent = text;
+let lastStatus = { key: "", vars: {}, kind: "info" };
+
+function setStatus(key, vars = {}, kind = "info") {
+  lastStatus = { key, vars, kind };
+  els.status.textContent = key ? t(key, vars) : "";
   els.status.dataset.state = kind;
 }
 
-function fail(text) {
-  setStatus(text, "error");
+function fail(key, vars = {}) {
+  setStatus(key, vars, "error");
+}
+
+function reason(err) {
+  return err && err.message ? err.message : String(err);
 }
 
 // -- the viewer's identity --------------------------------------------------------------------
@@ -179,8 +188,9 @@ function renderCard() {
     els.cardImage.hidden = true;
   }
   if (sale) {
-    els.cardSale.textContent = soldOut ? "Flash sale: sold out"
-      : `Flash sale: ${formatPrice(sale.sale.price, sale.sale.currency || card.currency)}`;
+    els.cardSale.textContent = soldOut ? t("classes.card.soldOut")
+      : t("classes.card.sale", { price: formatPrice(sale.sale.price,
+                                                    sale.sale.currency || card.currency) });
   } else {
     els.cardSale.textContent = "";
   }
@@ -197,7 +207,7 @@ function previewLimit() {
 function showPreviewEnd(show) {
   if (els.previewEnd.hidden === !show) return;
   els.previewEnd.hidden = !show;
-  if (show && els.form.hidden) setStatus("The free preview has ended.", "preview");
+  if (show && els.form.hidden) setStatus("classes.preview.endedStatus", {}, "preview");
 }
 
 /** Hold a viewer who has not bought the class at the end of the free preview. */
@@ -265,7 +275,7 @@ function attach(playlist, start, autoplay = true) {
     }
     if (autoplay) startPlaying();
   } else {
-    fail("This browser cannot play the class: it has neither HLS nor Media Source support.");
+    fail("classes.play.unsupported");
   }
 }
 
@@ -281,12 +291,12 @@ function onHlsError(hls, data) {
   }
   if (!data.fatal) return;
   if (data.type === Hls.ErrorTypes.NETWORK_ERROR) {
-    setStatus("Network trouble; retrying…", "retry");
+    setStatus("classes.play.retrying", {}, "retry");
     setTimeout(() => { if (hls === stallcast.hls) hls.startLoad(); }, 2000);
   } else if (data.type === Hls.ErrorTypes.MEDIA_ERROR) {
     hls.recoverMediaError();
   } else {
-    fail(`Playback failed: ${data.details || data.type}`);
+    fail("classes.play.failed", { message: data.details || data.type });
   }
 }
 
@@ -301,7 +311,7 @@ async function loadPlay() {
   for (;;) {
     const resp = await api(`${base}/play`);
     if (resp.status === 409) {
-      setStatus("This class is still being prepared; it will start when it is ready.");
+      setStatus("classes.play.preparing");
       await new Promise((resolve) => { setTimeout(resolve, NOT_READY_RETRY_MS); });
       continue;
     }
@@ -320,7 +330,7 @@ async function refreshPlaylist() {
   const now = Date.now();
   state.refreshes = state.refreshes.filter((t) => now - t < 60_000);
   if (state.refreshes.length >= 3) {
-    fail("Playback failed: the server keeps refusing the video.");
+    fail("classes.play.refused");
     return;
   }
   state.refreshing = true;
@@ -333,7 +343,7 @@ async function refreshPlaylist() {
     const play = await loadPlay();
     attach(play.playlist, at, wasPlaying);
   } catch (err) {
-    fail(`Playback failed: ${err && err.message ? err.message : err}`);
+    fail("classes.play.failed", { message: reason(err) });
   } finally {
     state.refreshing = false;
   }
@@ -367,10 +377,14 @@ function renderOffer() {
   const entitled = Boolean(play && play.entitled);
   els.previewNote.hidden = !play || entitled;
   if (play && !entitled) {
-    els.previewNote.textContent = `Free preview: ${Number(play.preview_seconds) || 0} s`;
+    els.previewNote.textContent = t("classes.preview.note",
+                                    { n: Number(play.preview_seconds) || 0 });
   }
-  if (cls) els.buy.textContent = cls.price ? `Buy for ${formatPrice(cls.price, cls.currency)}`
-    : "Get the class";
+  if (cls) {
+    els.buy.textContent = cls.price ? t("classes.buy.for", { price: formatPrice(cls.price,
+                                                                                 cls.currency) })
+      : t("classes.buy.free");
+  }
   if (entitled) showPreviewEnd(false);
 }
 
@@ -397,7 +411,7 @@ async function knownContact() {
 async function buy(contact) {
   els.buy.disabled = true;
   els.confirm.disabled = true;
-  setStatus("Buying…");
+  setStatus("classes.buy.buying");
   // One key per purchase attempt, kept across retries so a resent request buys only once.
   if (!state.buyKey) state.buyKey = `class-${randomKey()}`;
   try {
@@ -418,7 +432,7 @@ async function buy(contact) {
     if (contact) state.contact = contact;
     await unlock(order);
   } catch (err) {
-    fail(`Could not buy the class: ${err && err.message ? err.message : err}`);
+    fail("classes.buy.failed", { message: reason(err) });
   } finally {
     els.buy.disabled = false;
     els.confirm.disabled = false;
@@ -434,12 +448,12 @@ async function unlock(order) {
       els.form.hidden = true;
       showPreviewEnd(false);
       attach(play.playlist, at);
-      setStatus("Thank you! The whole class is yours.");
+      setStatus("classes.buy.thanks");
       return;
     }
     if (i === 0) {
-      setStatus(`Order ${order.status || "placed"}. The class unlocks once the payment is `
-                + "confirmed.");
+      setStatus("classes.buy.waiting",
+                { status: t(`classes.order.${order.status === "reserved" ? "reserved" : "placed"}`) });
     }
     await new Promise((resolve) => { setTimeout(resolve, 5000); });
   }
@@ -497,24 +511,45 @@ video.addEventListener("ended", () => {
 });
 setInterval(tick, TICK_MS);
 
+function renderClass() {
+  const cls = stallcast.class;
+  document.title = t("classes.pageTitle", { title: cls ? cls.title : t("classes.classTitle") });
+  if (!cls) {
+    els.title.textContent = t("classes.classTitle");
+    return;
+  }
+  els.title.textContent = cls.title;
+  els.description.textContent = cls.description || "";
+  if (cls.duration) els.length.textContent = t("classes.length", {
+    length: formatLength(cls.duration) });
+  els.price.textContent = formatPrice(cls.price, cls.currency);
+}
+
 async function loadClass() {
   const resp = await fetch(base);
+  if (resp.status === 404) throw Object.assign(new Error("no such class"), { notFound: true });
   if (!resp.ok) throw new Error(await describeHttpError(resp));
   const cls = await resp.json();
   stallcast.class = cls;
-  els.title.textContent = cls.title;
-  document.title = `${cls.title} · Stallcast`;
-  els.description.textContent = cls.description || "";
-  if (cls.duration) els.length.textContent = `Length ${formatLength(cls.duration)}`;
-  els.price.textContent = formatPrice(cls.price, cls.currency);
+  renderClass();
   if (cls.poster) video.poster = cls.poster;
   renderOffer();
 }
 
+await initI18n(NAMESPACES);
+renderClass();
+languageSwitcher(document.getElementById("lang"), NAMESPACES, () => {
+  renderClass();
+  renderOffer();
+  state.shownCard = undefined; // say the card again in the new language
+  renderCard();
+  setStatus(lastStatus.key, lastStatus.vars, lastStatus.kind);
+});
 try {
   await loadClass();
   const play = await loadPlay();
   attach(play.playlist, startPosition(play));
 } catch (err) {
-  fail(`Could not load the class: ${err && err.message ? err.message : err}`);
+  if (err && err.notFound) fail("classes.class.notFound");
+  else fail("classes.class.loadFailed", { message: reason(err) });
 }

@@ -1,20 +1,17 @@
 // Stallcast class store: the list of recorded classes (GET /api/classes), and the money and
-// length formats the class page shares.
+// length formats the class page shares. Strings come from web_client/i18n/classes/<lang>.json.
 
-/** Currencies the server counts without a minor unit (server/commerce/rules.py). */
-const NO_MINOR_UNIT = new Set(["JPY", "KRW", "VND"]);
+import { formatMoney, initI18n, languageSwitcher, t } from "./i18n.js";
 
-/** Minor units to a localised price, e.g. 990 CNY → "CN¥9.90", 1200 JPY → "¥1,200". */
+export const NAMESPACES = ["classes"];
+
+/** Minor units to a price in the page's language, e.g. 990 CNY → "CN¥9.90" in English. */
 export function formatPrice(minor, currency) {
-  if (!minor) return "Free";
-  const digits = NO_MINOR_UNIT.has(currency) ? 0 : 2;
-  const amount = minor / 10 ** digits;
+  if (!minor) return t("classes.free");
   try {
-    return new Intl.NumberFormat(undefined, {
-      style: "currency", currency, minimumFractionDigits: digits, maximumFractionDigits: digits,
-    }).format(amount);
+    return formatMoney(minor, currency);
   } catch {
-    return `${amount.toFixed(digits)} ${currency}`; // An unknown code: plain number and code.
+    return `${minor} ${currency}`; // An unknown currency code: plain number and code.
   }
 }
 
@@ -32,9 +29,9 @@ export function spokenLength(seconds) {
   const m = Math.floor(total / 60);
   const s = total % 60;
   const parts = [];
-  if (m) parts.push(`${m} minute${m === 1 ? "" : "s"}`);
-  if (s || !m) parts.push(`${s} second${s === 1 ? "" : "s"}`);
-  return parts.join(" ");
+  if (m) parts.push(t(m === 1 ? "classes.minute" : "classes.minutes", { n: m }));
+  if (s || !m) parts.push(t(s === 1 ? "classes.second" : "classes.seconds", { n: s }));
+  return parts.join(t("classes.lengthJoin"));
 }
 
 export async function describeHttpError(resp) {
@@ -92,7 +89,8 @@ function classItem(cls) {
   const time = document.createElement("time");
   time.dateTime = `PT${Math.round(Number(cls.duration) || 0)}S`;
   time.textContent = formatLength(cls.duration);
-  time.setAttribute("aria-label", `Length ${spokenLength(cls.duration)}`);
+  time.setAttribute("aria-label",
+                    t("classes.lengthSpoken", { length: spokenLength(cls.duration) }));
   length.append(time);
   const price = document.createElement("span");
   price.className = "price";
@@ -104,20 +102,43 @@ function classItem(cls) {
   return li;
 }
 
+function setStatus(status, text, state) {
+  status.textContent = text;
+  status.dataset.state = state;
+}
+
 /** Fill ``list`` with the store's classes; ``status`` tells what happened. */
 export async function showClasses(list, status) {
-  status.textContent = "Loading classes…";
+  setStatus(status, t("classes.loading"), "loading");
   let classes;
   try {
     const resp = await fetch("/api/classes");
     if (!resp.ok) throw new Error(await describeHttpError(resp));
     classes = (await resp.json()).classes || [];
   } catch (err) {
-    status.textContent = `Could not load the classes: ${err && err.message ? err.message : err}`;
-    status.dataset.state = "error";
-    return;
+    setStatus(status, t("classes.loadFailed", { message: err && err.message ? err.message : err }),
+              "error");
+    return null;
   }
+  renderClasses(list, status, classes);
+  return classes;
+}
+
+function renderClasses(list, status, classes) {
   list.replaceChildren(...classes.map(classItem));
-  status.textContent = classes.length ? "" : "No classes yet.";
-  status.dataset.state = classes.length ? "ready" : "empty";
+  setStatus(status, classes.length ? "" : t("classes.none"), classes.length ? "ready" : "empty");
+}
+
+/** The /classes page: catalogues, the language switch, then the list. */
+export async function classesPage() {
+  const list = document.getElementById("classes");
+  const status = document.getElementById("status");
+  await initI18n(NAMESPACES);
+  document.title = t("classes.listPageTitle");
+  let classes = null;
+  languageSwitcher(document.getElementById("lang"), NAMESPACES, () => {
+    document.title = t("classes.listPageTitle");
+    if (classes) renderClasses(list, status, classes);
+  });
+  classes = await showClasses(list, status);
 }

@@ -1,5 +1,6 @@
 // A small MessagePack decoder: enough for the server's event maps and then some.
-// Supports nil, booleans, all integer forms, float32/64, str, bin, arrays and maps.
+// Supports nil, booleans, all integer forms, float32/64, str, bin, arrays and maps, and an
+// encoder (below) for the messages a viewer sends.
 // Extension types are refused. Spec: https://github.com/msgpack/msgpack/blob/master/spec.md
 
 const utf8 = new TextDecoder("utf-8");
@@ -100,4 +101,127 @@ export function decode(input) {
   const result = value();
   if (pos !== bytes.length) throw new RangeError("msgpack: trailing bytes after the value");
   return result;
+}
+
+// -- encoder ---------------------------------------------------------------------------------
+// Maps (plain objects and Map), arrays, strings, integers, floats, booleans, null (and
+// undefined, as nil) and binary (Uint8Array / ArrayBuffer). Integers take the smallest form;
+// other numbers are float64. Object keys whose value is undefined are left out, as in JSON.
+
+const utf8enc = new TextEncoder();
+const MAX_DEPTH = 64;
+
+class Writer {
+  constructor() {
+    this.buf = new Uint8Array(256);
+    this.view = new DataView(this.buf.buffer);
+    this.pos = 0;
+  }
+
+  room(n) {
+    if (this.pos + n <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < this.pos + n) size *= 2;
+    const next = new Uint8Array(size);
+    next.set(this.buf.subarray(0, this.pos));
+    this.buf = next;
+    this.view = new DataView(next.buffer);
+  }
+
+  u8(v) { this.room(1); this.view.setUint8(this.pos, v); this.pos += 1; }
+  u16(v) { this.room(2); this.view.setUint16(this.pos, v); this.pos += 2; }
+  u32(v) { this.room(4); this.view.setUint32(this.pos, v); this.pos += 4; }
+  bytes(b) { this.room(b.length); this.buf.set(b, this.pos); this.pos += b.length; }
+
+  int(v) {
+    if (v >= 0) {
+      if (v <= 0x7f) this.u8(v);
+      else if (v <= 0xff) { this.u8(0xcc); this.u8(v); }
+      else if (v <= 0xffff) { this.u8(0xcd); this.u16(v); }
+      else if (v <= 0xffffffff) { this.u8(0xce); this.u32(v); }
+      else { this.u8(0xcf); this.room(8); this.view.setBigUint64(this.pos, BigInt(v)); this.pos += 8; }
+    } else if (v >= -32) {
+      this.u8(v + 0x100);
+    } else if (v >= -0x80) {
+      this.u8(0xd0); this.room(1); this.view.setInt8(this.pos, v); this.pos += 1;
+    } else if (v >= -0x8000) {
+      this.u8(0xd1); this.room(2); this.view.setInt16(this.pos, v); this.pos += 2;
+    } else if (v >= -0x80000000) {
+      this.u8(0xd2); this.room(4); this.view.setInt32(this.pos, v); this.pos += 4;
+    } else {
+      this.u8(0xd3); this.room(8); this.view.setBigInt64(this.pos, BigInt(v)); this.pos += 8;
+    }
+  }
+
+  bigint(v) {
+    if (v >= -(2n ** 63n) && v < 0n) {
+      this.u8(0xd3); this.room(8); this.view.setBigInt64(this.pos, v); this.pos += 8;
+    } else if (v >= 0n && v < 2n ** 64n) {
+      this.u8(0xcf); this.room(8); this.view.setBigUint64(this.pos, v); this.pos += 8;
+    } else {
+      throw new RangeError("msgpack: integer out of the 64-bit range");
+    }
+  }
+
+  float(v) { this.u8(0xcb); this.room(8); this.view.setFloat64(this.pos, v); this.pos += 8; }
+
+  str(s) {
+    const b = utf8enc.encode(s);
+    const n = b.length;
+    if (n <= 31) this.u8(0xa0 | n);
+    else if (n <= 0xff) { this.u8(0xd9); this.u8(n); }
+    else if (n <= 0xffff) { this.u8(0xda); this.u16(n); }
+    else { this.u8(0xdb); this.u32(n); }
+    this.bytes(b);
+  }
+
+  bin(b) {
+    const n = b.length;
+    if (n <= 0xff) { this.u8(0xc4); this.u8(n); }
+    else if (n <= 0xffff) { this.u8(0xc5); this.u16(n); }
+    else { this.u8(0xc6); this.u32(n); }
+    this.bytes(b);
+  }
+
+  sized(n, fix, t16, t32) {
+    if (n <= 15) this.u8(fix | n);
+    else if (n <= 0xffff) { this.u8(t16); this.u16(n); }
+    else { this.u8(t32); this.u32(n); }
+  }
+
+  value(v, depth) {
+    if (depth > MAX_DEPTH) throw new RangeError("msgpack: nested too deeply (a cycle?)");
+    if (v === null || v === undefined) return this.u8(0xc0);
+    switch (typeof v) {
+      case "boolean": return this.u8(v ? 0xc3 : 0xc2);
+      case "number": return Number.isSafeInteger(v) ? this.int(v) : this.float(v);
+      case "bigint": return this.bigint(v);
+      case "string": return this.str(v);
+      case "object": break;
+      default: throw new TypeError(`msgpack: cannot encode a ${typeof v}`);
+    }
+    if (v instanceof Uint8Array) return this.bin(v);
+    if (v instanceof ArrayBuffer) return this.bin(new Uint8Array(v));
+    if (ArrayBuffer.isView(v)) return this.bin(new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
+    if (Array.isArray(v)) {
+      this.sized(v.length, 0x90, 0xdc, 0xdd);
+      for (const item of v) this.value(item, depth + 1);
+      return undefined;
+    }
+    const entries = v instanceof Map ? [...v.entries()]
+      : Object.entries(v).filter(([, item]) => item !== undefined);
+    this.sized(entries.length, 0x80, 0xde, 0xdf);
+    for (const [k, item] of entries) {
+      this.value(k, depth + 1);
+      this.value(item, depth + 1);
+    }
+    return undefined;
+  }
+}
+
+/** Encode one value as MessagePack; returns a Uint8Array. */
+export function encode(value) {
+  const w = new Writer();
+  w.value(value, 0);
+  return w.buf.slice(0, w.pos);
 }

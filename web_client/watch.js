@@ -1,212 +1,258 @@
-// Stallcast viewer: play /whep/{room_id} and follow the host through the "events" channel.
-// The server answers only complete offers (no trickle ICE), so the offer is sent once ICE
-// gathering has finished.
+// Stallcast viewer player: /watch/{room_id}. Plays the room over WHEP (muted at first, with a
+// tap-to-unmute button), follows the room's events on the "events" data channel (host live or
+// gone, product card, flash sale, chat, likes, the viewer's own orders), buys, chats and likes
+// on the same channel, and reconnects by itself after a network drop.
+//
+// Modules: watch-conn.js (WHEP connection and reconnects), watch-room.js (room state and
+// sequence numbers), watch-shop.js (card, sale, checkout), watch-orders.js (the viewer's
+// orders), watch-chat.js (chat, likes) and watch-format.js (money, countdowns, error words).
 
-import { decode } from "./msgpack.js";
+import { initI18n, languageSwitcher, t } from "./i18n.js";
+import { Connection } from "./watch-conn.js";
+import { Room } from "./watch-room.js";
+import { createShop } from "./watch-shop.js";
+import { createOrders } from "./watch-orders.js";
+import { createChat } from "./watch-chat.js";
 
-const ICE_GATHER_TIMEOUT_MS = 5000;
+const NAMESPACES = ["watch"];
+const VIEWER_KEY = "stallcast.viewer"; // shared with the class pages
+const MAX_EVENTS = 1000; // window.stallcast.events keeps the latest this many
 
+const $ = (id) => document.getElementById(id);
 const els = {
-  title: document.getElementById("title"),
-  video: document.getElementById("video"),
-  unmute: document.getElementById("unmute"),
-  status: document.getElementById("status"),
+  title: $("title"), liveBadge: $("live-badge"), lang: $("lang"),
+  video: $("video"), unmute: $("unmute"), stageNote: $("stage-note"), status: $("status"),
+  sale: $("sale"), saleTitle: $("sale-title"), salePrice: $("sale-price"),
+  saleListPrice: $("sale-list-price"), saleStock: $("sale-stock"),
+  saleCountdown: $("sale-countdown"), saleBuy: $("sale-buy"),
+  card: $("card"), cardImage: $("card-image"), cardOpen: $("card-open"),
+  cardTitle: $("card-title"), cardPrice: $("card-price"), cardListPrice: $("card-list-price"),
+  cardDescription: $("card-description"), buy: $("buy"),
+  checkout: $("checkout"), checkoutForm: $("checkout-form"), checkoutItem: $("checkout-item"),
+  quantity: $("quantity"), checkoutTotal: $("checkout-total"),
+  contactSummary: $("contact-summary"), contactText: $("contact-text"),
+  contactChange: $("contact-change"), contactFields: $("contact-fields"),
+  name: $("buyer-name"), phone: $("buyer-phone"), address: $("buyer-address"),
+  checkoutStatus: $("checkout-status"), placeOrder: $("place-order"),
+  checkoutCancel: $("checkout-cancel"), shopStatus: $("shop-status"), orders: $("orders"),
+  shop: $("shop"), chatEmpty: $("chat-empty"),
+  chatList: $("chat-list"), chatForm: $("chat-form"), chatInput: $("chat-input"),
+  chatSend: $("chat-send"), chatNote: $("chat-note"), like: $("like"), likes: $("likes"),
 };
 
 const roomId = decodeURIComponent(location.pathname.replace(/\/+$/, "").split("/").pop() || "");
 const whepUrl = new URL(`/whep/${encodeURIComponent(roomId)}`, location.href).href;
 
-const stallcast = { pc: null, events: [] };
+/** For tests and debugging. */
+const stallcast = { pc: null, events: [], statusLog: [], reconnects: 0, resyncs: 0 };
 window.stallcast = stallcast;
 
-const state = {
-  hostLive: null, // null until the server has told us
-  hostLeft: false,
+const ui = {
+  connState: "connecting",
+  fatal: null, // what stops the page (no such room): { key } of a message, or { message }
   framesSeen: false,
-  error: "",
-  location: "",
+  roomTitle: "",
 };
 
-function render() {
-  let text;
-  let kind;
-  if (state.error) {
-    text = state.error;
-    kind = "error";
-  } else if (state.hostLeft) {
-    text = "the host has left";
-    kind = "left";
-  } else if (state.hostLive === false) {
-    text = "waiting for the host";
-    kind = "waiting";
-  } else if (state.framesSeen) {
-    text = "live";
-    kind = "live";
-  } else {
-    text = "connecting";
-    kind = "connecting";
-  }
-  if (els.status.textContent !== text) els.status.textContent = text;
-  els.status.dataset.state = kind;
-}
+// -- the viewer's identity --------------------------------------------------------------------
 
-function fail(message) {
-  state.error = message;
-  render();
-}
+let viewer = null;
 
-function onEvent(event) {
-  stallcast.events.push(event);
-  if (!event || typeof event !== "object") return;
-  switch (event.type) {
-    case "welcome":
-      state.hostLive = Boolean(event.live);
-      if (state.hostLive) state.hostLeft = false;
-      break;
-    case "host_live":
-      state.hostLive = true;
-      state.hostLeft = false;
-      break;
-    case "host_left":
-      state.hostLive = false;
-      state.hostLeft = true;
-      break;
-    default:
-      break;
-  }
-  render();
-}
-
-function onMessage(message) {
-  let event;
+function savedViewer() {
   try {
-    event = typeof message.data === "string" ? JSON.parse(message.data) : decode(message.data);
-  } catch (err) {
-    console.warn("stallcast: undecodable event", err);
-    return;
+    const saved = JSON.parse(localStorage.getItem(VIEWER_KEY) || "null");
+    return saved && typeof saved.token === "string" ? saved : null;
+  } catch {
+    return null;
   }
-  onEvent(event);
 }
+
+/** The bearer token (POST /api/viewers on the first visit); "" if none could be had. */
+async function viewerToken(fresh = false) {
+  if (!fresh) {
+    viewer ??= savedViewer();
+    if (viewer) return viewer.token;
+  }
+  try {
+    const resp = await fetch("/api/viewers", { method: "POST" });
+    if (!resp.ok) return "";
+    viewer = await resp.json();
+    stallcast.viewerId = viewer.viewer_id;
+    try {
+      localStorage.setItem(VIEWER_KEY, JSON.stringify(viewer));
+    } catch {
+      // Storage disabled: this page keeps the identity in memory.
+    }
+    return viewer.token;
+  } catch {
+    return ""; // Watch anonymously; buying and chat will say so.
+  }
+}
+
+/** fetch() with the viewer's token; a rejected token is replaced once. */
+async function api(path, { method = "GET", body } = {}) {
+  for (let attempt = 0; ; attempt += 1) {
+    const headers = { Authorization: `Bearer ${await viewerToken(attempt > 0)}` };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    const resp = await fetch(path, {
+      method, headers, body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    if (resp.status !== 401 || attempt > 0) return resp;
+  }
+}
+
+// -- status -----------------------------------------------------------------------------------
+
+function statusNow(room) {
+  if (ui.fatal) {
+    const message = ui.fatal.key ? t(ui.fatal.key) : ui.fatal.message;
+    return ["error", t("watch.status.error", { message })];
+  }
+  if (ui.connState === "reconnecting") return ["reconnecting", t("watch.status.reconnecting")];
+  if (room.hostLeft) return ["left", t("watch.status.left")];
+  if (room.live === false) return ["waiting", t("watch.status.waiting")];
+  if (ui.framesSeen) return ["live", t("watch.status.live")];
+  return ["connecting", t("watch.status.connecting")];
+}
+
+const NOTES = {
+  reconnecting: "watch.stage.reconnecting", left: "watch.stage.left",
+  waiting: "watch.stage.waiting", error: "watch.stage.error",
+};
+
+function renderStatus() {
+  const [kind, text] = statusNow(room);
+  if (els.status.textContent !== text) els.status.textContent = text;
+  if (els.status.dataset.state !== kind) {
+    els.status.dataset.state = kind;
+    stallcast.statusLog.push(kind);
+  }
+  const note = NOTES[kind];
+  els.stageNote.hidden = !note;
+  if (note) els.stageNote.textContent = t(note);
+  const live = room.live === true && !ui.fatal;
+  els.liveBadge.textContent = live ? t("common.live") : t("common.offline");
+  els.liveBadge.classList.toggle("live", live);
+  els.title.textContent = ui.roomTitle || t("watch.title");
+  document.title = t("watch.pageTitle", { title: ui.roomTitle || t("watch.title") });
+  els.unmute.textContent = els.video.muted ? t("watch.unmute") : t("watch.mute");
+}
+
+function render() {
+  renderStatus();
+  shop.render();
+  chat.render();
+  stallcast.seq = room.seq;
+  stallcast.resyncs = room.resyncs;
+}
+
+// -- the room, the connection and the panels -------------------------------------------------
+
+async function httpSnapshot() {
+  const resp = await fetch(`/api/rooms/${encodeURIComponent(roomId)}/state`);
+  if (!resp.ok) throw new Error(`HTTP ${resp.status}`);
+  return resp.json();
+}
+
+async function requestSnapshot() {
+  try {
+    const reply = await conn.request({ type: "snapshot" }, 4000);
+    if (reply.type === "snapshot" && reply.snapshot) return reply.snapshot;
+  } catch {
+    // The channel is down or slow: ask over HTTP.
+  }
+  return httpSnapshot();
+}
+
+const room = new Room({ requestSnapshot, onChange: () => render() });
+stallcast.room = room;
+
+const conn = new Connection({
+  url: whepUrl,
+  video: els.video,
+  token: viewerToken,
+  onPc: (pc) => { stallcast.pc = pc; },
+  onEvent: (message) => {
+    if (message.type !== "pong") stallcast.events.push(message); // keep-alive replies aside
+    if (stallcast.events.length > MAX_EVENTS) stallcast.events.shift();
+    room.handle(message);
+    orders.onMessage(message);
+  },
+  onState: (state, error) => {
+    ui.connState = state;
+    stallcast.connState = state;
+    stallcast.reconnects = conn.reconnects;
+    if (state === "open") {
+      room.connectionOpened();
+      if (conn.reconnects > 0) orders.load();
+    }
+    if (state === "failed") {
+      ui.fatal = error && error.status === 404 ? { key: "watch.error.noRoom" }
+        : { message: String(error && error.message ? error.message : error) };
+    }
+    render();
+  },
+});
+stallcast.conn = conn;
+
+const orders = createOrders({ els, api, roomId });
+const shop = createShop({ els, room, conn, api, orders });
+const chat = createChat({ els, room, conn });
+stallcast.orders = orders.all;
+
+// -- video ------------------------------------------------------------------------------------
 
 function markFramesSeen() {
-  if (state.framesSeen) return;
-  state.framesSeen = true;
+  if (ui.framesSeen) return;
+  ui.framesSeen = true;
   render();
 }
 
-function watchFrames(video) {
-  if ("requestVideoFrameCallback" in video) {
-    video.requestVideoFrameCallback(() => markFramesSeen());
-  }
-  // Fallback for browsers without requestVideoFrameCallback.
-  video.addEventListener("timeupdate", () => {
-    if (video.currentTime > 0 && video.videoWidth > 0) markFramesSeen();
-  });
+if ("requestVideoFrameCallback" in els.video) {
+  els.video.requestVideoFrameCallback(() => markFramesSeen());
 }
+els.video.addEventListener("timeupdate", () => {
+  if (els.video.currentTime > 0 && els.video.videoWidth > 0) markFramesSeen();
+});
+els.unmute.addEventListener("click", () => {
+  els.video.muted = !els.video.muted;
+  els.video.play().catch(() => {});
+  renderStatus();
+});
+els.video.addEventListener("volumechange", () => renderStatus());
 
-function updateUnmute() {
-  els.unmute.textContent = els.video.muted ? "Tap to unmute" : "Mute";
-}
-
-function waitIceGathering(pc, timeoutMs = ICE_GATHER_TIMEOUT_MS) {
-  if (pc.iceGatheringState === "complete") return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      pc.removeEventListener("icegatheringstatechange", check);
-      resolve();
-    };
-    const check = () => { if (pc.iceGatheringState === "complete") done(); };
-    // Past the timeout, send the candidates gathered so far rather than hang.
-    const timer = setTimeout(done, timeoutMs);
-    pc.addEventListener("icegatheringstatechange", check);
-  });
-}
-
-async function describeHttpError(resp) {
-  let detail = resp.statusText;
-  try {
-    const body = await resp.json();
-    if (body && body.error && body.error.message) detail = body.error.message;
-  } catch {
-    // Not JSON: keep the status text.
-  }
-  return `HTTP ${resp.status}${detail ? ` ${detail}` : ""}`;
-}
+window.addEventListener("pagehide", () => conn.close());
+setInterval(() => shop.tick(), 250);
 
 /** Title and live flag; false when the room does not exist. */
 async function loadRoom() {
   try {
     const resp = await fetch(`/api/rooms/${encodeURIComponent(roomId)}/public`);
     if (resp.status === 404) {
-      fail("error: HTTP 404 no such room");
+      ui.fatal = { key: "watch.error.noRoom" };
       return false;
     }
-    if (!resp.ok) return true; // Playback may still work; WHEP reports its own errors.
-    const room = await resp.json();
-    els.title.textContent = room.title;
-    document.title = `${room.title} · Stallcast`;
-    if (state.hostLive === null) state.hostLive = Boolean(room.live);
-    render();
+    if (resp.ok) {
+      const info = await resp.json();
+      ui.roomTitle = info.title || "";
+      if (room.live === null) room.live = Boolean(info.live);
+    }
   } catch {
-    // Network hiccup: try playback anyway.
+    // Network hiccup: try playback anyway; the connection reports its own errors.
   }
   return true;
 }
 
-async function play() {
-  const pc = new RTCPeerConnection();
-  stallcast.pc = pc;
-  pc.addTransceiver("video", { direction: "recvonly" });
-  pc.addTransceiver("audio", { direction: "recvonly" });
-  const channel = pc.createDataChannel("events");
-  channel.binaryType = "arraybuffer";
-  channel.addEventListener("message", onMessage);
-
-  const remote = new MediaStream();
-  pc.addEventListener("track", (event) => {
-    remote.addTrack(event.track);
-    if (els.video.srcObject !== remote) els.video.srcObject = remote;
-    els.video.play().catch(() => {});
-  });
-  pc.addEventListener("connectionstatechange", () => {
-    if (pc.connectionState === "failed") fail("error: lost the connection to the server");
-  });
-
-  await pc.setLocalDescription(await pc.createOffer());
-  await waitIceGathering(pc);
-  const resp = await fetch(whepUrl, {
-    method: "POST",
-    headers: { "Content-Type": "application/sdp" },
-    body: pc.localDescription.sdp,
-  });
-  if (resp.status !== 201) throw new Error(await describeHttpError(resp));
-  const loc = resp.headers.get("Location");
-  if (loc) state.location = new URL(loc, whepUrl).href;
-  await pc.setRemoteDescription({ type: "answer", sdp: await resp.text() });
-}
-
-els.unmute.addEventListener("click", () => {
-  els.video.muted = !els.video.muted;
-  els.video.play().catch(() => {});
-  updateUnmute();
+const [, exists] = await Promise.all([initI18n(NAMESPACES), loadRoom(), viewerToken()]);
+languageSwitcher(els.lang, NAMESPACES, () => {
+  shop.languageChanged();
+  orders.languageChanged();
+  chat.languageChanged();
+  render();
 });
-els.video.addEventListener("volumechange", updateUnmute);
-window.addEventListener("pagehide", () => {
-  if (state.location) {
-    fetch(state.location, { method: "DELETE", keepalive: true }).catch(() => {});
-    state.location = "";
-  }
-  if (stallcast.pc) stallcast.pc.close();
-});
-
-watchFrames(els.video);
-updateUnmute();
+stallcast.viewerId = viewer ? viewer.viewer_id : null;
 render();
-if (await loadRoom()) {
-  try {
-    await play();
-  } catch (err) {
-    fail(`error: ${err && err.message ? err.message : err}`);
-  }
+if (exists) {
+  conn.start();
+  shop.loadKnown();
 }
