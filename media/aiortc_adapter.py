@@ -254,6 +254,10 @@ class SenderTap:
         self.ssrc: int = self.sender._ssrc
         self._on_nack = on_nack
         self._on_keyframe_request = on_keyframe_request
+        self._pair: Any = None
+        self._sendto: Callable[[bytes, Any], None] | None = None
+        self._protect: Callable[[bytes], bytes] = bytes
+        self._addr: Any = None
         s: Any = self.sender
         original = s._handle_rtcp_packet
 
@@ -314,17 +318,19 @@ class SenderTap:
 
         This is the SFU's hottest line: aiortc's own path (``_send_rtp`` → ICE ``send`` →
         ``sendto`` → ``send_data``) costs four coroutines per packet and viewer. Over a direct
-        UDP pair we call the datagram transport ourselves; anything else (TURN relays) takes
-        aiortc's path in a task.
+        UDP pair we call the datagram transport ourselves, with the pair's send function,
+        SRTP context and address looked up once per nominated pair; anything else (TURN
+        relays) takes aiortc's path in a task.
         """
         s: Any = self.sender
         dtls: Any = s.transport
         if dtls._state is not DtlsState.CONNECTED:
             raise ConnectionError("viewer transport not connected")
         pair = dtls.transport._connection._nominated.get(1)
-        udp = getattr(pair.protocol, "transport", None) if pair is not None else None
-        if isinstance(pair.protocol if pair else None, StunProtocol) and udp is not None:
-            udp.sendto(dtls._tx_srtp.protect(data), pair.remote_addr)
+        if pair is not self._pair:
+            self._resolve(dtls, pair)
+        if self._sendto is not None:
+            self._sendto(self._protect(data), self._addr)
         else:
             task = asyncio.ensure_future(dtls._send_rtp(data))
             task.add_done_callback(_ignore_connection_error)
@@ -332,6 +338,15 @@ class SenderTap:
         s._RTCRtpSender__rtp_timestamp = rtp_ts
         s._RTCRtpSender__octet_count += payload_len
         s._RTCRtpSender__packet_count += 1
+
+    def _resolve(self, dtls: Any, pair: Any) -> None:
+        self._pair = pair
+        udp = getattr(pair.protocol, "transport", None) if pair is not None else None
+        if isinstance(pair.protocol if pair else None, StunProtocol) and udp is not None:
+            self._sendto, self._protect, self._addr = udp.sendto, dtls._tx_srtp.protect, \
+                pair.remote_addr
+        else:
+            self._sendto = None
 
     async def resend(self, data: bytes) -> None:
         await self.sender.transport._send_rtp(data)

@@ -75,20 +75,21 @@ class Consumer:
         """A new publisher stream: wait for its keyframe before sending video again."""
         self.waiting_keyframe = self.kind == "video"
 
-    def forward(self, packet: RtpPacket, codec: str, keyframe: bool, ntp: int) -> None:
+    def forward(self, packet: RtpPacket, codec: str, keyframe: bool, ntp: int) -> bool:
+        """Send one publisher packet to this viewer; True if it went out."""
         if self.closed or not self.tap.ready:
-            return
+            return False
         if self._pts is None:
             self._pts = self.tap.payload_types()
             self.rewriter.clock_rate = self.tap.clock_rate()
         pt = self._pts.get(codec)
         if pt is None:
             self.unsupported += 1
-            return
+            return False
         if self.waiting_keyframe:
             if not keyframe:
                 self._want_keyframe()
-                return
+                return False
             self.waiting_keyframe = False
             if self.first_keyframe_at is None:
                 self.first_keyframe_at = time.time()
@@ -100,9 +101,11 @@ class Consumer:
         self._history[seq % len(self._history)] = (seq, data)
         try:
             self.tap.send(data, rw.last_ts, len(packet.payload), ntp)
-            self.sent += 1
         except ConnectionError:
             self.closed = True
+            return False
+        self.sent += 1
+        return True
 
     async def retransmit(self, lost: list[int]) -> None:
         """Answer a viewer's NACK from this stream's recent packets."""
@@ -196,6 +199,8 @@ class Router:
         self.keyframe_interval = keyframe_interval
         self.producer: Producer | None = None
         self.viewers: dict[str, ViewerSession] = {}
+        self._consumers: dict[str, list[tuple[ViewerSession, Consumer]]] = {
+            "audio": [], "video": []}
         self.packets_in = 0
         self.packets_out = 0
         self.bytes_in = 0
@@ -261,15 +266,11 @@ class Router:
                     self._note_keyframe(name, packet.payload)
             ntp = current_ntp_time()
             sent = 0
-            for viewer in list(self.viewers.values()):
-                consumer = viewer.consumers.get(kind)
-                if consumer is not None:
-                    before = consumer.sent
-                    consumer.forward(packet, name, keyframe, ntp)
-                    if consumer.sent != before:
-                        sent += 1
-                        if is_video and not viewer.join_reported:
-                            self._note_join(viewer)
+            for viewer, consumer in self._consumers[kind]:
+                if consumer.forward(packet, name, keyframe, ntp):
+                    sent += 1
+                    if is_video and not viewer.join_reported:
+                        self._note_join(viewer)
             self.packets_out += sent
             self.bytes_out += sent * (size + 12)
 
@@ -298,14 +299,21 @@ class Router:
     def audience(self) -> int:
         return sum(1 for v in self.viewers.values() if not v.observer)
 
+    def _index(self) -> None:
+        """Rebuild the per-kind (viewer, consumer) lists the fan-out loop walks."""
+        self._consumers = {kind: [(v, v.consumers[kind]) for v in self.viewers.values()
+                                  if kind in v.consumers] for kind in ("audio", "video")}
+
     def add_viewer(self, viewer: ViewerSession) -> None:
         self.viewers[viewer.session_id] = viewer
+        self._index()
         if not viewer.observer:
             self.joins += 1
 
     async def remove_viewer(self, session_id: str) -> None:
         viewer = self.viewers.pop(session_id, None)
         if viewer is not None:
+            self._index()
             if not viewer.observer:
                 self.leaves += 1
                 self.watch_seconds += time.time() - viewer.created_at

@@ -831,7 +831,7 @@ class Phase:
 
     async def _run(self) -> dict[str, Any]:
         args = self.args
-        start = self.start_sfu if self.name == "sfu" else self.start_baseline
+        start = self.start_sfu if self.name.startswith("sfu") else self.start_baseline
         server, base, room_id, key = await start()
         log.info("%s: server pid %d at %s, room %s", self.name, server.pid, base, room_id)
         pub_argv = self.role("publisher", "--url", f"{base}/whip/{room_id}",
@@ -1029,15 +1029,29 @@ async def orchestrate(args: argparse.Namespace) -> dict[str, Any]:
         },
     }
     if args.viewers > 0:
+        # Recording is measured by scripts/bench/recording.py; here it would only add noise.
+        base_env = {} if args.record else {"STALLCAST_RECORDING_ENABLED": "0"}
         log.info("SFU: %d viewers", args.viewers)
-        out["sfu"] = await Phase("sfu", args, args.viewers).run()
+        out["sfu"] = await Phase("sfu", args, args.viewers, base_env).run()
         if args.metrics_compare:
-            log.info("SFU with metrics off: %d viewers", args.viewers)
-            off = await Phase("sfu-metrics-off", args, args.viewers,
-                              {"STALLCAST_METRICS_ENABLED": "0"}).run()
-            on_cpu, off_cpu = out["sfu"]["server_cpu_pct"], off["server_cpu_pct"]
+            # Interleave runs with metrics off and on, so drifting background load does not
+            # favour one side.
+            on = [out["sfu"]["server_cpu_pct"]]
+            off: list[float] = []
+            for i in range(args.metrics_repeats):
+                log.info("SFU with metrics off (%d): %d viewers", i + 1, args.viewers)
+                off.append((await Phase("sfu-metrics-off", args, args.viewers,
+                                        {**base_env, "STALLCAST_METRICS_ENABLED": "0"})
+                            .run())["server_cpu_pct"])
+                if i + 1 < args.metrics_repeats:
+                    log.info("SFU with metrics on (%d): %d viewers", i + 2, args.viewers)
+                    on.append((await Phase("sfu", args, args.viewers, base_env).run())[
+                        "server_cpu_pct"])
+            on_cpu, off_cpu = sum(on) / len(on), sum(off) / len(off)
             out["metrics_cost"] = {
-                "server_cpu_pct_metrics_on": on_cpu, "server_cpu_pct_metrics_off": off_cpu,
+                "server_cpu_pct_metrics_on_runs": on, "server_cpu_pct_metrics_off_runs": off,
+                "server_cpu_pct_metrics_on": round(on_cpu, 2),
+                "server_cpu_pct_metrics_off": round(off_cpu, 2),
                 "cost_pct_of_forwarding_cpu": round((on_cpu - off_cpu) / off_cpu * 100, 2)
                 if off_cpu else None,
                 "interval_s": 5,
@@ -1076,6 +1090,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--duration", type=float, default=20, help="measurement window, seconds")
     p.add_argument("--metrics-compare", action=argparse.BooleanOptionalAction, default=True,
                    help="also run the SFU with metrics collection off and report the cost")
+    p.add_argument("--metrics-repeats", type=int, default=2,
+                   help="runs with metrics off (interleaved with runs with metrics on)")
+    p.add_argument("--record", action="store_true",
+                   help="keep session recording on in the SFU runs (off by default)")
     p.add_argument("--warmup", type=float, default=5,
                    help="seconds between all viewers playing and the window")
     p.add_argument("--settle-ms", type=float, default=200,
@@ -1136,7 +1154,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.role == "baseline":
         run_async(baseline_main(args))
         return 0
-    outside = sorted({name for _, name in socket.if_nameindex()} - {"lo", "v0", "v1"})
+    # Interfaces of ../shared/netns-run (v0, v1) and scripts/netns-run (sc0, sc1).
+    outside = sorted({name for _, name in socket.if_nameindex()}
+                     - {"lo", "v0", "v1", "sc0", "sc1"})
     if outside and args.netns_check:
         log.error("network interfaces %s are visible: run this inside a private network "
                   "namespace (../shared/netns-run), or pass --no-netns-check", outside)
