@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import time
 from collections.abc import AsyncIterator
@@ -19,18 +18,13 @@ import aiohttp
 import pytest
 from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright, expect
 
+from browser import CHROMIUM, CHROMIUM_ARGS
 from clients import Publisher, Viewer, publish, wait_for, watch
 from conftest import Running, start_server
 from shop_helpers import CONTACT, Api
 
-CHROMIUM = os.environ.get("STALLCAST_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
-
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM}"),
 ]
 
 # Samples every second; a dropped host's session ends after 8 s; no recording (CPU).

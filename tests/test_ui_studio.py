@@ -6,7 +6,6 @@ into a class, and switch the page to Japanese and Chinese."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 import uuid
@@ -19,26 +18,13 @@ import aiohttp
 import pytest
 from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright, expect
 
+from browser import CHROMIUM, CHROMIUM_ARGS
 from clients import watch
 from conftest import Running
 from shop_helpers import CONTACT, Api
 
-CHROMIUM = os.environ.get("STALLCAST_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--use-fake-device-for-media-stream",
-    "--use-fake-ui-for-media-stream",
-]
-
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM}"),
 ]
 
 # Generous: the machine has two cores and other browser tests may run at the same time.
