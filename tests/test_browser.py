@@ -7,16 +7,14 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import msgpack
 import pytest
-from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright, expect
+from playwright.async_api import ConsoleMessage, Page, expect
 
-from browser import CHROMIUM, CHROMIUM_ARGS
+from browser import chromium
 from conftest import Running
 
 pytestmark = [
@@ -65,17 +63,6 @@ def collect_logs(page: Page, name: str, logs: list[str]) -> None:
     page.on("pageerror", lambda exc: logs.append(f"[{name} pageerror] {exc}"))
     page.on("response", lambda r: logs.append(f"[{name} HTTP {r.status}] {r.request.method} "
                                               f"{r.url}") if r.status >= 400 else None)
-
-
-@asynccontextmanager
-async def chromium() -> AsyncIterator[Browser]:
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                           args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            await browser.close()
 
 
 async def frames_decoded(page: Page) -> int | None:

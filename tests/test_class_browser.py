@@ -8,16 +8,14 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright, expect
+from playwright.async_api import ConsoleMessage, Page, expect
 
-from browser import CHROMIUM, CHROMIUM_ARGS
+from browser import chromium
 from clients import publish, wait_for
 from conftest import Running
 from shop_helpers import Api
@@ -44,17 +42,6 @@ PAGE_STATE = """
            entitled: Boolean(window.stallcast.play && window.stallcast.play.entitled) };
 }
 """
-
-
-@asynccontextmanager
-async def chromium() -> AsyncIterator[Browser]:
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                           args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            await browser.close()
 
 
 def collect_logs(page: Page, name: str, logs: list[str]) -> None:

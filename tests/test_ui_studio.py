@@ -9,16 +9,14 @@ import json
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright, expect
+from playwright.async_api import ConsoleMessage, Page, expect
 
-from browser import CHROMIUM, CHROMIUM_ARGS
+from browser import chromium
 from clients import watch
 from conftest import Running
 from shop_helpers import CONTACT, Api
@@ -40,17 +38,6 @@ UNLABELLED = """
   .filter((el) => !(el.labels && el.labels.length) && !el.getAttribute("aria-label"))
   .map((el) => el.id || el.outerHTML.slice(0, 80))
 """
-
-
-@asynccontextmanager
-async def chromium() -> AsyncIterator[Browser]:
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                           args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            await browser.close()
 
 
 def collect_logs(page: Page, logs: list[str]) -> None:
