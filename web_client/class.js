@@ -165,10 +165,10 @@ function saleAt(t, productId) {
 }
 
 function renderCard() {
-  const t = video.currentTime;
-  const span = video.readyState > 0 || t > 0 ? cardAt(t) : null;
-  const sale = span ? saleAt(t, span.card.product_id) : null;
-  const soldOut = Boolean(sale && t >= sale.soldOutAt);
+  const at = video.currentTime; // not `t`: that is the catalogue lookup used below
+  const span = video.readyState > 0 || at > 0 ? cardAt(at) : null;
+  const sale = span ? saleAt(at, span.card.product_id) : null;
+  const soldOut = Boolean(sale && at >= sale.soldOutAt);
   const key = span ? `${span.start}|${sale ? sale.sale.sale_id : ""}|${soldOut}` : null;
   if (key === state.shownCard) return;
   state.shownCard = key;
