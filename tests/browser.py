@@ -8,10 +8,11 @@ them, so a run without a browser cannot pass by accident.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser, Page, async_playwright
 
 CHROMIUM = os.environ.get("STALLCAST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -37,3 +38,33 @@ async def chromium() -> AsyncIterator[Browser]:
             yield browser
         finally:
             await browser.close()
+
+
+FRAMES_DECODED = """
+async () => {
+  const pc = window.stallcast && window.stallcast.pc;
+  if (!pc) return 0;
+  for (const s of (await pc.getStats()).values()) {
+    if (s.type === "inbound-rtp" && s.kind === "video") return s.framesDecoded ?? 0;
+  }
+  return 0;
+}
+"""
+
+
+async def frames(page: Page) -> int:
+    """Video frames the page's peer connection (window.stallcast.pc) has decoded."""
+    return int(await page.evaluate(FRAMES_DECODED) or 0)
+
+
+def seconds(countdown: str) -> int:
+    """Seconds in a countdown shown as m:ss."""
+    match = re.search(r"(\d+):(\d\d)", countdown)
+    assert match, countdown
+    return int(match[1]) * 60 + int(match[2])
+
+
+async def no_sideways_scroll(page: Page) -> None:
+    overflow = await page.evaluate(
+        "() => document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"the page scrolls sideways by {overflow}px"

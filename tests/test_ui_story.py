@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, expect
 
-from browser import chromium
+from browser import chromium, frames, no_sideways_scroll, seconds
 from conftest import Running, start_server
 
 pytestmark = [
@@ -34,16 +34,6 @@ CLASS_TITLE = "Lychee harvest live"
 CLASS_PRICE = "CN¥12.50"
 PREVIEW = 3  # seconds of free preview
 
-FRAMES_DECODED = """
-async () => {
-  const pc = window.stallcast && window.stallcast.pc;
-  if (!pc) return 0;
-  for (const s of (await pc.getStats()).values()) {
-    if (s.type === "inbound-rtp" && s.kind === "video") return s.framesDecoded ?? 0;
-  }
-  return 0;
-}
-"""
 
 # What the class page shows at this instant, read in one go so the values agree.
 REPLAY_STATE = """
@@ -100,8 +90,6 @@ class Story:
         (self.artifacts / "story-console.log").write_text("\n".join(self.logs) + "\n")
 
 
-async def frames(page: Page) -> int:
-    return int(await page.evaluate(FRAMES_DECODED) or 0)
 
 
 async def video_plays(page: Page, count: int = 10, timeout: float = 20.0) -> None:
@@ -117,16 +105,8 @@ async def video_plays(page: Page, count: int = 10, timeout: float = 20.0) -> Non
         await asyncio.sleep(0.25)
 
 
-def seconds(countdown: str) -> int:
-    match = re.search(r"(\d+):(\d\d)", countdown)
-    assert match, countdown
-    return int(match[1]) * 60 + int(match[2])
 
 
-async def no_sideways_scroll(page: Page) -> None:
-    overflow = await page.evaluate(
-        "() => document.documentElement.scrollWidth - window.innerWidth")
-    assert overflow <= 0, f"the page scrolls sideways by {overflow}px"
 
 
 @pytest.mark.timeout(180)

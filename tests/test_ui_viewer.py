@@ -18,7 +18,7 @@ import aiohttp
 import pytest
 from playwright.async_api import Browser, ConsoleMessage, Page, expect
 
-from browser import chromium
+from browser import chromium, frames, no_sideways_scroll, seconds
 from clients import Publisher, publish, wait_for
 from conftest import Running
 from shop_helpers import Api
@@ -32,16 +32,6 @@ TRACKING = "SF1234567890"
 LIVE_TIMEOUT = 30_000  # ms: two pages and an aiortc publisher on a busy 2-core machine
 STEP = 15_000
 
-FRAMES_DECODED = """
-async () => {
-  const pc = window.stallcast && window.stallcast.pc;
-  if (!pc) return null;
-  for (const s of (await pc.getStats()).values()) {
-    if (s.type === "inbound-rtp" && s.kind === "video") return s.framesDecoded ?? 0;
-  }
-  return null;
-}
-"""
 
 
 def collect_logs(page: Page, name: str, logs: list[str]) -> None:
@@ -54,9 +44,6 @@ def collect_logs(page: Page, name: str, logs: list[str]) -> None:
                                               f"{r.url}") if r.status >= 400 else None)
 
 
-async def frames(page: Page) -> int:
-    value: Any = await page.evaluate(FRAMES_DECODED)
-    return int(value or 0)
 
 
 async def more_frames(page: Page, count: int = 10, timeout: float = 15.0) -> None:
@@ -68,16 +55,8 @@ async def more_frames(page: Page, count: int = 10, timeout: float = 15.0) -> Non
         await asyncio.sleep(0.25)
 
 
-def seconds(countdown: str) -> int:
-    match = re.search(r"(\d+):(\d\d)", countdown)
-    assert match, countdown
-    return int(match[1]) * 60 + int(match[2])
 
 
-async def no_sideways_scroll(page: Page) -> None:
-    overflow = await page.evaluate(
-        "() => document.documentElement.scrollWidth - window.innerWidth")
-    assert overflow <= 0, f"the page scrolls sideways by {overflow}px"
 
 
 @pytest.mark.timeout(170)

@@ -4,23 +4,11 @@
 
 import { decode } from "./msgpack.js";
 import { hostToken } from "./studio-api.js";
+import { waitIceGathering } from "./webrtc.js";
 
-const ICE_GATHER_TIMEOUT_MS = 5000;
 const POLL_MS = 1000;
 const RECONNECT_MS = [2000, 5000, 10000, 20000];
 
-function waitIceGathering(pc) {
-  if (pc.iceGatheringState === "complete") return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ICE_GATHER_TIMEOUT_MS);
-    pc.addEventListener("icegatheringstatechange", () => {
-      if (pc.iceGatheringState === "complete") {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-  });
-}
 
 export class RoomFeed {
   /** `onChange(what)` is called with the event type (or "snapshot") after each update. */

@@ -4,25 +4,11 @@
 
 import { t } from "./i18n.js";
 import { describeHttpError } from "./studio-api.js";
+import { waitIceGathering } from "./webrtc.js";
 
-const ICE_GATHER_TIMEOUT_MS = 5000;
 const HEALTH_INTERVAL_MS = 2000;
 const VIDEO = { width: { ideal: 1280 }, height: { ideal: 720 }, frameRate: { ideal: 30 } };
 
-function waitIceGathering(pc, timeoutMs = ICE_GATHER_TIMEOUT_MS) {
-  if (pc.iceGatheringState === "complete") return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      pc.removeEventListener("icegatheringstatechange", check);
-      resolve();
-    };
-    const check = () => { if (pc.iceGatheringState === "complete") done(); };
-    // Past the timeout, send the candidates gathered so far rather than hang.
-    const timer = setTimeout(done, timeoutMs);
-    pc.addEventListener("icegatheringstatechange", check);
-  });
-}
 
 /** ok / warn / bad from what the publisher measures about its own uplink. */
 export function judgeHealth(h) {

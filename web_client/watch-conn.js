@@ -7,8 +7,8 @@
 // gathering has finished.
 
 import { decode, encode } from "./msgpack.js";
+import { waitIceGathering } from "./webrtc.js";
 
-const ICE_GATHER_TIMEOUT_MS = 5000;
 const DISCONNECTED_GRACE_MS = 3000; // "disconnected" often heals by itself; give it this long
 const OPEN_TIMEOUT_MS = 20000; // from the offer to an open data channel
 const PING_EVERY_MS = 5000;
@@ -37,20 +37,6 @@ async function whepError(resp) {
   return new WhepError(resp.status, code, message);
 }
 
-function waitIceGathering(pc, timeoutMs = ICE_GATHER_TIMEOUT_MS) {
-  if (pc.iceGatheringState === "complete") return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      pc.removeEventListener("icegatheringstatechange", check);
-      resolve();
-    };
-    const check = () => { if (pc.iceGatheringState === "complete") done(); };
-    // Past the timeout, send the candidates gathered so far rather than hang.
-    const timer = setTimeout(done, timeoutMs);
-    pc.addEventListener("icegatheringstatechange", check);
-  });
-}
 
 /**
  * new Connection({ url, video, token, onEvent, onState, onPc })
