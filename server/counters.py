@@ -6,13 +6,15 @@ from __future__ import annotations
 import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry, Counter
 
-# Add to the room's current session, if it has one. KEYS: none known in advance.
-# ARGV: room id, field, amount, buyer id ("" for none)
+# Add to the room's current session, if it has one, in one round trip.
+# KEYS: none known in advance.  ARGV: room id, buyer id ("" for none), then field/amount pairs
 ADD = """
 local sid = redis.call('GET', 'room:' .. ARGV[1] .. ':session')
 if not sid then return 0 end
-redis.call('HINCRBYFLOAT', 'stats:' .. sid, ARGV[2], ARGV[3])
-if ARGV[4] ~= '' then redis.call('SADD', 'stats:' .. sid .. ':buyers', ARGV[4]) end
+for i = 3, #ARGV, 2 do
+  redis.call('HINCRBYFLOAT', 'stats:' .. sid, ARGV[i], ARGV[i + 1])
+end
+if ARGV[2] ~= '' then redis.call('SADD', 'stats:' .. sid .. ':buyers', ARGV[2]) end
 return 1
 """
 
@@ -37,13 +39,20 @@ class SessionCounters:
         self.gmv = Counter("stallcast_gmv_minor_units", "Value of orders created, in minor "
                            "units of their currency", ["currency"], registry=registry)
 
-    async def add(self, room_id: str, field: str, amount: float = 1, buyer: str = "",
-                  currency: str = "") -> None:
-        if field == "gmv":
-            self.gmv.labels(currency=currency or "XXX").inc(amount)
-        else:
-            self.prom[field].inc(amount)
-        await self._add(keys=[], args=[room_id, field, amount, buyer])
+    async def add(self, room_id: str, field: str, amount: float = 1) -> None:
+        await self.add_many(room_id, {field: amount})
+
+    async def add_many(self, room_id: str, values: dict[str, float], buyer: str = "",
+                       currency: str = "") -> None:
+        """Add to several of the session's counters at once (a buy: buys, orders, GMV)."""
+        flat: list[str | float] = []
+        for field, amount in values.items():
+            if field == "gmv":
+                self.gmv.labels(currency=currency or "XXX").inc(amount)
+            else:
+                self.prom[field].inc(amount)
+            flat += [field, amount]
+        await self._add(keys=[], args=[room_id, buyer, *flat])
 
     async def add_to_session(self, sid: str, values: dict[str, float]) -> None:
         async with self.redis.pipeline(transaction=False) as pipe:

@@ -163,8 +163,6 @@ class Commerce:
         """Place an order from a buy request (HTTP or data channel). Returns the order view
         with ``created`` telling a first answer from a replay of the same idempotency key."""
         self.buys += 1
-        if self.counters is not None:
-            await self.counters.add(room_id, "buys")
         idem = idempotency_key(body.get("idempotency_key"))
         quantity = body.get("quantity", 1)
         if isinstance(quantity, bool) or not isinstance(quantity, int) or not 1 <= quantity <= 99:
@@ -188,16 +186,24 @@ class Commerce:
             raw_contact = await self.store.contact_of(buyer_id)
         contact = contact_input(raw_contact)
         now = time.time()
-        order, created, remaining = await self.store.buy(
-            buyer_id=buyer_id, source=source, is_sale=is_sale, quantity=quantity, idem=idem,
-            contact=contact, room_id=room_id, confirm=self.payments.confirms_at_once,
-            reservation_ttl=self.reservation_ttl, now=now)
+        try:
+            order, created, remaining = await self.store.buy(
+                buyer_id=buyer_id, source=source, is_sale=is_sale, quantity=quantity, idem=idem,
+                contact=contact, room_id=room_id, confirm=self.payments.confirms_at_once,
+                reservation_ttl=self.reservation_ttl, now=now)
+        except BuyRefused:
+            if self.counters is not None:
+                await self.counters.add(room_id, "buys")  # an attempt, refused
+            raise
+        if self.counters is not None:
+            if created:
+                await self.counters.add_many(
+                    room_id, {"buys": 1, "orders": 1, "gmv": order["unit_price"] * quantity},
+                    buyer=buyer_id, currency=order["currency"])
+            else:
+                await self.counters.add(room_id, "buys")
         if created:
             self.orders += 1
-            if self.counters is not None:
-                await self.counters.add(room_id, "orders", buyer=buyer_id)
-                await self.counters.add(room_id, "gmv", order["unit_price"] * quantity,
-                                        currency=order["currency"])
             await self.store.save_contact(buyer_id, contact)
             if is_sale:
                 self.stock.mark(room_id, source["sale_id"])
