@@ -121,8 +121,9 @@ async def test_class_store_signed_urls_and_entitlement(server: Running) -> None:
         # A tampered signature, a stretched expiry, another file's signature, none at all.
         path, _, query = preview_segments[0].partition("?")
         params = dict(p.split("=") for p in query.split("&"))
+        flipped = params["sig"][:-1] + ("1" if params["sig"][-1] == "0" else "0")
         tampered = [
-            f"{path}?exp={params['exp']}&scope=preview&sig={params['sig'][:-1]}0",
+            f"{path}?exp={params['exp']}&scope=preview&sig={flipped}",
             f"{path}?exp={int(params['exp']) + 60}&scope=preview&sig={params['sig']}",
             f"{path}?exp={params['exp']}&scope=full&sig={params['sig']}",
             path.replace("seg_00000", f"seg_{full_count - 1:05d}") + "?" + query,
