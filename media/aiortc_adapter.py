@@ -75,7 +75,6 @@ RECEIVER_ATTRS = (
     "_RTCRtpReceiver__rtx_ssrc",
     "_RTCRtpReceiver__nack_generator",
     "_RTCRtpReceiver__remote_bitrate_estimator",
-    "_RTCRtpReceiver__active_ssrc",
     "_RTCRtpReceiver__rtcp_ssrc",
     "_RTCRtpReceiver__decoder_thread",
 )
@@ -146,7 +145,6 @@ class ReceiverTap:
         self._rtx_ssrc: dict[int, int] = r._RTCRtpReceiver__rtx_ssrc
         self._nack = r._RTCRtpReceiver__nack_generator
         self._remb = r._RTCRtpReceiver__remote_bitrate_estimator
-        self._active: dict[int, Any] = r._RTCRtpReceiver__active_ssrc
         self.media_ssrc: int | None = None
         self.packets = 0
         self.nacks_sent = 0
@@ -262,23 +260,19 @@ class SenderTap:
         original = s._handle_rtcp_packet
 
         self.fraction_lost = 0.0  # from the viewer's last receiver report
-        self.rr_jitter = 0
         self.nacks = 0
-        self.keyframe_requests = 0
 
         async def handle_rtcp(packet: Any) -> None:
             if isinstance(packet, (RtcpRrPacket, RtcpSrPacket)):
                 for report in packet.reports:
                     if report.ssrc == self.ssrc:
                         self.fraction_lost = report.fraction_lost / 256
-                        self.rr_jitter = report.jitter
                 await original(packet)
             elif isinstance(packet, RtcpRtpfbPacket) and packet.fmt == RTCP_RTPFB_NACK:
                 self.nacks += 1
                 await self._on_nack(list(packet.lost))
             elif isinstance(packet, RtcpPsfbPacket) and packet.fmt in (RTCP_PSFB_PLI,
                                                                        RTCP_PSFB_FIR):
-                self.keyframe_requests += 1
                 self._on_keyframe_request()
             else:
                 await original(packet)

@@ -46,7 +46,6 @@ class _Track:
     src: int | None = None
     assembler: FrameAssembler = field(default_factory=FrameAssembler)
     h264: H264Depacketizer = field(default_factory=H264Depacketizer)
-    anchor_ts: int = 0
     anchor_sec: float = 0.0
     last_ts: int = 0
     ext_ts: int = 0
@@ -101,7 +100,7 @@ class Recorder:
             track.src, track.codec = ssrc, codec
             track.assembler = FrameAssembler()
             track.h264 = H264Depacketizer()
-            track.anchor_ts = track.last_ts = ts
+            track.last_ts = ts
             track.ext_ts = 0
             track.anchor_sec = now - self.started_at
             track.waiting_keyframe = kind == "video"

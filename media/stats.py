@@ -33,7 +33,6 @@ class MediaSnapshot:
     keyframes_requested: int
     keyframes_sent: int
     viewer_nacks: int
-    viewer_keyframe_requests: int
     viewer_loss: list[float] = field(default_factory=list)  # fraction, one per viewer
     viewer_rtt_ms: list[float] = field(default_factory=list)
     join_ms: list[float] = field(default_factory=list)  # joins since the last snapshot
@@ -54,7 +53,7 @@ def snapshot(router: Router) -> MediaSnapshot:
         requested, sent = producer.keyframes.requested, producer.keyframes.sent
     loss: list[float] = []
     rtt: list[float] = []
-    viewer_nacks = viewer_plis = 0
+    viewer_nacks = 0
     for viewer in router.viewers.values():
         consumer = viewer.consumers.get("video")
         if viewer.observer:
@@ -66,7 +65,6 @@ def snapshot(router: Router) -> MediaSnapshot:
         if tap.rtt is not None:
             rtt.append(tap.rtt * 1000)
         viewer_nacks += tap.nacks
-        viewer_plis += tap.keyframe_requests
     joins = router.join_latencies[:]
     router.join_latencies.clear()
     width, height = router.resolution or (0, 0)
@@ -77,7 +75,7 @@ def snapshot(router: Router) -> MediaSnapshot:
         bytes_out=router.bytes_out, width=width, height=height, uplink_received=received,
         uplink_expected=expected, uplink_jitter_ms=round(jitter_ms, 2), nacks_upstream=nacks,
         keyframes_requested=requested, keyframes_sent=sent, viewer_nacks=viewer_nacks,
-        viewer_keyframe_requests=viewer_plis, viewer_loss=loss, viewer_rtt_ms=rtt,
+        viewer_loss=loss, viewer_rtt_ms=rtt,
         join_ms=[round(j * 1000, 1) for j in joins],
         watch_seconds=router.watch_seconds + sum(
             time.time() - v.created_at for v in router.viewers.values() if not v.observer))

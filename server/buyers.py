@@ -3,6 +3,7 @@ their own orders, and the room snapshot."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Any
 
 from aiohttp import web
@@ -42,6 +43,17 @@ async def _body(request: web.Request) -> dict[str, Any]:
     return await read_json(request, ctx(request).config.http.max_json_bytes)
 
 
+async def order_response(placing: Awaitable[dict[str, Any]]) -> web.Response:
+    """Answer a buy: 201 for a new order, 200 for a replayed idempotency key, or the error."""
+    try:
+        order = await placing
+    except BuyRefused as exc:
+        raise ApiError(exc.status, exc.code, str(exc)) from None
+    except RuleError as exc:
+        raise ApiError(400, exc.code, str(exc)) from None
+    return web.json_response(order, status=201 if order["created"] else 200)
+
+
 @routes.post("/api/viewers")
 async def new_viewer(request: web.Request) -> web.Response:
     viewer_id, token = ctx(request).viewers.issue()
@@ -76,13 +88,7 @@ async def buy(request: web.Request) -> web.Response:
     viewer_id = current_viewer(request)
     room_id = await _room_id(request)
     body = await _body(request)
-    try:
-        order = await ctx(request).commerce.buy(room_id, viewer_id, body)
-    except BuyRefused as exc:
-        raise ApiError(exc.status, exc.code, str(exc)) from None
-    except RuleError as exc:
-        raise ApiError(400, exc.code, str(exc)) from None
-    return web.json_response(order, status=201 if order["created"] else 200)
+    return await order_response(ctx(request).commerce.buy(room_id, viewer_id, body))
 
 
 @routes.post("/api/rooms/{room_id}/chat")

@@ -8,9 +8,8 @@ from typing import Any
 
 from aiohttp import web
 
-from .buyers import current_viewer, optional_viewer
-from .commerce.rules import CURRENCY, RuleError
-from .commerce.store import BuyRefused
+from .buyers import current_viewer, optional_viewer, order_response
+from .commerce.rules import CURRENCY
 from .context import ctx
 from .http_util import ApiError, read_json
 from .rooms import current_host
@@ -124,13 +123,7 @@ async def buy_class(request: web.Request) -> web.Response:
     cls, _ = await _class(request)
     app = ctx(request)
     body = await read_json(request, app.config.http.max_json_bytes)
-    try:
-        order = await app.commerce.buy_class(cls, viewer, body)
-    except BuyRefused as exc:
-        raise ApiError(exc.status, exc.code, str(exc)) from None
-    except RuleError as exc:
-        raise ApiError(400, exc.code, str(exc)) from None
-    return web.json_response(order, status=201 if order["created"] else 200)
+    return await order_response(app.commerce.buy_class(cls, viewer, body))
 
 
 @routes.get("/api/classes/{class_id}/play")

@@ -36,7 +36,6 @@ class EventBus:
         self._publish = redis.register_script(lua.PUBLISH)
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
-        self.published = 0
         self.received = 0
         # Called with (room_id, event) after each publish, e.g. to keep a session timeline.
         self.observers: list[Callable[[str, dict[str, Any]], Awaitable[None]]] = []
@@ -53,7 +52,6 @@ class EventBus:
         else:
             seq = await self._publish(keys=[f"room:{room_id}:seq"],
                                       args=[channel(room_id), payload])
-        self.published += 1
         for observe in self.observers:
             await observe(room_id, event)
         return int(seq)

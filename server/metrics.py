@@ -158,8 +158,7 @@ class Sampler:
         base = prev or MediaSnapshot(**{**snap.__dict__, **{k: 0 for k in (
             "joins", "leaves", "packets_in", "bytes_in", "frames_in", "packets_out",
             "bytes_out", "uplink_received", "uplink_expected", "nacks_upstream",
-            "keyframes_requested", "keyframes_sent", "viewer_nacks",
-            "viewer_keyframe_requests")}, "watch_seconds": 0.0})
+            "keyframes_requested", "keyframes_sent", "viewer_nacks")}, "watch_seconds": 0.0})
         expected = _delta(snap.uplink_expected, base.uplink_expected)
         received = min(expected, _delta(snap.uplink_received, base.uplink_received))
         loss = max(0.0, (expected - received) / expected) if expected > 0 else 0.0

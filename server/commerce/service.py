@@ -94,8 +94,6 @@ class Commerce:
         self.reservation_ttl = reservation_ttl
         self.stock = StockCoalescer(self)
         self._ticker: asyncio.Task[None] | None = None
-        self.buys = 0
-        self.orders = 0
         # Session counters (server/counters.py), when metrics are on.
         self.counters: Any = None
         # Called with each order that becomes confirmed (a class purchase grants access).
@@ -162,7 +160,6 @@ class Commerce:
     async def buy(self, room_id: str, buyer_id: str, body: dict[str, Any]) -> dict[str, Any]:
         """Place an order from a buy request (HTTP or data channel). Returns the order view
         with ``created`` telling a first answer from a replay of the same idempotency key."""
-        self.buys += 1
         idem = idempotency_key(body.get("idempotency_key"))
         quantity = body.get("quantity", 1)
         if isinstance(quantity, bool) or not isinstance(quantity, int) or not 1 <= quantity <= 99:
@@ -203,7 +200,6 @@ class Commerce:
             else:
                 await self.counters.add(room_id, "buys")
         if created:
-            self.orders += 1
             await self.store.save_contact(buyer_id, contact)
             if is_sale:
                 self.stock.mark(room_id, source["sale_id"])
@@ -230,7 +226,6 @@ class Commerce:
             reservation_ttl=self.reservation_ttl, now=time.time(),
             source_key=f"class:{cls['class_id']}")
         if created:
-            self.orders += 1
             known = await self.store.contact_of(buyer_id) or {}
             if not contact.address and known.get("address"):
                 contact = type(contact)(contact.name, contact.phone, known["address"])
