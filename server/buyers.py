@@ -3,11 +3,13 @@ their own orders, and the room snapshot."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable
 from typing import Any
 
 from aiohttp import web
 
+from .chat import ChatLimited
 from .commerce.rules import RuleError
 from .commerce.service import order_view
 from .commerce.store import BuyRefused
@@ -100,8 +102,7 @@ async def chat(request: web.Request) -> web.Response:
     try:
         message = await ctx(request).chat.send(room_id, viewer_id, str(name), body.get("text"))
     except RuleError as exc:
-        status = 429 if exc.code == "rate_limited" else 403 if exc.code == "muted" else 400
-        raise ApiError(status, exc.code, str(exc)) from None
+        raise _chat_error(exc) from None
     return web.json_response(message, status=201)
 
 
@@ -113,8 +114,16 @@ async def like(request: web.Request) -> web.Response:
     try:
         total = await ctx(request).chat.like(room_id, viewer_id, body.get("count"))
     except RuleError as exc:
-        raise ApiError(429 if exc.code == "rate_limited" else 400, exc.code, str(exc)) from None
+        raise _chat_error(exc) from None
     return web.json_response({"total": total})
+
+
+def _chat_error(exc: RuleError) -> ApiError:
+    """429 with Retry-After for a limit, 403 for a muted viewer, 400 for bad input."""
+    if isinstance(exc, ChatLimited) and exc.code == "rate_limited":
+        wait = str(max(1, math.ceil(exc.retry_after)))
+        return ApiError(429, exc.code, str(exc), headers={"Retry-After": wait})
+    return ApiError(403 if exc.code == "muted" else 400, exc.code, str(exc))
 
 
 @routes.get("/api/rooms/{room_id}/state")

@@ -13,6 +13,7 @@ import msgpack
 
 from media.router import Router, ViewerSession
 
+from .chat import ChatLimited
 from .commerce.rules import RuleError
 from .commerce.store import BuyRefused
 from .context import AppContext
@@ -68,8 +69,10 @@ class ChannelHandler:
             viewer.send_event({"type": "error", "code": exc.code, "message": str(exc),
                                "remaining": exc.remaining, "ref": ref})
         except RuleError as exc:
-            viewer.send_event({"type": "error", "code": exc.code, "message": str(exc),
-                               "ref": ref})
+            error = {"type": "error", "code": exc.code, "message": str(exc), "ref": ref}
+            if isinstance(exc, ChatLimited) and exc.retry_after:
+                error["retry_after"] = exc.retry_after
+            viewer.send_event(error)
         except Exception:
             log.exception("data channel message failed")
             viewer.send_event({"type": "error", "code": "internal",

@@ -12,12 +12,16 @@ import redis.asyncio as aioredis
 
 from .commerce.rules import RuleError, chat_text, like_count
 from .events import EventBus
+from .ratelimit import RateLimiter
 
 HISTORY = 50
+LIKES_PER_SECOND = 100
 
 
 class ChatLimited(RuleError):
-    pass
+    def __init__(self, message: str, code: str, retry_after: float = 0.0) -> None:
+        super().__init__(message, code=code)
+        self.retry_after = retry_after
 
 
 class Chat:
@@ -27,6 +31,8 @@ class Chat:
         self.bus = bus
         self.per_window = messages_per_window
         self.window = window
+        self._chat_limit = RateLimiter(redis, "rl:chat", messages_per_window, window)
+        self._like_limit = RateLimiter(redis, "rl:like", LIKES_PER_SECOND, 1.0)
         self.likes_interval = likes_interval
         self._likes_pending: set[str] = set()
         self.counters: Any = None  # server/counters.py, when metrics are on
@@ -35,13 +41,10 @@ class Chat:
     async def _allow(self, room_id: str, viewer_id: str) -> None:
         if await self.redis.sismember(f"room:{room_id}:muted", viewer_id):
             raise ChatLimited("you have been muted in this room", code="muted")
-        bucket = f"rl:chat:{viewer_id}:{int(time.time()) // self.window}"
-        count = await self.redis.incr(bucket)
-        if count == 1:
-            await self.redis.expire(bucket, self.window * 2)
-        if count > self.per_window:
+        verdict = await self._chat_limit.take(viewer_id)
+        if not verdict.allowed:
             raise ChatLimited(f"at most {self.per_window} messages per {self.window} s",
-                              code="rate_limited")
+                              code="rate_limited", retry_after=verdict.retry_after)
 
     async def send(self, room_id: str, viewer_id: str, name: str, text: Any) -> dict[str, Any]:
         clean = chat_text(text)
@@ -78,12 +81,10 @@ class Chat:
 
     async def like(self, room_id: str, viewer_id: str, count: Any) -> int:
         n = like_count(count)
-        bucket = f"rl:like:{viewer_id}:{int(time.time())}"
-        sent = await self.redis.incrby(bucket, n)
-        if sent == n:
-            await self.redis.expire(bucket, 5)
-        if sent > 100:
-            raise ChatLimited("at most 100 likes a second", code="rate_limited")
+        verdict = await self._like_limit.take(viewer_id, n)
+        if not verdict.allowed:
+            raise ChatLimited(f"at most {LIKES_PER_SECOND} likes a second", code="rate_limited",
+                              retry_after=verdict.retry_after)
         total = int(await self.redis.incrby(f"room:{room_id}:likes", n))
         if self.counters is not None:
             await self.counters.add(room_id, "likes", n)

@@ -13,6 +13,12 @@ def _err(desc: str) -> dict[str, Any]:
         "schema": {"$ref": "#/components/schemas/Error"}}}}
 
 
+def _limited(desc: str) -> dict[str, Any]:
+    return {**_err(desc), "headers": {"Retry-After": {
+        "description": "seconds until the viewer may send again",
+        "schema": {"type": "integer"}}}}
+
+
 def _json(desc: str, ref: str | None = None) -> dict[str, Any]:
     schema: dict[str, Any] = {"$ref": f"#/components/schemas/{ref}"} if ref else {
         "type": "object"}
@@ -147,13 +153,13 @@ def commerce_paths() -> dict[str, Any]:
             "parameters": room,
             "post": _op("Send a chat message", VIEWER, {
                 "201": _json("message"), **AUTH, **BAD, "403": _err("muted"),
-                "404": _err("no room"), "429": _err("too many messages")}, "ChatInput"),
+                "404": _err("no room"), "429": _limited("too many messages")}, "ChatInput"),
         },
         "/api/rooms/{room_id}/likes": {
             "parameters": room,
             "post": _op("Send likes", VIEWER, {"200": _json("total"), **AUTH, **BAD,
                                                "404": _err("no room"),
-                                               "429": _err("too many likes")}, "LikeInput"),
+                                               "429": _limited("too many likes")}, "LikeInput"),
         },
         "/api/rooms/{room_id}/state": {
             "parameters": room,

@@ -128,6 +128,15 @@ async def test_buy_chat_like_over_the_data_channel(server: Running) -> None:
             assert await wait_for(lambda: of_type(buyer, "pong"), 5)
             assert buyer.pc.connectionState == "connected"
 
+            # The chat limit (5 at once, then one every 2 s) answers on the channel too.
+            for ref in range(20, 25):
+                send(buyer, {"type": "chat", "text": f"burst {ref}", "ref": ref})
+            assert await wait_for(lambda: any(e.get("ref") == 24 for e in buyer.events), 5)
+            acks = [e["ref"] for e in of_type(buyer, "chat_ack") if e["ref"] >= 20]
+            limited = [e for e in of_type(buyer, "error") if e.get("ref") == 24]
+            assert acks == [20, 21, 22, 23] and limited[0]["code"] == "rate_limited"
+            assert 1.0 < limited[0]["retry_after"] <= 2.0
+
             # The host moderates: deletes the message and mutes the viewer.
             mid = of_type(other, "chat")[0]["message"]["message_id"]
             status, _ = await api.call("DELETE", f"/api/rooms/{rid}/chat/{mid}", host)
@@ -138,7 +147,8 @@ async def test_buy_chat_like_over_the_data_channel(server: Running) -> None:
             assert await wait_for(
                 lambda: any(e.get("ref") == 11 for e in of_type(buyer, "error")), 5)
             state = await api.ok("GET", f"/api/rooms/{rid}/state")
-            assert state["chat"] == [] and state["likes"] == 5
+            assert [m["text"] for m in state["chat"]] == [f"burst {r}" for r in range(20, 24)]
+            assert state["likes"] == 5
 
             # Sequence numbers only go up, one per event.
             seqs = [e["seq"] for e in other.events if "seq" in e and e["type"] != "welcome"]
@@ -156,7 +166,7 @@ async def test_chat_rate_limit_over_http(server: Running) -> None:
         _, viewer = await api.viewer()
         statuses = [(await api.call("POST", f"/api/rooms/{room['room_id']}/chat", viewer,
                                     {"text": f"message {i}"}))[0] for i in range(8)]
-        assert statuses.count(201) >= 5 and statuses[-1] == 429
+        assert statuses == [201] * 5 + [429] * 3
         status, _ = await api.call("POST", f"/api/rooms/{room['room_id']}/likes", viewer,
                                    {"count": 1000})
         assert status == 400
