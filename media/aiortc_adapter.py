@@ -344,3 +344,51 @@ class SenderTap:
 
     async def resend(self, data: bytes) -> None:
         await self.sender.transport._send_rtp(data)
+
+
+class ConsentRtt:
+    """Round-trip time to a peer, from the ICE consent checks (RFC 7675) aioice sends on the
+    nominated pair every ~5 s anyway.
+
+    A publisher gets no media from us, so its RTCP carries nothing to time a round trip
+    with; a STUN binding request and its response do. Consent checks are the only
+    requests aioice sends with ``retransmissions=0``, so each success is one clean sample.
+    """
+
+    def __init__(self, pc: Any) -> None:
+        self._pc = pc
+        self._hooked: Any = None
+        self.rtt: float | None = None  # seconds, latest sample
+
+    def poll(self) -> float | None:
+        """Hook the nominated pair once it exists; return the latest RTT."""
+        connection = _ice_connection(self._pc)
+        pair = connection._nominated.get(1) if connection is not None else None
+        protocol = getattr(pair, "protocol", None)
+        if protocol is not None and protocol is not self._hooked:
+            self._hooked = protocol
+            self._wrap(protocol)
+        return self.rtt
+
+    def _wrap(self, protocol: Any) -> None:
+        original = protocol.request
+        loop = asyncio.get_running_loop()
+
+        async def request(message: Any, addr: Any, integrity_key: bytes | None = None,
+                          retransmissions: int | None = None) -> Any:
+            started = loop.time()
+            result = await original(message, addr, integrity_key=integrity_key,
+                                    retransmissions=retransmissions)
+            if retransmissions == 0:
+                self.rtt = loop.time() - started
+            return result
+
+        protocol.request = request
+
+
+def _ice_connection(pc: Any) -> Any:
+    for t in pc.getTransceivers():
+        dtls = t.receiver.transport
+        if dtls is not None:
+            return dtls.transport._connection
+    return None

@@ -16,7 +16,7 @@ from aiortc import RTCDataChannel, RTCPeerConnection
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtp import RtpPacket
 
-from .aiortc_adapter import ReceiverTap, SenderTap, current_ntp_time
+from .aiortc_adapter import ConsentRtt, ReceiverTap, SenderTap, current_ntp_time
 from .depacketize import ANNEXB, H264Depacketizer, h264_size, vp8_payload, vp8_size
 from .keyframe import KeyframeRequester
 from .rtp import StreamRewriter, starts_keyframe
@@ -37,6 +37,7 @@ class Producer:
         self.session_id = session_id
         self.pc = pc
         self.taps: dict[str, ReceiverTap] = {}
+        self.uplink_rtt = ConsentRtt(pc)
         self.keyframes = KeyframeRequester(self._send_pli, keyframe_interval)
         self.started_at = time.time()
         self.closed = False

@@ -29,6 +29,7 @@ class MediaSnapshot:
     uplink_received: int
     uplink_expected: int
     uplink_jitter_ms: float
+    uplink_rtt_ms: float | None  # None until the first ICE consent check comes back
     nacks_upstream: int
     keyframes_requested: int
     keyframes_sent: int
@@ -43,6 +44,7 @@ def snapshot(router: Router) -> MediaSnapshot:
     producer = router.producer
     received = expected = 0
     jitter_ms = 0.0
+    uplink_rtt: float | None = None
     nacks = requested = sent = 0
     if producer is not None:
         video = producer.taps.get("video")
@@ -51,6 +53,7 @@ def snapshot(router: Router) -> MediaSnapshot:
             jitter_ms = jitter * 1000 / clock if clock else 0.0
             nacks = video.nacks_sent
         requested, sent = producer.keyframes.requested, producer.keyframes.sent
+        uplink_rtt = producer.uplink_rtt.poll()
     loss: list[float] = []
     rtt: list[float] = []
     viewer_nacks = 0
@@ -73,7 +76,9 @@ def snapshot(router: Router) -> MediaSnapshot:
         leaves=router.leaves, packets_in=router.packets_in, bytes_in=router.bytes_in,
         frames_in=router.frames_in, packets_out=router.packets_out,
         bytes_out=router.bytes_out, width=width, height=height, uplink_received=received,
-        uplink_expected=expected, uplink_jitter_ms=round(jitter_ms, 2), nacks_upstream=nacks,
+        uplink_expected=expected, uplink_jitter_ms=round(jitter_ms, 2),
+        uplink_rtt_ms=round(uplink_rtt * 1000, 2) if uplink_rtt is not None else None,
+        nacks_upstream=nacks,
         keyframes_requested=requested, keyframes_sent=sent, viewer_nacks=viewer_nacks,
         viewer_loss=loss, viewer_rtt_ms=rtt,
         join_ms=[round(j * 1000, 1) for j in joins],

@@ -10,6 +10,7 @@ ends, its report (``report:{sid}``) is computed once from the series and kept.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -74,14 +75,17 @@ class NodeMetrics:
                                  "jitter", room, registry=r)
         self.room_viewer_loss = Gauge("stallcast_room_viewer_loss_ratio_p95", "95th "
                                       "percentile of viewers' reported loss", room, registry=r)
+        self.room_uplink_rtt = Gauge("stallcast_room_uplink_rtt_seconds", "Round trip to the "
+                                     "publisher (ICE consent checks)", room, registry=r)
         self.room_labels: set[str] = set()
 
     def drop_room(self, room_id: str) -> None:
         if room_id in self.room_labels:
             self.room_labels.discard(room_id)
             for gauge in (self.room_viewers, self.room_bitrate, self.room_fps, self.room_loss,
-                          self.room_jitter, self.room_viewer_loss):
-                gauge.remove(room_id)
+                          self.room_jitter, self.room_viewer_loss, self.room_uplink_rtt):
+                with contextlib.suppress(KeyError):  # a figure never measured has no series
+                    gauge.remove(room_id)
 
 
 def _delta(new: float, old: float) -> float:
@@ -181,7 +185,7 @@ class Sampler:
             "keyframe_requests": _delta(snap.keyframes_requested, base.keyframes_requested),
             "keyframes_sent": _delta(snap.keyframes_sent, base.keyframes_sent),
             "viewer_loss": spread(snap.viewer_loss), "viewer_rtt_ms": spread(snap.viewer_rtt_ms),
-            "rtt_ms": spread(snap.viewer_rtt_ms)["p50"],
+            "rtt_ms": spread(snap.viewer_rtt_ms)["p50"], "uplink_rtt_ms": snap.uplink_rtt_ms,
             "join_ms": snap.join_ms,
             "forwarded_pps": round(_rate(snap.packets_out, base.packets_out, dt)),
             "card_pins": int(commerce["card_pins"]), "card_clicks": int(commerce["card_clicks"]),
@@ -215,6 +219,8 @@ class Sampler:
         n.room_fps.labels(room=room_id).set(sample["fps"])
         n.room_loss.labels(room=room_id).set(loss)
         n.room_jitter.labels(room=room_id).set(snap.uplink_jitter_ms / 1000)
+        if snap.uplink_rtt_ms is not None:
+            n.room_uplink_rtt.labels(room=room_id).set(snap.uplink_rtt_ms / 1000)
         n.room_viewer_loss.labels(room=room_id).set(sample["viewer_loss"]["p95"])
         return sample
 
@@ -255,6 +261,7 @@ async def build_report(redis: aioredis.Redis, sessions: SessionStore,
     started = session.get("started_at", samples[0]["t"] if samples else time.time())
     ended = session.get("ended_at") or time.time()
     live = [s for s in samples if s["live"]]
+    rtts = [s for s in live if s.get("uplink_rtt_ms") is not None]
 
     def avg(key: str, rows: list[dict[str, Any]]) -> float:
         return round(sum(r[key] for r in rows) / len(rows), 2) if rows else 0.0
@@ -277,6 +284,7 @@ async def build_report(redis: aioredis.Redis, sessions: SessionStore,
             "average_loss": avg("uplink_loss", live),
             "max_loss": max((s["uplink_loss"] for s in live), default=0.0),
             "average_jitter_ms": avg("uplink_jitter_ms", live),
+            "average_rtt_ms": avg("uplink_rtt_ms", rtts),
             "resolution": max(((s["width"], s["height"]) for s in live), default=(0, 0)),
             "samples": len(samples),
         },

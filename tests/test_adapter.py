@@ -110,3 +110,16 @@ async def sink_nack(lost: list[int]) -> None:
 
 def noop() -> None:
     return None
+
+
+def test_consent_checks_are_the_only_single_shot_requests() -> None:
+    # ConsentRtt times StunProtocol.request calls made with retransmissions=0 on the
+    # nominated pair: that must still be how aioice checks consent, and only there.
+    import aioice.ice
+
+    assert list(inspect.signature(StunProtocol.request).parameters) == [
+        "self", "request", "addr", "integrity_key", "retransmissions"]
+    source = inspect.getsource(aioice.ice)
+    assert source.count("retransmissions=0") == 1
+    assert "retransmissions=0" in inspect.getsource(aioice.ice.Connection.query_consent)
+    assert "_nominated" in inspect.getsource(aioice.ice.Connection.query_consent)

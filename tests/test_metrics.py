@@ -83,6 +83,18 @@ async def test_figures_follow_viewers_and_sales(redis_url: str) -> None:
             await asyncio.sleep(2.5)
             fig = (await live_figures(api, operator))[0]["figures"]
             assert fig["viewers"] == 1 and fig["peak_viewers"] == 3
+
+            # The publisher's round trip comes from ICE consent checks, one every 4-6 s.
+            for _ in range(60):
+                fig = (await live_figures(api, operator))[0]["figures"]
+                if fig["uplink_rtt_ms"] is not None:
+                    break
+                await asyncio.sleep(0.25)
+            assert fig["uplink_rtt_ms"] is not None and 0 < fig["uplink_rtt_ms"] < 1000
+            async with http.get(f"{server.base}/metrics",
+                                headers={"Authorization": f"Bearer {operator}"}) as resp:
+                text = await resp.text()
+            assert re.search(rf'stallcast_room_uplink_rtt_seconds{{room="{rid}"}} 0\.\d', text)
         finally:
             for v in viewers[2:]:
                 await v.stop()
@@ -95,6 +107,7 @@ async def test_figures_follow_viewers_and_sales(redis_url: str) -> None:
         assert report["conversion"] == round(1 / 3, 4)
         assert report["ingest"]["average_bps"] > 50_000 and report["duration_s"] > 3
         assert report["average_watch_s"] > 2
+        assert 0 < report["ingest"]["average_rtt_ms"] < 1000
         assert (await api.ok("GET", "/api/ops/reports", other_host))["reports"] == []
 
 

@@ -80,7 +80,7 @@ export function liveRows(items, selected, onOpen) {
     cell(tr, "ingest", "ops.col.ingest", f.bitrate(fig.ingest_bps),
       small(`${f.fps(fig.fps)} · ${f.resolution(fig.width, fig.height)}`));
     cell(tr, "uplink", "ops.col.uplink", f.percent(fig.uplink_loss),
-      small(f.ms(fig.uplink_jitter_ms)));
+      small(t("ops.uplink_detail", { jitter: f.ms(fig.uplink_jitter_ms), rtt: f.ms(fig.uplink_rtt_ms) })));
     const rtt = fig.viewer_rtt_ms || {};
     cell(tr, "viewer_net", "ops.col.viewer_net", f.percent((fig.viewer_loss || {}).p95),
       small(t("ops.rtt", { p50: f.ms(rtt.p50), p95: f.ms(rtt.p95) })));
@@ -164,6 +164,7 @@ export function detailFigures(data, currency) {
       ["ops.fig.avg_loss", f.percent(ingest.average_loss), "average_loss"],
       ["ops.fig.max_loss", f.percent(ingest.max_loss), "max_loss"],
       ["ops.fig.avg_jitter", f.ms(ingest.average_jitter_ms), "average_jitter"],
+      ["ops.fig.avg_uplink_rtt", f.ms(ingest.average_rtt_ms), "average_uplink_rtt"],
       ["ops.fig.join", joins.length ? f.ms(f.median(joins)) : f.DASH, "join"],
       ["ops.fig.samples", f.count(ingest.samples), "samples"],
     ]);
@@ -179,6 +180,7 @@ export function detailFigures(data, currency) {
     ["ops.fig.resolution", f.resolution(fig.width, fig.height), "resolution"],
     ["ops.fig.loss", f.percent(fig.uplink_loss), "uplink_loss"],
     ["ops.fig.jitter", f.ms(fig.uplink_jitter_ms), "uplink_jitter"],
+    ["ops.fig.uplink_rtt", f.ms(fig.uplink_rtt_ms), "uplink_rtt"],
     ["ops.fig.viewer_loss", f.percent((fig.viewer_loss || {}).p95), "viewer_loss"],
     ["ops.fig.rtt", t("ops.rtt", { p50: f.ms(rtt.p50), p95: f.ms(rtt.p95) }), "rtt"],
     ["ops.fig.join", joins.length ? f.ms(f.median(joins)) : f.DASH, "join"],
