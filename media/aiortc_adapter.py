@@ -14,6 +14,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from aioice import ice as aioice_ice
 from aioice.ice import StunProtocol
 from aiortc import MediaStreamTrack, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
 from aiortc import clock as aiortc_clock
@@ -43,6 +44,15 @@ def _ignore_connection_error(task: asyncio.Future[None]) -> None:
     # A viewer that went away mid-send is cleaned up by its connection state, not here.
     if not task.cancelled():
         task.exception()
+
+
+def set_consent_timing(interval: float, failures: int) -> None:
+    """How often aioice checks each peer's consent and how many misses drop it. aioice keeps
+    these as module constants, so they hold for the whole process."""
+    if interval <= 0 or failures < 1:
+        raise ValueError("consent checks need an interval > 0 and failures >= 1")
+    aioice_ice.CONSENT_INTERVAL = interval  # type: ignore[assignment]
+    aioice_ice.CONSENT_FAILURES = failures
 
 
 def enlarge_receive_buffers(pc: Any, size: int) -> int:

@@ -23,6 +23,7 @@ from .aiortc_adapter import (
     SenderTap,
     enlarge_receive_buffers,
     negotiated_video_codec,
+    set_consent_timing,
 )
 from .router import Consumer, Producer, RoomBusy, Router, ViewerSession
 from .sdp import SUPPORTED_AUDIO, SUPPORTED_VIDEO, SdpError, advertise_public_ip, parse_offer
@@ -50,6 +51,9 @@ class MediaSettings:
     publisher_rcvbuf_bytes: int = 4 * 1024 * 1024
     remb_floor_bps: int = 1_000_000
     remb_ceiling_bps: int = 4_000_000
+    # A peer that answers no ICE consent check for interval x failures seconds is gone.
+    consent_interval: float = 5.0
+    consent_failures: int = 6
 
     def rtc_configuration(self) -> RTCConfiguration:
         servers = [
@@ -79,6 +83,7 @@ class Sfu:
 
     def __init__(self, settings: MediaSettings) -> None:
         self.settings = settings
+        set_consent_timing(settings.consent_interval, settings.consent_failures)
         self.routers: dict[str, Router] = {}
         self._sessions: dict[str, tuple[str, str]] = {}  # session id -> (room id, role)
         self._tasks: set[asyncio.Task[Any]] = set()

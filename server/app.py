@@ -44,6 +44,8 @@ def media_settings(config: Config) -> MediaSettings:
         turn_username=config.webrtc.turn_username,
         turn_credential=config.webrtc.turn_credential,
         public_ip=config.webrtc.public_ip,
+        consent_interval=float(config.webrtc.consent_interval_s),
+        consent_failures=config.webrtc.consent_failures,
         keyframe_min_interval=config.media.keyframe_min_interval_ms / 1000,
         rtx_buffer_packets=config.media.rtx_buffer_packets,
         connect_timeout=float(config.media.connect_timeout_s),

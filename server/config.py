@@ -45,6 +45,8 @@ class WebRtcConfig:
     turn_username: str = ""
     turn_credential: str = ""
     public_ip: str = ""
+    consent_interval_s: int = 5
+    consent_failures: int = 6
 
     @property
     def ice_server_urls(self) -> list[str]:
@@ -176,6 +178,9 @@ def load_config(
         raise ConfigError("metrics.interval_s must be at least 1")
     if cfg.commerce.reservation_ttl_s < 1:
         raise ConfigError("commerce.reservation_ttl_s must be at least 1")
+    if cfg.webrtc.consent_interval_s < 1 or cfg.webrtc.consent_failures < 1:
+        raise ConfigError("webrtc.consent_interval_s and webrtc.consent_failures must be "
+                          "at least 1")
     if cfg.redis.appendfsync not in ("always", "everysec", "no"):
         raise ConfigError("redis.appendfsync must be always, everysec or no")
     return cfg

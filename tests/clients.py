@@ -176,7 +176,8 @@ class Viewer:
         await self.pc.close()
 
 
-async def watch(base: str, room_id: str, data_channel: bool = True) -> Viewer:
+async def watch(base: str, room_id: str, data_channel: bool = True,
+                answer_filter: Any = None) -> Viewer:
     import msgpack
 
     pc = RTCPeerConnection()
@@ -198,6 +199,8 @@ async def watch(base: str, room_id: str, data_channel: bool = True) -> Viewer:
     viewer.started = time.time()
     answer, location = await _post_offer(f"{base}/whep/{room_id}", pc.localDescription.sdp, None)
     viewer.location, viewer.base = location, base
+    if answer_filter is not None:
+        answer = answer_filter(answer)
     await pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
     return viewer
 

@@ -53,6 +53,10 @@ class Running:
         host, token = await self.ctx.store.create_host(name)
         return host.host_id, token
 
+    async def new_operator(self, name: str = "Night shift") -> str:
+        _, token = await self.ctx.store.create_operator(name)
+        return token
+
     async def new_room(self, token: str, title: str = "Mangoes") -> dict[str, str]:
         async with aiohttp.ClientSession() as http:
             async with http.post(f"{self.base}/api/rooms", json={"title": title},

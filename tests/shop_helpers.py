@@ -31,6 +31,11 @@ class Api:
         assert 200 <= status < 300, (method, path, status, body)
         return body
 
+    async def live_sessions(self, token: str) -> list[dict[str, Any]]:
+        """Live sessions with their current figures, as an operator or host sees them."""
+        return (await self.ok("GET", "/api/ops/sessions", token))[  # type: ignore[no-any-return]
+            "sessions"]
+
     async def viewer(self) -> tuple[str, str]:
         body = await self.ok("POST", "/api/viewers")
         return body["viewer_id"], body["token"]

@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import random
 import re
-from typing import Any
 
 import aiohttp
 
 from clients import publish, wait_for, watch
 from conftest import start_server
+from relay import Relay
 from shop_helpers import CONTACT, Api
 
 ENV = {"STALLCAST_METRICS_INTERVAL_S": "1"}
-
-
-async def live_figures(api: Api, token: str) -> list[dict[str, Any]]:
-    return (await api.ok("GET", "/api/ops/sessions", token))["sessions"]  # type: ignore[no-any-return]
 
 
 async def test_figures_follow_viewers_and_sales(redis_url: str) -> None:
@@ -25,7 +20,7 @@ async def test_figures_follow_viewers_and_sales(redis_url: str) -> None:
         api = Api(server.base, http)
         _, host = await server.new_host()
         _, other_host = await server.new_host("Other")
-        _, operator = await server.ctx.store.create_operator("Night shift")
+        operator = await server.new_operator("Night shift")
         room = await server.new_room(host)
         rid = room["room_id"]
         product = await api.product(host)
@@ -40,7 +35,7 @@ async def test_figures_follow_viewers_and_sales(redis_url: str) -> None:
                 "product_id": product["product_id"], "quantity": 2,
                 "idempotency_key": "metrics-buy-1", "contact": CONTACT})
             await asyncio.sleep(2.5)
-            sessions = await live_figures(api, operator)
+            sessions = await api.live_sessions(operator)
             assert len(sessions) == 1
             fig = sessions[0]["figures"]
             assert fig["viewers"] == 3 and fig["peak_viewers"] == 3 and fig["live"] is True
@@ -65,8 +60,8 @@ async def test_figures_follow_viewers_and_sales(redis_url: str) -> None:
             assert "viewer=" not in text and "session=" not in text
 
             # Hosts see their own sessions only; viewers and strangers see nothing.
-            assert len(await live_figures(api, host)) == 1
-            assert await live_figures(api, other_host) == []
+            assert len(await api.live_sessions(host)) == 1
+            assert await api.live_sessions(other_host) == []
             sid = sessions[0]["session_id"]
             for token, status in [(other_host, 403), (buyer, 403), ("nonsense", 401),
                                   (None, 401)]:
@@ -81,12 +76,12 @@ async def test_figures_follow_viewers_and_sales(redis_url: str) -> None:
             for v in viewers[:2]:
                 await v.stop()
             await asyncio.sleep(2.5)
-            fig = (await live_figures(api, operator))[0]["figures"]
+            fig = (await api.live_sessions(operator))[0]["figures"]
             assert fig["viewers"] == 1 and fig["peak_viewers"] == 3
 
             # The publisher's round trip comes from ICE consent checks, one every 4-6 s.
             for _ in range(60):
-                fig = (await live_figures(api, operator))[0]["figures"]
+                fig = (await api.live_sessions(operator))[0]["figures"]
                 if fig["uplink_rtt_ms"] is not None:
                     break
                 await asyncio.sleep(0.25)
@@ -100,7 +95,7 @@ async def test_figures_follow_viewers_and_sales(redis_url: str) -> None:
                 await v.stop()
             await pub.stop()
         await asyncio.sleep(1.5)
-        assert await live_figures(api, operator) == []
+        assert await api.live_sessions(operator) == []
         report = (await api.ok("GET", "/api/ops/reports", operator))["reports"][0]
         assert report["peak_viewers"] == 3 and report["orders"] == 1
         assert report["gmv"] == 7800 and report["unique_viewers"] == 3
@@ -111,70 +106,20 @@ async def test_figures_follow_viewers_and_sales(redis_url: str) -> None:
         assert (await api.ok("GET", "/api/ops/reports", other_host))["reports"] == []
 
 
-class LossyRelay(asyncio.DatagramProtocol):
-    """A UDP relay between publisher and server that drops a share of the publisher's
-    SRTP packets (never STUN or DTLS, so the connection still comes up)."""
-
-    def __init__(self, target: tuple[str, int], drop: float) -> None:
-        self.target = target
-        self.drop = drop
-        self.client: tuple[str, int] | None = None
-        self.transport: Any = None
-        self.dropped = 0
-        self.forwarded = 0
-
-    def connection_made(self, transport: Any) -> None:
-        self.transport = transport
-
-    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        if addr == self.target:
-            if self.client is not None:
-                self.transport.sendto(data, self.client)
-            return
-        self.client = addr
-        if 128 <= data[0] <= 191 and not 192 <= data[1] <= 223 and random.random() < self.drop:
-            self.dropped += 1
-            return
-        self.forwarded += 1
-        self.transport.sendto(data, self.target)
-
-
 async def test_uplink_loss_shows_in_the_session_figures(redis_url: str) -> None:
     async with start_server(redis_url, ENV) as server, aiohttp.ClientSession() as http:
         api = Api(server.base, http)
         _, host = await server.new_host()
-        _, operator = await server.ctx.store.create_operator("Ops")
+        operator = await server.new_operator("Ops")
         room = await server.new_room(host)
-        loop = asyncio.get_running_loop()
-        relays: list[LossyRelay] = []
-
-        def through_relay(sdp: str) -> str:
-            lines = sdp.splitlines()
-            out = []
-            done = False
-            for line in lines:
-                m = re.match(r"a=candidate:(\S+) 1 udp (\d+) (\S+) (\d+) typ host", line)
-                if line.startswith("a=candidate:"):
-                    if m is None or done or ":" in m.group(3):
-                        continue
-                    relay = relays[0]
-                    relay.target = (m.group(3), int(m.group(4)))
-                    port = relay.transport.get_extra_info("sockname")[1]
-                    line = line.replace(f" {m.group(3)} {m.group(4)} ", f" 10.77.0.1 {port} ")
-                    done = True
-                out.append(line)
-            return "\r\n".join(out) + "\r\n"
-
-        transport, relay = await loop.create_datagram_endpoint(
-            lambda: LossyRelay(("0.0.0.0", 0), 0.05), local_addr=("10.77.0.1", 0))
-        relays.append(relay)
+        relay = await Relay.start(drop=0.05)
         pub = await publish(server.base, room["room_id"], room["stream_key"],
-                            answer_filter=through_relay)
+                            answer_filter=relay.rewrite_answer)
         viewer = await watch(server.base, room["room_id"])
         try:
             assert await wait_for(lambda: relay.forwarded > 300, 20)
             await asyncio.sleep(6)
-            live = (await live_figures(api, operator))[0]
+            live = (await api.live_sessions(operator))[0]
             samples = (await api.ok("GET", f"/api/ops/sessions/{live['session_id']}",
                                     operator))["series"]
             # One-second samples hold ~40 video packets each: judge the loss over them all.
@@ -188,7 +133,7 @@ async def test_uplink_loss_shows_in_the_session_figures(redis_url: str) -> None:
         finally:
             await viewer.stop()
             await pub.stop()
-            transport.close()
+            relay.close()
 
 
 async def test_report_after_the_host_ends_with_one_viewer(redis_url: str) -> None:
@@ -196,7 +141,7 @@ async def test_report_after_the_host_ends_with_one_viewer(redis_url: str) -> Non
     async with start_server(redis_url, ENV) as server, aiohttp.ClientSession() as http:
         api = Api(server.base, http)
         _, host = await server.new_host()
-        _, operator = await server.ctx.store.create_operator("Ops")
+        operator = await server.new_operator("Ops")
         room = await server.new_room(host)
         pub = await publish(server.base, room["room_id"], room["stream_key"])
         viewer = await watch(server.base, room["room_id"])
@@ -207,7 +152,7 @@ async def test_report_after_the_host_ends_with_one_viewer(redis_url: str) -> Non
             await asyncio.sleep(2.2)  # samples taken after the publisher went away
             reports = (await api.ok("GET", "/api/ops/reports", operator))["reports"]
             assert len(reports) == 1 and reports[0]["peak_viewers"] == 1
-            assert await live_figures(api, operator) == []
+            assert await api.live_sessions(operator) == []
             samples = (await api.ok("GET", f"/api/ops/sessions/{reports[0]['session_id']}",
                                     operator))["series"]
             assert all(s["keyframes_sent"] >= 0 and s["nacks_upstream"] >= 0 for s in samples)

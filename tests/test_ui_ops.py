@@ -81,7 +81,7 @@ async def test_operator_dashboard(redis_url: str, artifacts: Path) -> None:
         api = Api(server.base, http)
         _, host = await server.new_host()
         _, other_host = await server.new_host("Tea garden")
-        _, operator = await server.ctx.store.create_operator("Night shift")
+        operator = await server.new_operator("Night shift")
         room = await server.new_room(host, title="Alphonso mangoes")
         rid = room["room_id"]
         product = await api.product(host)

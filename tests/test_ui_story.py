@@ -123,7 +123,7 @@ async def test_live_commerce_story(redis_url: str, artifacts: Path, tmp_path: Pa
 
 async def run(server: Running, browser: Browser, story: Story) -> None:
     _, host_token = await server.new_host("Lychee farm")
-    _, operator_token = await server.ctx.store.create_operator("Day shift")
+    operator_token = await server.new_operator("Day shift")
 
     # 1. The host: sign in, create a room, choose the camera, go live, product, pin, sale.
     host_ctx = await browser.new_context(viewport={"width": 1280, "height": 900},

@@ -28,11 +28,20 @@ async function load(namespaces, lang) {
   return merged;
 }
 
-// Load the catalogues a page needs; call once before rendering.
+let loads = 0;
+
+// Load the catalogues a page needs; call once before rendering. The language, its catalogue
+// and its fallback change together, once both are loaded: a render that runs while they load
+// (a poll, a live event) must not stamp the new language on text from the old catalogue. A
+// switch that a later one overtook while loading is dropped.
 export async function initI18n(namespaces = [], lang = pickLanguage()) {
+  const mine = ++loads;
+  const [nextFallback, nextCatalog] = await Promise.all([
+    lang === "en" ? {} : load(namespaces, "en"), load(namespaces, lang)]);
+  if (mine !== loads) return current;
   current = lang;
-  fallback = lang === "en" ? {} : await load(namespaces, "en");
-  catalog = await load(namespaces, lang);
+  fallback = nextFallback;
+  catalog = nextCatalog;
   document.documentElement.lang = lang === "zh" ? "zh-CN" : lang;
   translate(document);
   return lang;
@@ -72,8 +81,8 @@ export function languageSwitcher(select, namespaces, onChange = () => {}) {
   }));
   select.addEventListener("change", async () => {
     localStorage.setItem(STORE_KEY, select.value);
-    await initI18n(namespaces, select.value);
-    onChange(select.value);
+    const lang = await initI18n(namespaces, select.value);
+    if (lang === select.value) onChange(lang);
   });
 }
 
