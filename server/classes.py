@@ -21,7 +21,7 @@ SEGMENT = re.compile(r"^(index\.m3u8|seg_\d{5}\.ts)$")
 
 def session_view(s: dict[str, Any]) -> dict[str, Any]:
     keys = ("session_id", "room_id", "title", "started_at", "ended_at", "status", "progress",
-            "duration", "codec", "error")
+            "duration", "codec", "error", "offset_ms")
     return {k: s[k] for k in keys if k in s}
 
 

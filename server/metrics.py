@@ -156,9 +156,10 @@ class Sampler:
 
     async def sample(self, room_id: str, sid: str, snap: MediaSnapshot) -> dict[str, Any]:
         now = time.time()
-        prev_t, prev = self._last.get(sid, (now - self.interval, None))
-        self._last[sid] = (now, snap)
-        dt = now - prev_t
+        tick = time.monotonic()  # rates must not jump when the wall clock is stepped
+        prev_t, prev = self._last.get(sid, (tick - self.interval, None))
+        self._last[sid] = (tick, snap)
+        dt = tick - prev_t
         base = prev or MediaSnapshot(**{**snap.__dict__, **{k: 0 for k in (
             "joins", "leaves", "packets_in", "bytes_in", "frames_in", "packets_out",
             "bytes_out", "uplink_received", "uplink_expected", "nacks_upstream",

@@ -48,7 +48,9 @@ async def live_sessions(request: web.Request) -> web.Response:
     """Live sessions on every node, with their latest figures."""
     role, host_id = await viewer_of(request)
     app = ctx(request)
-    stale = app.config.metrics.interval_s * 3
+    # A node that stopped sampling (crashed) drops out; a slow sample or a Redis hiccup
+    # on a short interval must not hide a live session.
+    stale = max(app.config.metrics.interval_s * 3, 10)
     ids = await app.redis.zrangebyscore(LIVE_INDEX, time.time() - stale, "+inf")
     out = []
     for sid in map(str, ids):

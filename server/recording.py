@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ class Active:
     session_id: str
     recorder: Recorder | None
     grace: asyncio.Task[None] | None = None
+    left_at: float | None = None  # when the host left: the session's end, if it stays away
 
 
 class RecordingManager:
@@ -63,6 +65,7 @@ class RecordingManager:
             if current.grace is not None:
                 current.grace.cancel()
                 current.grace = None
+            current.left_at = None
             router.recorder = current.recorder
             log.info("session continues", extra={"room_id": room_id,
                                                  "session": current.session_id})
@@ -93,6 +96,7 @@ class RecordingManager:
         router = self.sfu.routers.get(room_id)
         if router is not None:
             router.recorder = None
+        current.left_at = time.time()
         if reason == "ended":
             await self.finish(room_id)
         elif current.grace is None:
@@ -111,6 +115,9 @@ class RecordingManager:
             return
         if current.grace is not None and current.grace is not asyncio.current_task():
             current.grace.cancel()
+        # The session ended when its host left, not when the file is closed and the report
+        # written; a host that never left (shutdown) ends now.
+        ended = current.left_at or time.time()
         self.sfu.codec_locks.pop(room_id, None)
         if self.on_session_end is not None:
             try:
@@ -122,19 +129,19 @@ class RecordingManager:
         if router is not None and recorder is not None and router.recorder is recorder:
             router.recorder = None
         if recorder is None:
-            await self.sessions.finish(current.session_id, room_id, package=False)
+            await self.sessions.finish(current.session_id, room_id, False, ended_at=ended)
             log.info("session ended", extra={"session": current.session_id})
             return
         await asyncio.get_running_loop().run_in_executor(None, recorder.close)
         stats = recorder.stats
         if stats.video_frames == 0 or recorder.error:
-            await self.sessions.finish(current.session_id, room_id, package=False)
+            await self.sessions.finish(current.session_id, room_id, False, ended_at=ended)
             await self.sessions.update(current.session_id, status="failed",
                                        error=recorder.error or "nothing was recorded")
             log.warning("recording empty or failed", extra={"session": current.session_id})
             return
         await self.sessions.update(current.session_id, width=stats.width, height=stats.height)
-        await self.sessions.finish(current.session_id, room_id, package=True)
+        await self.sessions.finish(current.session_id, room_id, package=True, ended_at=ended)
         log.info("session ended, recording queued", extra={
             "session": current.session_id, "video_frames": stats.video_frames})
 

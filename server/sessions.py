@@ -85,12 +85,14 @@ class SessionStore:
         sid = await self.redis.get(f"room:{room_id}:session")
         return str(sid) if sid else None
 
-    async def finish(self, sid: str, room_id: str, package: bool) -> None:
+    async def finish(self, sid: str, room_id: str, package: bool,
+                     ended_at: float | None = None) -> None:
         """The session is over: queue its recording for packaging, if it has one."""
         now = time.time()
+        ended_at = now if ended_at is None else ended_at
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(f"session:{sid}", mapping={
-                "status": "packaging" if package else "ended", "ended_at": now})
+                "status": "packaging" if package else "ended", "ended_at": ended_at})
             pipe.eval("if redis.call('GET', KEYS[1]) == ARGV[1] then "
                       "redis.call('DEL', KEYS[1]) end", 1, f"room:{room_id}:session", sid)
             if package:

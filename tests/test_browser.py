@@ -210,8 +210,15 @@ async def run_story(server: Running, room: dict[str, str], logs: list[str],
         while router.viewers and time.monotonic() < deadline:
             await asyncio.sleep(0.2)
         assert not router.viewers, "viewer session still open after leaving the page"
-        access = [r.getMessage() for r in caplog.records if r.name == "aiohttp.access"]
-        assert any(f"DELETE /whep/{room_id}/" in line for line in access), access
+        # The closing peer connection may beat the DELETE to the server: wait for it too.
+
+        def deleted() -> bool:
+            return any(f"DELETE /whep/{room_id}/" in r.getMessage() for r in caplog.records
+                       if r.name == "aiohttp.access")
+
+        while not deleted() and time.monotonic() < deadline + 5:
+            await asyncio.sleep(0.2)
+        assert deleted(), [r.getMessage() for r in caplog.records if r.name == "aiohttp.access"]
 
         # A viewer who arrives before the host waits, then plays when the host goes live.
         early = await viewer_ctx.new_page()

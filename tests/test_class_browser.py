@@ -87,8 +87,10 @@ async def make_class(server: Running, api: Api, timings: dict[str, Any]) -> str:
     t0 = time.monotonic()
     pub = await publish(server.base, rid, room["stream_key"], codec="H264")
     try:
-        assert await wait_for(lambda: getattr(server.ctx.sfu.routers.get(rid), "recorder", None)
-                              is not None, 20), "recording never started"
+        # Count the pin's moment from the first frame: that is where the recording starts.
+        assert await wait_for(lambda: getattr(server.ctx.sfu.routers.get(rid), "frames_in", 0)
+                              > 0, 20), "no media arrived"
+        assert getattr(server.ctx.sfu.routers[rid], "recorder", None) is not None
         await asyncio.sleep(PIN_AFTER)
         await api.ok("PUT", f"/api/rooms/{rid}/pin", token,
                      {"product_id": product["product_id"]})

@@ -128,14 +128,18 @@ async def test_buy_chat_like_over_the_data_channel(server: Running) -> None:
             assert await wait_for(lambda: of_type(buyer, "pong"), 5)
             assert buyer.pc.connectionState == "connected"
 
-            # The chat limit (5 at once, then one every 2 s) answers on the channel too.
-            for ref in range(20, 25):
+            # The chat limit (5 at once, then one every 2 s) answers on the channel too. The
+            # chat above spent one of the 5 and has been refilling since: 4 or 5 go through.
+            for ref in range(20, 27):
                 send(buyer, {"type": "chat", "text": f"burst {ref}", "ref": ref})
-            assert await wait_for(lambda: any(e.get("ref") == 24 for e in buyer.events), 5)
+            assert await wait_for(lambda: any(e.get("ref") == 26 for e in buyer.events), 5)
             acks = [e["ref"] for e in of_type(buyer, "chat_ack") if e["ref"] >= 20]
-            limited = [e for e in of_type(buyer, "error") if e.get("ref") == 24]
-            assert acks == [20, 21, 22, 23] and limited[0]["code"] == "rate_limited"
-            assert 1.0 < limited[0]["retry_after"] <= 2.0
+            limited = [e for e in of_type(buyer, "error")
+                       if isinstance(e.get("ref"), int) and e["ref"] >= 20]
+            assert acks == list(range(20, 20 + len(acks))) and 4 <= len(acks) <= 5
+            assert [e["ref"] for e in limited] == list(range(20 + len(acks), 27))
+            assert all(e["code"] == "rate_limited" and 0 < e["retry_after"] <= 2.0
+                       for e in limited)
 
             # The host moderates: deletes the message and mutes the viewer.
             mid = of_type(other, "chat")[0]["message"]["message_id"]
@@ -147,7 +151,7 @@ async def test_buy_chat_like_over_the_data_channel(server: Running) -> None:
             assert await wait_for(
                 lambda: any(e.get("ref") == 11 for e in of_type(buyer, "error")), 5)
             state = await api.ok("GET", f"/api/rooms/{rid}/state")
-            assert [m["text"] for m in state["chat"]] == [f"burst {r}" for r in range(20, 24)]
+            assert [m["text"] for m in state["chat"]] == [f"burst {r}" for r in acks]
             assert state["likes"] == 5
 
             # Sequence numbers only go up, one per event.

@@ -113,8 +113,13 @@ async def test_keyframe_requests_are_coalesced_and_viewer_pli_reaches_host(
         viewers.extend(crowd)
         assert await wait_for(lambda: all(v.video_frames for v in crowd), 10)
         assert producer.keyframes.requested >= 8
-        assert 1 <= producer.keyframes.sent - sent_before <= 4
-        assert max(v.first_frame_after or 99 for v in crowd) < 3.0
+        sent = producer.keyframes.sent - sent_before
+        assert 1 <= sent < 8
+        # However the joins spread out on a busy machine, the publisher is asked at most once
+        # per keyframe_min_interval (400 ms; a little less after network jitter).
+        gaps = [b - a for a, b in zip(forced, forced[1:], strict=False)]
+        assert forced and all(gap > 0.3 for gap in gaps), gaps
+        assert max(v.first_frame_after or 99 for v in crowd) < 5.0
 
         # A viewer's own PLI travels to the publisher's encoder.
         await asyncio.sleep(1)

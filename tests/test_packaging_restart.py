@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -40,8 +42,12 @@ async def test_kill_during_packaging_then_class_becomes_ready(tmp_path: Path) ->
                     if await redis.hget(f"job:{sid}", "status") == "running":
                         break
                 await asyncio.sleep(0.05)
-            assert sid is not None and await redis.hget(f"job:{sid}", "status") == "running"
-        node.kill()  # mid-packaging; its packager child dies with it
+            assert sid is not None
+            # Freeze the packager so a fast machine cannot finish the job before the kill.
+            child = await _packager_pid(sid)
+            os.kill(child, signal.SIGSTOP)
+            assert await redis.hget(f"job:{sid}", "status") == "running"
+        node.kill()  # mid-packaging; its packager child dies with it (SIGKILL ends it stopped)
         await asyncio.sleep(0.5)
         leftovers = subprocess.run(["pgrep", "-f", f"media.packager .*{sid}"],
                                    capture_output=True, text=True).stdout.split()
@@ -70,3 +76,13 @@ async def test_kill_during_packaging_then_class_becomes_ready(tmp_path: Path) ->
         restarted.stop()
         await redis.aclose()
         kill_private_redis(data)
+
+
+async def _packager_pid(sid: str) -> int:
+    for _ in range(100):
+        found = subprocess.run(["pgrep", "-f", f"media.packager .*{sid}"],
+                               capture_output=True, text=True).stdout.split()
+        if found:
+            return int(found[0])
+        await asyncio.sleep(0.05)
+    raise AssertionError("no packager process for the running job")

@@ -13,8 +13,9 @@ from conftest import start_server
 from relay import Relay
 from shop_helpers import Api
 
-# Consent every second, dropped after 3 misses: 3-4 s instead of the RFC's 30 s.
-ENV = {"STALLCAST_WEBRTC_CONSENT_INTERVAL_S": "1", "STALLCAST_WEBRTC_CONSENT_FAILURES": "3",
+# Consent every second, dropped after 5 misses in a row: ~5 s instead of the RFC's 30 s. (The
+# setting is process-wide in aioice, so the test's own peers check that often too.)
+ENV = {"STALLCAST_WEBRTC_CONSENT_INTERVAL_S": "1", "STALLCAST_WEBRTC_CONSENT_FAILURES": "5",
        "STALLCAST_METRICS_INTERVAL_S": "1"}
 
 
@@ -37,7 +38,7 @@ async def test_silent_viewer_and_host_are_cleaned_up(redis_url: str) -> None:
             assert len(router.viewers) == 2
 
             viewer_path.cut = True  # the viewer's phone went into a tunnel
-            assert await wait_for(lambda: len(router.viewers) == 1, 10)
+            assert await wait_for(lambda: len(router.viewers) == 1, 15)
             frames = len(stays.video_frames)
             assert await wait_for(lambda: len(stays.video_frames) > frames + 10, 5)
             for _ in range(40):  # the operator's figures follow within a sample or two
@@ -48,7 +49,7 @@ async def test_silent_viewer_and_host_are_cleaned_up(redis_url: str) -> None:
             assert figures[0]["figures"]["viewers"] == 1
 
             host_path.cut = True  # the host's uplink died
-            assert await wait_for(lambda: router.producer is None, 10)
+            assert await wait_for(lambda: router.producer is None, 15)
             assert await wait_for(lambda: [e for e in stays.events if e["type"] == "host_left"],
                                   5)
             left = [e for e in stays.events if e["type"] == "host_left"]

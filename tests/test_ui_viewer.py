@@ -131,7 +131,8 @@ async def story(server: Running, api: Api, host: str, room: dict[str, str], pub:
     first = seconds(await v1.locator("#sale-countdown").inner_text())
     assert 290 <= first <= 300, first
     await expect(v2.locator("#sale-countdown")).to_have_text(re.compile(r"^終了まで"))
-    await asyncio.sleep(1.5)
+    first_text = await v1.locator("#sale-countdown").inner_text()
+    await expect(v1.locator("#sale-countdown")).not_to_have_text(first_text, timeout=5000)
     assert seconds(await v1.locator("#sale-countdown").inner_text()) < first
     lap("card_and_sale_s")
     await v1.screenshot(path=str(artifacts / "viewer-card.png"))

@@ -75,6 +75,12 @@ class StockCoalescer:
                 await self.commerce.bus.publish(room_id, {
                     "type": "sale_stock", "sale_id": sale_id, "remaining": sale["remaining"],
                     "quantity": sale["quantity"]})
+                # Reading and publishing are two steps: a flush that stalled between them
+                # (here or on another node) may have sent an older figure after a newer
+                # one. Check again, so the last word viewers get is the true one.
+                latest = await self.commerce.store.get_sale(sale_id)
+                if latest is not None and latest["remaining"] != sale["remaining"]:
+                    self.mark(room_id, sale_id)
         except Exception:
             self._scheduled.discard(sale_id)
             log.exception("stock update failed", extra={"sale_id": sale_id})
