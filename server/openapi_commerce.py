@@ -44,6 +44,13 @@ def _p(name: str) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
 
 
+def _q(name: str, desc: str, kind: str = "string") -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "description": desc,
+            "schema": {"type": kind}}
+
+
+ORDER_FILTERS = [_q("room_id", "only this room's orders"),
+                 _q("status", "reserved, confirmed, shipped, delivered or cancelled")]
 AUTH = {"401": _err("no or bad token")}
 OWN = {**AUTH, "403": _err("belongs to another host"), "404": _err("not found")}
 BAD = {"400": _err("invalid input"), "413": _err("body too large"),
@@ -94,13 +101,18 @@ def commerce_paths() -> dict[str, Any]:
                         {"200": _json("sale", "Sale"), **OWN}),
         },
         "/api/orders": {
-            "get": _op("The host's orders (filter with ?status= and ?room_id=)", HOST,
-                       {"200": _json("orders"), "400": _err("bad status"), **AUTH}),
+            "parameters": [*ORDER_FILTERS, _q("limit", "orders per page, 1-500 (100)",
+                                              "integer"),
+                           _q("after", "the previous page's `next`: the page after it")],
+            "get": _op("A page of the host's orders, newest first: {orders, next, total}. "
+                       "status filters within the page", HOST,
+                       {"200": _json("orders"), "400": _err("bad filter or cursor"), **OWN}),
         },
         "/api/orders.csv": {
-            "get": _op("The host's orders as CSV for the courier", HOST, {
+            "parameters": ORDER_FILTERS,
+            "get": _op("All the host's orders (or a room's) as CSV for the courier", HOST, {
                 "200": {"description": "CSV", "content": {"text/csv": {
-                    "schema": {"type": "string"}}}}, "400": _err("bad status"), **AUTH}),
+                    "schema": {"type": "string"}}}}, "400": _err("bad status"), **OWN}),
         },
         **{
             f"/api/orders/{{order_id}}/{action}": {

@@ -9,6 +9,8 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from .batch import hashes
+
 JOBS = "jobs:package"
 TIMELINE_TYPES = {"card_pinned", "card_unpinned", "sale_started", "sale_stock",
                   "sale_sold_out", "sale_ended"}
@@ -78,8 +80,8 @@ class SessionStore:
 
     async def of_host(self, host_id: str) -> list[dict[str, Any]]:
         ids = await self.redis.zrevrange(f"host:{host_id}:sessions", 0, 200)
-        sessions = [await self.get(str(i)) for i in ids]
-        return [s for s in sessions if s]
+        return [_decode(r) for r in await hashes(self.redis, "session:", ids)
+                if r]
 
     async def active(self, room_id: str) -> str | None:
         sid = await self.redis.get(f"room:{room_id}:session")
@@ -173,8 +175,8 @@ class SessionStore:
 
     async def classes(self) -> list[dict[str, Any]]:
         ids = await self.redis.zrevrange("classes", 0, 500)
-        found = [await self.get_class(str(i)) for i in ids]
-        return [c for c in found if c]
+        return [_decode(r) for r in await hashes(self.redis, "class:", ids)
+                if r]
 
     async def grant(self, viewer_id: str, cid: str) -> None:
         await self.redis.sadd(f"viewer:{viewer_id}:classes", cid)

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from .commerce.rules import STATUSES, RuleError, orders_csv, product_input, tracking_number
 from .commerce.service import card_view, order_view, sale_view
+from .commerce.store import PAGE_MAX
 from .context import ctx
 from .http_util import ApiError, read_json
 from .rooms import current_host, own_room
@@ -174,31 +175,50 @@ async def end_sale(request: web.Request) -> web.Response:
 
 
 # -- orders -----------------------------------------------------------------------------------
-async def _host_orders(request: web.Request) -> list[dict[str, Any]]:
+async def _order_index(request: web.Request) -> tuple[str, str | None]:
+    """The index to read (the host's, or one of its rooms') and the status filter."""
     host = await current_host(request)
-    orders = await ctx(request).commerce.store.orders_of_host(host.host_id)
     status = request.query.get("status")
-    if status is not None:
-        if status not in STATUSES:
-            raise ApiError(400, "invalid", f"status must be one of {', '.join(STATUSES)}")
-        orders = [o for o in orders if o["status"] == status]
+    if status is not None and status not in STATUSES:
+        raise ApiError(400, "invalid", f"status must be one of {', '.join(STATUSES)}")
     room_id = request.query.get("room_id")
-    if room_id is not None:
-        orders = [o for o in orders if o["room_id"] == room_id]
-    return orders
+    if room_id is None:
+        return f"host:{host.host_id}:orders", status
+    room = await ctx(request).store.get_room(room_id)
+    if room is None:
+        raise ApiError(404, "not_found", "no such room")
+    if room.host_id != host.host_id:
+        raise ApiError(403, "forbidden", "this room belongs to another host")
+    return f"room:{room_id}:orders", status
 
 
 @routes.get("/api/orders")
 async def list_orders(request: web.Request) -> web.Response:
-    orders = await _host_orders(request)
-    return web.json_response({"orders": [order_view(o) for o in orders]})
+    """A page of orders, newest first; ``after`` (the previous page's ``next``) goes on.
+    ``status`` filters within the page, so a filtered page may hold fewer than ``limit``."""
+    index, status = await _order_index(request)
+    raw_limit = request.query.get("limit", "100")
+    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= PAGE_MAX:
+        raise ApiError(400, "invalid", f"limit must be 1-{PAGE_MAX}")
+    store = ctx(request).commerce.store
+    try:
+        orders, cursor = await store.order_page(index, int(raw_limit),
+                                                request.query.get("after", "")[:64])
+    except KeyError:
+        raise ApiError(400, "invalid", "after: no such order in this list") from None
+    total = await store.redis.zcard(index)
+    return web.json_response({
+        "orders": [order_view(o) for o in orders if status is None or o["status"] == status],
+        "next": cursor, "total": total})
 
 
 @routes.get("/api/orders.csv")
 async def export_orders(request: web.Request) -> web.Response:
     import datetime
 
-    orders = await _host_orders(request)
+    index, status = await _order_index(request)
+    orders = [o for o in await ctx(request).commerce.store.all_orders(index)
+              if status is None or o["status"] == status]
     for o in orders:
         o["created_at_iso"] = datetime.datetime.fromtimestamp(
             o["created_at"], datetime.UTC).isoformat(timespec="seconds")

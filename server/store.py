@@ -6,10 +6,13 @@ import hashlib
 import hmac
 import secrets
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
+
+from .batch import hashes
 
 TITLE_MAX = 200
 NAME_MAX = 100
@@ -107,22 +110,12 @@ class Store:
     async def get_room(self, room_id: str) -> Room | None:
         if len(room_id) > 64:
             return None
-        raw = await self.redis.hgetall(f"room:{room_id}")
-        if not raw:
-            return None
-        data = {str(k): str(v) for k, v in raw.items()}
-        return Room(
-            room_id=room_id,
-            host_id=data["host_id"],
-            title=data["title"],
-            stream_key=data["stream_key"],
-            created_at=float(data["created_at"]),
-            record=data.get("record", "1") == "1",
-        )
+        return _room(room_id, await self.redis.hgetall(f"room:{room_id}"))
 
     async def rooms_of(self, host_id: str) -> list[Room]:
         ids = sorted(str(m) for m in await self.redis.smembers(f"host:{host_id}:rooms"))
-        rooms = [await self.get_room(i) for i in ids]
+        raws = await hashes(self.redis, "room:", ids)
+        rooms = [_room(i, raw) for i, raw in zip(ids, raws, strict=True)]
         return sorted((r for r in rooms if r is not None), key=lambda r: r.created_at)
 
     async def update_room(self, room: Room, **changes: Any) -> Room:
@@ -151,3 +144,17 @@ def _room_fields(room: Room) -> dict[str, str | float]:
         "created_at": room.created_at,
         "record": "1" if room.record else "0",
     }
+
+
+def _room(room_id: str, raw: Mapping[Any, Any]) -> Room | None:
+    if not raw:
+        return None
+    data = {str(k): str(v) for k, v in raw.items()}
+    return Room(
+        room_id=room_id,
+        host_id=data["host_id"],
+        title=data["title"],
+        stream_key=data["stream_key"],
+        created_at=float(data["created_at"]),
+        record=data.get("record", "1") == "1",
+    )

@@ -106,7 +106,7 @@ async def first_frame(page: Page, timeout: float = FIRST_FRAME_TIMEOUT) -> int:
 
 
 async def measure_fps(page: Page, seconds: float = MEASURE_SECONDS) -> float:
-    """framesDecoded per second over ``seconds``, failing if any half second adds none."""
+    """framesDecoded per second over ``seconds``, failing if any second adds none."""
     samples: list[tuple[float, int]] = []
     while not samples or samples[-1][0] - samples[0][0] < seconds:
         if samples:
@@ -115,7 +115,7 @@ async def measure_fps(page: Page, seconds: float = MEASURE_SECONDS) -> float:
         assert count is not None
         samples.append((time.monotonic(), count))
     (t0, f0), (t1, f1) = samples[0], samples[-1]
-    stalled = any(b[1] <= a[1] for a, b in zip(samples, samples[1:], strict=False))
+    stalled = any(b[1] <= a[1] for a, b in zip(samples, samples[2:], strict=False))
     assert not stalled, f"video stalled between samples: {samples}"
     return (f1 - f0) / (t1 - t0)
 

@@ -348,3 +348,45 @@ async def narrow_screen(page: Page, artifacts: Path) -> None:
         .map((el) => el.id || el.className || el.tagName).slice(0, 5)""")
     assert wide == [], wide
     await page.screenshot(path=str(artifacts / "studio-375.png"), full_page=True)
+
+
+async def test_studio_pages_through_older_orders(server: Running, artifacts: Path) -> None:
+    """A room with more orders than a page: the newest 50 show, older ones on request, and
+    a new order still lands on top."""
+    _, token = await server.new_host()
+    room = await server.new_room(token)
+    rid = room["room_id"]
+    logs: list[str] = []
+    async with aiohttp.ClientSession() as http, chromium() as browser:
+        api = Api(server.base, http)
+        product = await api.product(token, stock=1000, per_buyer_limit=1000)
+        await api.ok("POST", f"/api/rooms/{rid}/products", token,
+                     {"product_id": product["product_id"]})
+        _, viewer = await api.viewer()
+
+        async def buy(key: str) -> None:
+            await api.ok("POST", f"/api/rooms/{rid}/buy", viewer, {
+                "product_id": product["product_id"], "quantity": 1, "idempotency_key": key,
+                "contact": CONTACT})
+
+        for i in range(60):
+            await buy(f"older-{i:04d}")
+        context = await browser.new_context(locale="en-US")
+        await context.add_init_script(
+            f"localStorage.setItem('stallcast.hostToken', {json.dumps(token)})")
+        page = await context.new_page()
+        collect_logs(page, logs)
+        await page.goto(f"{server.base}/studio/{rid}")
+        orders = page.locator("#orders > li")
+        await expect(page.locator("#orders-count")).to_have_text("60", timeout=SLOW)
+        await expect(orders).to_have_count(50)
+        more = page.get_by_role("button", name="Show older orders (50 of 60 shown)")
+        await more.click()
+        await expect(orders).to_have_count(60)
+        await expect(more).to_be_hidden()
+        await buy("newest-0001")
+        await expect(page.locator("#orders-count")).to_have_text("61", timeout=SLOW)
+        await expect(orders).to_have_count(61)
+        await expect(orders.first).to_have_class(re.compile(r"\bfresh\b"))
+        await page.screenshot(path=str(artifacts / "studio-older-orders.png"), full_page=True)
+    assert not [line for line in logs if line.startswith("[pageerror]")], logs

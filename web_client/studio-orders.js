@@ -1,5 +1,6 @@
-// Orders of this room as they arrive (GET /api/orders?room_id=…, every 2 s), moving them on
-// (confirm payment, ship with a tracking number, delivered, cancel), and the CSV export.
+// Orders of this room as they arrive (the newest page of GET /api/orders?room_id=…, every
+// 2 s; older pages on request), moving them on (confirm payment, ship with a tracking number,
+// delivered, cancel), and the CSV export of all of them.
 
 import { formatMoney, language, t } from "./i18n.js";
 import {
@@ -8,15 +9,21 @@ import {
 
 const POLL_MS = 2000;
 const FRESH_MS = 15000;
+const PAGE = 50;
 
 export class OrdersPanel {
   constructor(els, { roomId }) {
     this.els = els;
     this.roomId = roomId;
     this.orders = [];
+    this.byId = new Map(); // every order loaded so far: the polled newest page and older pages
+    this.olderLoaded = false;
+    this.next = null; // cursor of the page after the ones shown
+    this.total = 0;
     this.seen = null; // order ids already shown (null until the first load)
     this.freshUntil = new Map(); // order id -> time its highlight ends
     els.csv.addEventListener("click", () => busy(els.csv, els.msg, () => this.downloadCsv()));
+    els.more.addEventListener("click", () => busy(els.more, els.msg, () => this.loadOlder()));
   }
 
   start() {
@@ -24,14 +31,17 @@ export class OrdersPanel {
   }
 
   async load() {
-    const q = new URLSearchParams({ room_id: this.roomId });
+    const q = new URLSearchParams({ room_id: this.roomId, limit: String(PAGE) });
     const body = await api("GET", `/api/orders?${q}`);
-    const orders = (body.orders || []).sort((a, b) => b.created_at - a.created_at);
+    const orders = body.orders || [];
     const now = Date.now();
     const arrived = this.seen ? orders.filter((o) => !this.seen.has(o.order_id)) : [];
     for (const o of arrived) this.freshUntil.set(o.order_id, now + FRESH_MS);
-    this.seen = new Set(orders.map((o) => o.order_id));
-    this.orders = orders;
+    this.seen = new Set([...(this.seen || []), ...orders.map((o) => o.order_id)]);
+    this.total = body.total ?? orders.length;
+    // Once older pages are loaded their cursor goes on from the oldest one shown.
+    if (!this.olderLoaded) this.next = body.next;
+    this.keep(orders);
     if (arrived.length === 1) {
       const o = arrived[0];
       say(this.els.msg, "studio.orders.arrived", { title: o.product_title, name: o.name,
@@ -42,11 +52,34 @@ export class OrdersPanel {
     this.render();
   }
 
+  /** Older orders, a page after the last one shown. */
+  async loadOlder() {
+    if (!this.next) return;
+    const q = new URLSearchParams({ room_id: this.roomId, limit: String(PAGE), after: this.next });
+    const body = await api("GET", `/api/orders?${q}`);
+    const orders = body.orders || [];
+    for (const o of orders) this.seen.add(o.order_id);
+    this.olderLoaded = true;
+    this.next = body.next;
+    this.keep(orders);
+    this.render();
+  }
+
+  /** Add or update orders; an order pushed off the newest page by new ones stays shown. */
+  keep(orders) {
+    for (const o of orders) this.byId.set(o.order_id, o);
+    this.orders = [...this.byId.values()].sort((a, b) => b.created_at - a.created_at
+      || (a.order_id < b.order_id ? 1 : -1));
+  }
+
   render() {
     const now = Date.now();
-    this.els.count.textContent = String(this.orders.length);
-    this.els.count.setAttribute("aria-label", t("studio.orders.countN", { n: this.orders.length }));
+    this.els.count.textContent = String(this.total);
+    this.els.count.setAttribute("aria-label", t("studio.orders.countN", { n: this.total }));
     this.els.empty.hidden = this.orders.length > 0;
+    this.els.more.hidden = !this.next;
+    this.els.more.textContent = t("studio.orders.older", { shown: this.orders.length,
+      total: this.total });
     syncList(this.els.list, this.orders, {
       key: (o) => o.order_id,
       sig: (o) => [o.status, o.tracking_number || "", (this.freshUntil.get(o.order_id) || 0) > now,
@@ -117,7 +150,7 @@ export class OrdersPanel {
   async move(o, action, body = undefined) {
     const updated = await api("POST", `/api/orders/${encodeURIComponent(o.order_id)}/${action}`,
       body);
-    this.orders = this.orders.map((x) => (x.order_id === updated.order_id ? updated : x));
+    this.keep([updated]);
     say(this.els.msg, `studio.orders.done.${action}`, { id: o.order_id }, "ok");
     this.render();
   }

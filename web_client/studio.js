@@ -249,7 +249,7 @@ async function openRoom() {
     { roomId, feed: page.feed });
   page.orders = new OrdersPanel({ list: $("orders"), empty: $("orders-empty"),
     msg: $("orders-msg"), count: $("orders-count"), csv: $("orders-csv"),
-    csvLink: $("orders-csv-link") }, { roomId });
+    csvLink: $("orders-csv-link"), more: $("orders-more") }, { roomId });
   page.sessions = new SessionsPanel({ list: $("sessions"), empty: $("sessions-empty"),
     msg: $("sessions-msg") }, { roomId });
   page.sell.load().catch((err) => say($("product-msg"), "studio.failed",

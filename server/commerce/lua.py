@@ -6,7 +6,7 @@ from __future__ import annotations
 # Take stock for one order. The "source" is a flash sale hash (fields remaining, starts_at,
 # ends_at, status) or a product hash (field stock). Idempotent per (buyer, key).
 # KEYS: source, source buyers hash, idempotency key, order hash, buyer orders zset,
-#       host orders zset, reservations zset
+#       host orders zset, reservations zset, room orders zset ("" for none)
 # ARGV: now, quantity, buyer_id, order_id, stock_field, limit, status, expires_at,
 #       then order fields as name/value pairs
 # Returns {code, order_id, remaining}
@@ -37,8 +37,23 @@ redis.call('HSET', KEYS[4], 'status', ARGV[7], 'expires_at', ARGV[8], unpack(fie
 redis.call('SET', KEYS[3], ARGV[4])
 redis.call('ZADD', KEYS[5], now, ARGV[4])
 redis.call('ZADD', KEYS[6], now, ARGV[4])
+if KEYS[8] ~= '' then redis.call('ZADD', KEYS[8], now, ARGV[4]) end
 if ARGV[7] == 'reserved' then redis.call('ZADD', KEYS[7], tonumber(ARGV[8]), ARGV[4]) end
 return {'ok', ARGV[4], remaining}
+"""
+
+# One page of an order index, newest first, after the order ``ARGV[1]`` ("" = from the top).
+# Rank and range are read together, so orders arriving meanwhile never shift a page.
+# KEYS: orders zset.  ARGV: cursor order id, page size.  Returns ids, or false for a cursor
+# that is not in the index.
+ORDER_PAGE = """
+local start = 0
+if ARGV[1] ~= '' then
+  local rank = redis.call('ZREVRANK', KEYS[1], ARGV[1])
+  if not rank then return false end
+  start = rank + 1
+end
+return redis.call('ZREVRANGE', KEYS[1], start, start + tonumber(ARGV[2]) - 1)
 """
 
 # Cancel an order and put its stock back where it came from (the sale while it runs, the

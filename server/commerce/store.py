@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Iterable
 from dataclasses import asdict
 from typing import Any
 
 import redis.asyncio as aioredis
 
+from ..batch import hashes
 from . import lua
 from .rules import Contact, ProductInput, RuleError, SaleInput
 
 RESERVATIONS = "reservations"
 SALE_SCHEDULE = "sales:schedule"
+PAGE_MAX = 500  # orders per page of a listing
 
 BUY_ERRORS = {
     "not_found": (404, "no such sale or product"),
@@ -61,6 +64,7 @@ class CommerceStore:
         self._create_sale = redis.register_script(lua.CREATE_SALE)
         self._end_sale = redis.register_script(lua.END_SALE)
         self._transition = redis.register_script(lua.TRANSITION)
+        self._order_page = redis.register_script(lua.ORDER_PAGE)
 
     # -- products -------------------------------------------------------------------------
     async def create_product(self, host_id: str, data: ProductInput) -> dict[str, Any]:
@@ -81,10 +85,13 @@ class CommerceStore:
             return None
         return _decode(raw)
 
+    async def _products(self, ids: Iterable[Any]) -> list[dict[str, Any]]:
+        raws = await hashes(self.redis, "product:", ids)
+        return [_decode(r) for r in raws if r and r.get("status") != "deleted"]
+
     async def products_of(self, host_id: str) -> list[dict[str, Any]]:
         ids = await self.redis.smembers(f"host:{host_id}:products")
-        products = [await self.get_product(str(i)) for i in ids]
-        return sorted((p for p in products if p), key=lambda p: p["created_at"])
+        return sorted(await self._products(ids), key=lambda p: p["created_at"])
 
     async def update_product(self, pid: str, data: ProductInput) -> dict[str, Any]:
         await self.redis.hset(f"product:{pid}", mapping=asdict(data))  # type: ignore[arg-type]
@@ -109,8 +116,7 @@ class CommerceStore:
 
     async def room_products(self, room_id: str) -> list[dict[str, Any]]:
         ids = sorted(str(i) for i in await self.redis.smembers(f"room:{room_id}:products"))
-        products = [await self.get_product(i) for i in ids]
-        return [p for p in products if p]
+        return await self._products(ids)
 
     async def is_attached(self, room_id: str, pid: str) -> bool:
         return bool(await self.redis.sismember(f"room:{room_id}:products", pid))
@@ -159,8 +165,9 @@ class CommerceStore:
 
     async def room_sales(self, room_id: str, active_only: bool = True) -> list[dict[str, Any]]:
         ids = await self.redis.smembers(f"room:{room_id}:sales")
-        sales = [await self.get_sale(str(i)) for i in ids]
-        out = [s for s in sales if s and (not active_only or s["status"] != "ended")]
+        raws = await hashes(self.redis, "sale:", ids)
+        sales = [_decode(r) for r in raws if r]
+        out = [s for s in sales if not active_only or s["status"] != "ended"]
         return sorted(out, key=lambda s: s["starts_at"])
 
     async def end_sale(self, sid: str, now: float) -> int | None:
@@ -212,7 +219,7 @@ class CommerceStore:
         code, order_id, remaining = await self._buy(
             keys=[src_key, f"{src_key}:buyers", f"idem:{buyer_id}:{idem}", f"order:{oid}",
                   f"buyer:{buyer_id}:orders", f"host:{source['host_id']}:orders",
-                  RESERVATIONS],
+                  RESERVATIONS, f"room:{room_id}:orders" if room_id else ""],
             args=[now, quantity, buyer_id, oid, fields["source_field"],
                   source["per_buyer_limit"], "confirmed" if confirm else "reserved",
                   now + reservation_ttl, *flat])
@@ -232,16 +239,31 @@ class CommerceStore:
         raw = await self.redis.hgetall(f"order:{oid}")
         return _decode(raw) if raw else None
 
-    async def _orders(self, index: str, limit: int) -> list[dict[str, Any]]:
-        ids = await self.redis.zrevrange(index, 0, limit - 1)
-        orders = [await self.get_order(str(i)) for i in ids]
-        return [o for o in orders if o]
+    async def order_page(self, index: str, limit: int,
+                         after: str = "") -> tuple[list[dict[str, Any]], str | None]:
+        """Up to ``limit`` orders of an index (``host:{id}:orders``, ``room:{id}:orders``,
+        ``buyer:{id}:orders``), newest first, after order ``after``. Returns the orders and the
+        cursor of the next page (None at the end). Raises KeyError for an unknown cursor."""
+        ids = await self._order_page(keys=[index], args=[after, limit + 1])
+        if ids is None:
+            raise KeyError(after)
+        more = len(ids) > limit
+        ids = ids[:limit]
+        orders = [_decode(r) for r in await hashes(self.redis, "order:", ids) if r]
+        return orders, (str(ids[-1]) if more else None)
 
-    async def orders_of_host(self, host_id: str, limit: int = 10000) -> list[dict[str, Any]]:
-        return await self._orders(f"host:{host_id}:orders", limit)
+    async def all_orders(self, index: str) -> list[dict[str, Any]]:
+        """Every order of an index, newest first, read a page at a time (for exports)."""
+        out: list[dict[str, Any]] = []
+        cursor: str | None = ""
+        while cursor is not None:
+            page, cursor = await self.order_page(index, PAGE_MAX, cursor)
+            out.extend(page)
+        return out
 
     async def orders_of_buyer(self, buyer_id: str, limit: int = 200) -> list[dict[str, Any]]:
-        return await self._orders(f"buyer:{buyer_id}:orders", limit)
+        orders, _ = await self.order_page(f"buyer:{buyer_id}:orders", limit)
+        return orders
 
     async def transition(self, order: dict[str, Any], new: str, now: float,
                          **extra: str) -> str:
