@@ -51,11 +51,15 @@ async def live_sessions(request: web.Request) -> web.Response:
     # A node that stopped sampling (crashed) drops out; a slow sample or a Redis hiccup
     # on a short interval must not hide a live session.
     stale = max(app.config.metrics.interval_s * 3, 10)
-    ids = await app.redis.zrangebyscore(LIVE_INDEX, time.time() - stale, "+inf")
+    ids = [str(i) for i in await app.redis.zrangebyscore(
+        LIVE_INDEX, time.time() - stale, "+inf")]
+    sessions = await app.sessions.get_many(ids)
+    async with app.redis.pipeline(transaction=False) as pipe:
+        for sid in ids:
+            pipe.hget(f"live:{sid}", "current")
+        currents = await pipe.execute()
     out = []
-    for sid in map(str, ids):
-        session = await app.sessions.get(sid)
-        current = await app.redis.hget(f"live:{sid}", "current")
+    for sid, session, current in zip(ids, sessions, currents, strict=True):
         if session is None or current is None:
             continue
         if role == "host" and session["host_id"] != host_id:
@@ -85,18 +89,16 @@ async def reports(request: web.Request) -> web.Response:
     """Reports of ended sessions, newest first."""
     role, host_id = await viewer_of(request)
     app = ctx(request)
-    ids = await app.redis.zrevrange(REPORTS, 0, 499)
+    ids = [str(i) for i in await app.redis.zrevrange(REPORTS, 0, 499)]
+    raws = await app.redis.mget([f"report:{sid}" for sid in ids]) if ids else []
+    owners = await app.sessions.get_many(ids) if role == "host" else [None] * len(ids)
     out = []
-    for sid in map(str, ids):
-        raw = await app.redis.get(f"report:{sid}")
+    for raw, session in zip(raws, owners, strict=True):
         if raw is None:
             continue
-        report = json.loads(raw)
-        if role == "host":
-            session = await app.sessions.get(sid)
-            if session is None or session["host_id"] != host_id:
-                continue
-        out.append(report)
+        if role == "host" and (session is None or session["host_id"] != host_id):
+            continue
+        out.append(json.loads(raw))
     return web.json_response({"reports": out})
 
 

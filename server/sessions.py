@@ -78,10 +78,13 @@ class SessionStore:
     async def update(self, sid: str, **fields: Any) -> None:
         await self.redis.hset(f"session:{sid}", mapping={k: str(v) for k, v in fields.items()})
 
+    async def get_many(self, ids: list[str]) -> list[dict[str, Any] | None]:
+        """Sessions by id in one round trip, None where one is missing."""
+        return [_decode(r) if r else None for r in await hashes(self.redis, "session:", ids)]
+
     async def of_host(self, host_id: str) -> list[dict[str, Any]]:
         ids = await self.redis.zrevrange(f"host:{host_id}:sessions", 0, 200)
-        return [_decode(r) for r in await hashes(self.redis, "session:", ids)
-                if r]
+        return [s for s in await self.get_many([str(i) for i in ids]) if s]
 
     async def active(self, room_id: str) -> str | None:
         sid = await self.redis.get(f"room:{room_id}:session")
