@@ -58,6 +58,8 @@ async def test_figures_follow_viewers_and_sales(redis_url: str) -> None:
             assert re.search(r"^stallcast_forwarded_packets_total [1-9]", text, re.M)
             assert re.search(r"^stallcast_orders_total 1\.0$", text, re.M)
             assert 'stallcast_viewer_join_seconds_count 3.0' in text
+            assert re.search(r'^stallcast_gc_pause_seconds_count{generation="0"} [1-9]', text,
+                             re.M)
             assert "viewer=" not in text and "session=" not in text
 
             # Hosts see their own sessions only; viewers and strangers see nothing.
