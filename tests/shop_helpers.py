@@ -36,6 +36,17 @@ class Api:
         return (await self.ok("GET", "/api/ops/sessions", token))[  # type: ignore[no-any-return]
             "sessions"]
 
+    async def orders(self, host: str, query: str = "") -> list[dict[str, Any]]:
+        """Every order the host's list holds (all its pages), newest first."""
+        out: list[dict[str, Any]] = []
+        after = ""
+        while True:
+            page = await self.ok("GET", f"/api/orders?limit=500&after={after}&{query}", host)
+            out += page["orders"]
+            if not page["next"]:
+                return out
+            after = page["next"]
+
     async def viewer(self) -> tuple[str, str]:
         body = await self.ok("POST", "/api/viewers")
         return body["viewer_id"], body["token"]

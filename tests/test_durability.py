@@ -59,7 +59,7 @@ async def test_acknowledged_orders_survive_kill_9(tmp_path: Path) -> None:
         await wait_healthy(restarted.base)
         async with aiohttp.ClientSession() as http:
             api = Api(restarted.base, http)
-            orders = (await api.ok("GET", "/api/orders", token))["orders"]
+            orders = await api.orders(token)
             found = {o["order_id"] for o in orders}
             missing = set(acked) - found
             assert not missing, f"{len(missing)} acknowledged orders lost"

@@ -154,7 +154,7 @@ async def test_class_store_signed_urls_and_entitlement(server: Running) -> None:
         status, _ = await api.call("PUT", f"/api/classes/{cid}/position", viewer,
                                    {"seconds": 99999})
         assert status == 400
-        orders = (await api.ok("GET", "/api/orders", token))["orders"]
+        orders = await api.orders(token)
         assert [o["product_title"] for o in orders] == ["Brewing oolong"]
 
 

@@ -257,7 +257,7 @@ async def ship(api: Api, token: str, page: Page, order_id: str) -> None:
     await item.get_by_role("button", name=f"Mark order {order_id} shipped", exact=True).click()
     await expect(item.locator(".order-status")).to_have_text("Shipped", timeout=SLOW)
     await expect(item).to_contain_text(f"Tracking: {TRACKING}")
-    orders = (await api.ok("GET", "/api/orders", token))["orders"]
+    orders = await api.orders(token)
     assert [(o["order_id"], o["status"], o["tracking_number"]) for o in orders] == [
         (order_id, "shipped", TRACKING)]
 

@@ -155,7 +155,7 @@ async def story(server: Running, api: Api, host: str, room: dict[str, str], pub:
     await dialog.get_by_role("button", name="Place order").click()
     await expect(v1.locator("#shop-status")).to_contain_text("Confirmed", timeout=STEP)
     await expect(dialog).to_be_hidden()
-    orders = (await api.ok("GET", f"/api/orders?room_id={rid}", host))["orders"]
+    orders = await api.orders(host, f"room_id={rid}")
     assert len(orders) == 1, orders
     order = orders[0]
     assert (order["status"], order["sale_id"], order["name"], order["quantity"]) == (

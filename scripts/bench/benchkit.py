@@ -353,6 +353,17 @@ class Api:
             raise RuntimeError(f"{method} {path} answered {status}: {str(body)[:300]}")
         return body
 
+    async def orders(self, host: str, room_id: str) -> list[dict[str, Any]]:
+        """All of a room's orders, page after page (an API page holds at most 500)."""
+        out: list[dict[str, Any]] = []
+        cursor: str | None = ""
+        while cursor is not None:
+            page = await self.ok("GET", f"/api/orders?room_id={room_id}&limit=500"
+                                        f"&after={cursor}", host)
+            out.extend(page["orders"])
+            cursor = page["next"]
+        return out
+
     async def viewer_token(self) -> str:
         return str((await self.ok("POST", "/api/viewers"))["token"])
 

@@ -353,7 +353,7 @@ async def orchestrate(args: argparse.Namespace) -> dict[str, Any]:
 
 async def checks(api: Api, token: str, room: str, sale_id: str, args: argparse.Namespace,
                  done: list[dict[str, Any]]) -> dict[str, Any]:
-    orders = (await api.ok("GET", f"/api/orders?room_id={room}", token))["orders"]
+    orders = await api.orders(token, room)
     of_sale = [o for o in orders if o.get("sale_id") == sale_id]
     live = [o for o in of_sale if o.get("status") != "cancelled"]
     per_buyer: dict[str, int] = defaultdict(int)
