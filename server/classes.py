@@ -103,11 +103,10 @@ async def create_class(request: web.Request) -> web.Response:
 @routes.get("/api/classes")
 async def list_classes(request: web.Request) -> web.Response:
     app = ctx(request)
-    out = []
-    for cls in await app.sessions.classes():
-        session = await app.sessions.get(cls["session_id"])
-        if session and session.get("status") == "ready":
-            out.append(class_view(cls, session))
+    classes = await app.sessions.classes()
+    sessions = await app.sessions.get_many([c["session_id"] for c in classes])
+    out = [class_view(cls, session) for cls, session in zip(classes, sessions, strict=True)
+           if session and session.get("status") == "ready"]
     return web.json_response({"classes": out})
 
 

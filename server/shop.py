@@ -81,9 +81,10 @@ async def update_product(request: web.Request) -> web.Response:
     app = ctx(request)
     updated = await app.commerce.store.update_product(product["product_id"], data)
     # Rooms showing this card show the new price and stock at once.
-    for room in await app.store.rooms_of(host.host_id):
-        pinned = await app.commerce.store.pinned(room.room_id)
-        if pinned is not None and pinned["product_id"] == updated["product_id"]:
+    rooms = await app.store.rooms_of(host.host_id)
+    pinned = await app.commerce.store.pinned_ids([r.room_id for r in rooms])
+    for room, pid in zip(rooms, pinned, strict=True):
+        if pid == updated["product_id"]:
             await app.commerce.bus.publish(room.room_id, {"type": "card_pinned",
                                                           "card": card_view(updated)})
     return web.json_response(updated)

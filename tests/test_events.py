@@ -154,6 +154,16 @@ async def test_buy_chat_like_over_the_data_channel(server: Running) -> None:
             assert [m["text"] for m in state["chat"]] == [f"burst {r}" for r in acks]
             assert state["likes"] == 5
 
+            # The host changes the price of the pinned card: every viewer sees the new one.
+            await api.ok("POST", f"/api/rooms/{rid}/products", host,
+                         {"product_id": product["product_id"]})
+            await api.ok("PUT", f"/api/rooms/{rid}/pin", host,
+                         {"product_id": product["product_id"]})
+            await api.ok("PATCH", f"/api/products/{product['product_id']}", host,
+                         {"price": 3500})
+            assert await wait_for(lambda: any(e["card"]["price"] == 3500
+                                              for e in of_type(other, "card_pinned")), 5)
+
             # Sequence numbers only go up, one per event.
             seqs = [e["seq"] for e in other.events if "seq" in e and e["type"] != "welcome"]
             assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)

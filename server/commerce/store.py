@@ -127,6 +127,13 @@ class CommerceStore:
         else:
             await self.redis.set(f"room:{room_id}:pinned", pid)
 
+    async def pinned_ids(self, room_ids: list[str]) -> list[str | None]:
+        """The pinned product id of each room, in one round trip."""
+        if not room_ids:
+            return []
+        return [str(p) if p else None
+                for p in await self.redis.mget([f"room:{r}:pinned" for r in room_ids])]
+
     async def pinned(self, room_id: str) -> dict[str, Any] | None:
         pid = await self.redis.get(f"room:{room_id}:pinned")
         return await self.get_product(str(pid)) if pid else None
