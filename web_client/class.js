@@ -4,12 +4,14 @@
 // hls.js (window.Hls) is loaded by class.html as a classic script before this module.
 
 import { initI18n, languageSwitcher, t } from "./i18n.js";
+import { wireBuying } from "./class-buy.js";
+import { ReplayTimeline } from "./class-timeline.js";
 import { NAMESPACES, describeHttpError, formatLength, formatPrice } from "./classes.js";
+import { viewerApi as api } from "./viewer.js";
 
 const SAVE_EVERY_MS = 5000;
 const TICK_MS = 100;
 const NOT_READY_RETRY_MS = 5000;
-const TOKEN_KEY = "stallcast.viewer";
 
 const els = {
   title: document.getElementById("title"),
@@ -44,14 +46,11 @@ const stallcast = { video, play: null, hls: null, class: null };
 window.stallcast = stallcast;
 
 const state = {
-  cards: [], // [{start, end, card}] from the timeline, in replay seconds
-  sales: [], // [{start, end, soldOutAt, sale}]
+  timeline: new ReplayTimeline([]),
   shownCard: null,
   lastSaved: -1,
   refreshing: false,
   refreshes: [], // when the playlist was last fetched again, to give up on a loop
-  buyKey: "",
-  contact: null, // what the server already knows, from GET /api/me
 };
 
 // -- status -----------------------------------------------------------------------------------
@@ -73,101 +72,12 @@ function reason(err) {
   return err && err.message ? err.message : String(err);
 }
 
-// -- the viewer's identity --------------------------------------------------------------------
-
-let memoryViewer = null; // when localStorage is unavailable
-
-function savedToken() {
-  try {
-    const saved = JSON.parse(localStorage.getItem(TOKEN_KEY) || "null");
-    return saved && typeof saved.token === "string" ? saved.token : "";
-  } catch {
-    return memoryViewer ? memoryViewer.token : "";
-  }
-}
-
-async function viewerToken(fresh = false) {
-  const saved = fresh ? "" : savedToken();
-  if (saved) return saved;
-  const resp = await fetch("/api/viewers", { method: "POST" });
-  if (!resp.ok) throw new Error(await describeHttpError(resp));
-  const viewer = await resp.json();
-  memoryViewer = viewer;
-  try {
-    localStorage.setItem(TOKEN_KEY, JSON.stringify(viewer));
-  } catch {
-    // Private mode or storage disabled: this page keeps the identity in memory.
-  }
-  return viewer.token;
-}
-
-/** fetch() with the viewer's bearer token; a rejected token is replaced once. */
-async function api(path, { method = "GET", body, keepalive = false } = {}) {
-  for (let attempt = 0; ; attempt += 1) {
-    const headers = { Authorization: `Bearer ${await viewerToken(attempt > 0)}` };
-    if (body !== undefined) headers["Content-Type"] = "application/json";
-    const resp = await fetch(path, {
-      method, headers, keepalive, body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    if (resp.status !== 401 || attempt > 0) return resp;
-  }
-}
-
-// -- the commerce timeline --------------------------------------------------------------------
-
-function buildTimeline(timeline) {
-  const events = (Array.isArray(timeline) ? timeline : [])
-    .filter((e) => e && typeof e.at === "number")
-    .sort((a, b) => a.at - b.at);
-  const cards = [];
-  const sales = new Map();
-  let open = null;
-  for (const e of events) {
-    switch (e.type) {
-      case "card_pinned":
-      case "card_unpinned":
-        // A new pin replaces the card that was up; an unpin takes it down.
-        if (open) {
-          open.end = e.at;
-          cards.push(open);
-          open = null;
-        }
-        if (e.type === "card_pinned" && e.card) open = { start: e.at, end: Infinity, card: e.card };
-        break;
-      case "sale_started":
-        if (e.sale && e.sale.sale_id) {
-          sales.set(e.sale.sale_id, { start: e.at, end: Infinity, soldOutAt: Infinity,
-                                      sale: e.sale });
-        }
-        break;
-      case "sale_sold_out":
-        if (sales.has(e.sale_id)) sales.get(e.sale_id).soldOutAt = e.at;
-        break;
-      case "sale_ended":
-        if (sales.has(e.sale_id)) sales.get(e.sale_id).end = e.at;
-        break;
-      default:
-        break;
-    }
-  }
-  if (open) cards.push(open);
-  state.cards = cards;
-  state.sales = [...sales.values()];
-}
-
-function cardAt(t) {
-  return state.cards.find((span) => span.start <= t && t < span.end) || null;
-}
-
-function saleAt(t, productId) {
-  return state.sales.find((s) => s.sale.product_id === productId && s.start <= t && t < s.end)
-    || null;
-}
+// -- the product card, as the timeline has it at this moment --------------------------------------------------------------------
 
 function renderCard() {
   const at = video.currentTime; // not `t`: that is the catalogue lookup used below
-  const span = video.readyState > 0 || at > 0 ? cardAt(at) : null;
-  const sale = span ? saleAt(at, span.card.product_id) : null;
+  const span = video.readyState > 0 || at > 0 ? state.timeline.cardAt(at) : null;
+  const sale = span ? state.timeline.saleAt(at, span.card.product_id) : null;
   const soldOut = Boolean(sale && at >= sale.soldOutAt);
   const key = span ? `${span.start}|${sale ? sale.sale.sale_id : ""}|${soldOut}` : null;
   if (key === state.shownCard) return;
@@ -318,7 +228,7 @@ async function loadPlay() {
     if (!resp.ok) throw new Error(await describeHttpError(resp));
     const play = await resp.json();
     stallcast.play = play;
-    buildTimeline(play.timeline);
+    state.timeline = new ReplayTimeline(play.timeline);
     state.shownCard = undefined;
     renderOffer();
     return play;
@@ -388,108 +298,13 @@ function renderOffer() {
   if (entitled) showPreviewEnd(false);
 }
 
-function randomKey() {
-  const bytes = new Uint8Array(12);
-  crypto.getRandomValues(bytes);
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-async function knownContact() {
-  if (state.contact) return state.contact;
-  try {
-    const resp = await api("/api/me");
-    if (resp.ok) {
-      const me = await resp.json();
-      if (me.contact && me.contact.name && me.contact.phone) state.contact = me.contact;
-    }
-  } catch {
-    // Ask for the details instead.
-  }
-  return state.contact;
-}
-
-async function buy(contact) {
-  els.buy.disabled = true;
-  els.confirm.disabled = true;
-  setStatus("classes.buy.buying");
-  // One key per purchase attempt, kept across retries so a resent request buys only once.
-  if (!state.buyKey) state.buyKey = `class-${randomKey()}`;
-  try {
-    const body = { idempotency_key: state.buyKey };
-    if (contact) body.contact = contact;
-    const resp = await api(`${base}/buy`, { method: "POST", body });
-    if (!resp.ok) {
-      const message = await describeHttpError(resp);
-      if (resp.status === 400 && !contact) {
-        // The saved details were not enough: ask for them.
-        state.contact = null;
-        openForm();
-      }
-      throw new Error(message);
-    }
-    const order = await resp.json();
-    state.buyKey = "";
-    if (contact) state.contact = contact;
-    await unlock(order);
-  } catch (err) {
-    fail("classes.buy.failed", { message: reason(err) });
-  } finally {
-    els.buy.disabled = false;
-    els.confirm.disabled = false;
-  }
-}
-
-/** After an order: reload /play and switch to the whole class where the preview stopped. */
-async function unlock(order) {
-  const at = video.currentTime;
-  for (let i = 0; ; i += 1) {
-    const play = await loadPlay();
-    if (play.entitled) {
-      els.form.hidden = true;
-      showPreviewEnd(false);
-      attach(play.playlist, at);
-      setStatus("classes.buy.thanks");
-      return;
-    }
-    if (i === 0) {
-      setStatus("classes.buy.waiting",
-                { status: t(`classes.order.${order.status === "reserved" ? "reserved" : "placed"}`) });
-    }
-    await new Promise((resolve) => { setTimeout(resolve, 5000); });
-  }
-}
-
-function openForm() {
-  if (state.contact) {
-    els.name.value = state.contact.name || "";
-    els.phone.value = state.contact.phone || "";
-  }
-  els.form.hidden = false;
-  els.buy.hidden = true;
-  els.name.focus();
-}
-
-els.buy.addEventListener("click", async () => {
-  els.buy.disabled = true;
-  const contact = await knownContact();
-  els.buy.disabled = false;
-  // Name and phone are asked for once; a viewer the server knows buys with one press.
-  if (contact) buy(null);
-  else openForm();
-});
-
-els.cancel.addEventListener("click", () => {
-  els.form.hidden = true;
-  els.buy.hidden = false;
-  els.buy.focus();
-});
-
-els.form.addEventListener("submit", (event) => {
-  event.preventDefault();
-  const contact = { name: els.name.value.trim(), phone: els.phone.value.trim() };
-  els.form.hidden = true;
-  els.buy.hidden = false;
-  buy(contact);
+wireBuying({
+  els, base, api, video, setStatus, fail, reason, loadPlay,
+  onUnlocked: (play, at) => {
+    els.form.hidden = true;
+    showPreviewEnd(false);
+    attach(play.playlist, at);
+  },
 });
 
 // -- wiring -----------------------------------------------------------------------------------

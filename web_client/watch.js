@@ -13,9 +13,9 @@ import { Room } from "./watch-room.js";
 import { createShop } from "./watch-shop.js";
 import { createOrders } from "./watch-orders.js";
 import { createChat } from "./watch-chat.js";
+import { currentViewer, viewerApi as api, viewerToken } from "./viewer.js";
 
 const NAMESPACES = ["watch"];
-const VIEWER_KEY = "stallcast.viewer"; // shared with the class pages
 const MAX_EVENTS = 1000; // window.stallcast.events keeps the latest this many
 
 const $ = (id) => document.getElementById(id);
@@ -53,53 +53,6 @@ const ui = {
   framesSeen: false,
   roomTitle: "",
 };
-
-// -- the viewer's identity --------------------------------------------------------------------
-
-let viewer = null;
-
-function savedViewer() {
-  try {
-    const saved = JSON.parse(localStorage.getItem(VIEWER_KEY) || "null");
-    return saved && typeof saved.token === "string" ? saved : null;
-  } catch {
-    return null;
-  }
-}
-
-/** The bearer token (POST /api/viewers on the first visit); "" if none could be had. */
-async function viewerToken(fresh = false) {
-  if (!fresh) {
-    viewer ??= savedViewer();
-    if (viewer) return viewer.token;
-  }
-  try {
-    const resp = await fetch("/api/viewers", { method: "POST" });
-    if (!resp.ok) return "";
-    viewer = await resp.json();
-    stallcast.viewerId = viewer.viewer_id;
-    try {
-      localStorage.setItem(VIEWER_KEY, JSON.stringify(viewer));
-    } catch {
-      // Storage disabled: this page keeps the identity in memory.
-    }
-    return viewer.token;
-  } catch {
-    return ""; // Watch anonymously; buying and chat will say so.
-  }
-}
-
-/** fetch() with the viewer's token; a rejected token is replaced once. */
-async function api(path, { method = "GET", body } = {}) {
-  for (let attempt = 0; ; attempt += 1) {
-    const headers = { Authorization: `Bearer ${await viewerToken(attempt > 0)}` };
-    if (body !== undefined) headers["Content-Type"] = "application/json";
-    const resp = await fetch(path, {
-      method, headers, body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    if (resp.status !== 401 || attempt > 0) return resp;
-  }
-}
 
 // -- status -----------------------------------------------------------------------------------
 
@@ -250,7 +203,7 @@ languageSwitcher(els.lang, NAMESPACES, () => {
   chat.languageChanged();
   render();
 });
-stallcast.viewerId = viewer ? viewer.viewer_id : null;
+Object.defineProperty(stallcast, "viewerId", { get: () => currentViewer()?.viewer_id ?? null });
 render();
 if (exists) {
   conn.start();
