@@ -59,7 +59,7 @@ class NodeMetrics:
                                    buckets=LATENCY_BUCKETS, registry=r)
         self.redis_errors = Counter("stallcast_redis_errors", "Failed Redis calls", registry=r)
         # Full collections walk every tracked object (~700 per viewer): at 500 viewers one
-        # stalls the event loop for ~120 ms, the cause of the tail in event latency.
+        # stalls the event loop for ~120 ms (server/cli.py makes them rare).
         self.gc_pause = Histogram("stallcast_gc_pause_seconds", "Garbage-collector pauses",
                                   ["generation"], buckets=LATENCY_BUCKETS, registry=r)
         for generation in ("0", "1", "2"):
