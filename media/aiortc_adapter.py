@@ -392,8 +392,13 @@ class ConsentRtt:
         async def request(message: Any, addr: Any, integrity_key: bytes | None = None,
                           retransmissions: int | None = None) -> Any:
             started = loop.time()
-            result = await original(message, addr, integrity_key=integrity_key,
-                                    retransmissions=retransmissions)
+            try:
+                result = await original(message, addr, integrity_key=integrity_key,
+                                        retransmissions=retransmissions)
+            except Exception:
+                if retransmissions == 0:
+                    self.rtt = None  # unanswered: no figure beats an old good one
+                raise
             if retransmissions == 0:
                 self.rtt = loop.time() - started
             return result

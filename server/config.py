@@ -178,9 +178,14 @@ def load_config(
         raise ConfigError("metrics.interval_s must be at least 1")
     if cfg.commerce.reservation_ttl_s < 1:
         raise ConfigError("commerce.reservation_ttl_s must be at least 1")
-    if cfg.webrtc.consent_interval_s < 1 or cfg.webrtc.consent_failures < 1:
-        raise ConfigError("webrtc.consent_interval_s and webrtc.consent_failures must be "
-                          "at least 1")
+    if cfg.webrtc.consent_interval_s < 1 or cfg.webrtc.consent_failures < 3:
+        # Each check is sent once with a 0.5 s timeout: fewer than 3 in a row would drop a
+        # healthy host over one lost packet or one slow moment.
+        raise ConfigError("webrtc.consent_interval_s must be at least 1 and "
+                          "webrtc.consent_failures at least 3")
+    if cfg.commerce.chat_messages_per_window < 1 or cfg.commerce.chat_window_s < 1:
+        raise ConfigError("commerce.chat_messages_per_window and commerce.chat_window_s must "
+                          "be at least 1")
     if cfg.redis.appendfsync not in ("always", "everysec", "no"):
         raise ConfigError("redis.appendfsync must be always, everysec or no")
     return cfg

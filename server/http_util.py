@@ -67,7 +67,10 @@ async def read_json(request: web.Request, limit: int) -> dict[str, Any]:
     return data
 
 
-def cors_middleware(origins: str) -> Any:
+def cors(origins: str) -> tuple[Any, Callable[[web.Request, web.StreamResponse],
+                                              Awaitable[None]]]:
+    """A middleware answering preflights and an ``on_response_prepare`` hook that labels
+    every response, streamed ones and errors included, just before its headers go out."""
     allowed = {o.strip() for o in origins.split(",") if o.strip()}
 
     def allow_origin(request: web.Request) -> str | None:
@@ -87,20 +90,16 @@ def cors_middleware(origins: str) -> Any:
                 resp.headers["Access-Control-Allow-Methods"] = CORS_METHODS
                 resp.headers["Access-Control-Allow-Headers"] = CORS_HEADERS
                 resp.headers["Access-Control-Max-Age"] = "86400"
-        else:
-            try:
-                resp = await handler(request)
-            except web.HTTPException as exc:
-                if origin:
-                    exc.headers["Access-Control-Allow-Origin"] = origin
-                    exc.headers["Access-Control-Expose-Headers"] = CORS_EXPOSE
-                raise
+            return resp
+        return await handler(request)
+
+    async def on_prepare(request: web.Request, resp: web.StreamResponse) -> None:
+        origin = allow_origin(request)
         if origin:
             resp.headers["Access-Control-Allow-Origin"] = origin
             resp.headers["Access-Control-Expose-Headers"] = CORS_EXPOSE
-        return resp
 
-    return middleware
+    return middleware, on_prepare
 
 
 @web.middleware

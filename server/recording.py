@@ -119,6 +119,7 @@ class RecordingManager:
         # written; a host that never left (shutdown) ends now.
         ended = current.left_at or time.time()
         self.sfu.codec_locks.pop(room_id, None)
+        await self.sessions.update(current.session_id, ended_at=ended)  # the report reads it
         if self.on_session_end is not None:
             try:
                 await self.on_session_end(room_id, current.session_id)

@@ -103,6 +103,8 @@ def test_config_layers(tmp_path: Path) -> None:
         ("[nope]\na = 1\n", "unknown section"),
         ("[http\n", "invalid TOML"),
         ("[http]\nport = 70000\n", "out of range"),
+        ("[webrtc]\nconsent_failures = 2\n", "consent_failures at least 3"),
+        ("[commerce]\nchat_window_s = 0\n", "chat_window_s must be at least 1"),
     ]:
         user.write_text(bad)
         with pytest.raises(ConfigError, match=message):

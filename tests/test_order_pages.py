@@ -88,3 +88,41 @@ async def test_orders_page_by_room_without_gaps(server: Running) -> None:
             assert code == status, (query, code, body)
         code, _ = await api.call("GET", f"/api/orders.csv?room_id={foreign['room_id']}", host)
         assert code == 403
+
+        # A deleted room's orders still ship: its host can list and export them, nobody else.
+        await api.ok("DELETE", f"/api/rooms/{quiet['room_id']}", host)
+        gone = await api.ok("GET", f"/api/orders?room_id={quiet['room_id']}", host)
+        assert {o["order_id"] for o in gone["orders"]} == set(elsewhere)
+        code, _ = await api.call("GET", f"/api/orders?room_id={quiet['room_id']}", stranger)
+        assert code == 403
+        async with http.get(f"{server.base}/api/orders.csv?room_id={quiet['room_id']}"
+                            "&status=confirmed",
+                            headers={"Authorization": f"Bearer {host}", "Origin": "https://x.y"}
+                            ) as resp:
+            assert resp.status == 200 and resp.headers["Access-Control-Allow-Origin"] == "*"
+            rows = list(csv.DictReader(io.StringIO(await resp.text())))
+        assert sorted(r["order_id"] for r in rows) == sorted(elsewhere)
+
+
+async def test_orders_from_before_room_indexes_are_backfilled(server: Running) -> None:
+    """Orders written before rooms had their own index (an upgrade) get into it once."""
+    _, host = await server.new_host()
+    room = await server.new_room(host)
+    rid = room["room_id"]
+    async with aiohttp.ClientSession() as http:
+        api = Api(server.base, http)
+        product = await api.product(host, stock=100, per_buyer_limit=100)
+        await api.ok("POST", f"/api/rooms/{rid}/products", host,
+                     {"product_id": product["product_id"]})
+        _, viewer = await api.viewer()
+        bought = await _buy_many(api, rid, product["product_id"], viewer, 12, "old")
+        redis = server.ctx.redis
+        await redis.delete(f"room:{rid}:orders", "migration:room_orders")  # as before
+        assert (await api.ok("GET", f"/api/orders?room_id={rid}", host))["orders"] == []
+        store = server.ctx.commerce.store
+        assert await store.backfill_room_orders() >= 12
+        page = await api.ok("GET", f"/api/orders?room_id={rid}", host)
+        assert [o["order_id"] for o in page["orders"]] == [
+            o["order_id"] for o in await api.orders(host) if o["room_id"] == rid]
+        assert set(bought) == {o["order_id"] for o in page["orders"]}
+        assert await store.backfill_room_orders() == 0  # done once

@@ -192,10 +192,12 @@ def _safe_cell(value: str) -> str:
     return "'" + value if value[:1] in ("=", "+", "-", "@") else value
 
 
-def orders_csv(orders: Iterable[Mapping[str, Any]]) -> str:
+def orders_csv(orders: Iterable[Mapping[str, Any]], header: bool = True) -> str:
+    """CSV rows for the courier; ``header=False`` for the pages after the first."""
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(CSV_COLUMNS)
+    if header:
+        writer.writerow(CSV_COLUMNS)
     for o in orders:
         qty = int(o["quantity"])
         unit = int(o["unit_price"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import asdict
 from typing import Any
 
@@ -17,6 +17,7 @@ from .rules import Contact, ProductInput, RuleError, SaleInput
 RESERVATIONS = "reservations"
 SALE_SCHEDULE = "sales:schedule"
 PAGE_MAX = 500  # orders per page of a listing
+ROOM_INDEX_DONE = "migration:room_orders"  # set once every old order is in its room's index
 
 BUY_ERRORS = {
     "not_found": (404, "no such sale or product"),
@@ -259,14 +260,44 @@ class CommerceStore:
         orders = [_decode(r) for r in await hashes(self.redis, "order:", ids) if r]
         return orders, (str(ids[-1]) if more else None)
 
-    async def all_orders(self, index: str) -> list[dict[str, Any]]:
-        """Every order of an index, newest first, read a page at a time (for exports)."""
-        out: list[dict[str, Any]] = []
+    async def order_pages(self, index: str) -> AsyncIterator[list[dict[str, Any]]]:
+        """Every order of an index, newest first, a page at a time (for exports)."""
         cursor: str | None = ""
         while cursor is not None:
             page, cursor = await self.order_page(index, PAGE_MAX, cursor)
-            out.extend(page)
-        return out
+            yield page
+
+    async def backfill_room_orders(self) -> int:
+        """Put orders from before rooms kept their own index into it. Runs until done once
+        (any node; ZADD makes a second run or a concurrent one harmless). Returns how many
+        orders were indexed."""
+        if await self.redis.get(ROOM_INDEX_DONE):
+            return 0
+        indexed = 0
+        async for key in self.redis.scan_iter(match="host:*:orders", count=500):
+            start = 0
+            while raw := await self.redis.zrange(key, start, start + PAGE_MAX - 1,
+                                                 withscores=True):
+                start += PAGE_MAX
+                page = [(str(item[0]), float(item[1])) for item in raw]
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    for oid, _ in page:
+                        pipe.hget(f"order:{oid}", "room_id")
+                    rooms = await pipe.execute()
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    for (oid, score), room_id in zip(page, rooms, strict=True):
+                        if room_id:
+                            pipe.zadd(f"room:{room_id}:orders", {oid: score})
+                            indexed += 1
+                    await pipe.execute()
+        await self.redis.set(ROOM_INDEX_DONE, "1")
+        return indexed
+
+    async def index_owner(self, index: str) -> str | None:
+        """The host whose orders an index holds (for a room that has since been deleted)."""
+        newest = await self.redis.zrevrange(index, 0, 0)
+        order = await self.get_order(str(newest[0])) if newest else None
+        return str(order["host_id"]) if order else None
 
     async def orders_of_buyer(self, buyer_id: str, limit: int = 200) -> list[dict[str, Any]]:
         orders, _ = await self.order_page(f"buyer:{buyer_id}:orders", limit)
