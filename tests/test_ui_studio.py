@@ -5,6 +5,7 @@ into a class, and switch the page to Japanese and Chinese."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
@@ -388,5 +389,13 @@ async def test_studio_pages_through_older_orders(server: Running, artifacts: Pat
         await expect(page.locator("#orders-count")).to_have_text("61", timeout=SLOW)
         await expect(orders).to_have_count(61)
         await expect(orders.first).to_have_class(re.compile(r"\bfresh\b"))
+        # A burst bigger than the shown list lands whole, and an old order's status, changed
+        # elsewhere, is brought up to date.
+        await asyncio.gather(*(buy(f"burst-{i:04d}") for i in range(80)))
+        await expect(page.locator("#orders-count")).to_have_text("141", timeout=SLOW)
+        await expect(orders).to_have_count(141)
+        oldest = await orders.last.get_attribute("data-order-id")
+        await api.ok("POST", f"/api/orders/{oldest}/ship", token, {"tracking_number": "SF9999"})
+        await expect(orders.last).to_have_attribute("data-status", "shipped", timeout=SLOW)
         await page.screenshot(path=str(artifacts / "studio-older-orders.png"), full_page=True)
     assert not [line for line in logs if line.startswith("[pageerror]")], logs

@@ -10,6 +10,8 @@ import {
 const POLL_MS = 2000;
 const FRESH_MS = 15000;
 const PAGE = 50;
+const PAGE_MAX = 500; // the API's largest page
+const BURST_PAGES = 4; // pages read past the first when a burst outran one poll
 
 export class OrdersPanel {
   constructor(els, { roomId }) {
@@ -30,10 +32,22 @@ export class OrdersPanel {
     this.poll = every(POLL_MS, () => this.load());
   }
 
+  async page(limit, after = "") {
+    const q = new URLSearchParams({ room_id: this.roomId, limit: String(limit), after });
+    return api("GET", `/api/orders?${q}`);
+  }
+
+  /** The newest orders, as many as are shown (so their statuses stay current), and on past
+   * the page while a burst has pushed orders never seen below it. */
   async load() {
-    const q = new URLSearchParams({ room_id: this.roomId, limit: String(PAGE) });
-    const body = await api("GET", `/api/orders?${q}`);
-    const orders = body.orders || [];
+    let body = await this.page(Math.min(PAGE_MAX, Math.max(PAGE, this.byId.size)));
+    const orders = [...(body.orders || [])];
+    for (let extra = 0; this.seen && body.next && extra < BURST_PAGES; extra += 1) {
+      const last = orders[orders.length - 1];
+      if (!last || this.seen.has(last.order_id)) break;
+      body = await this.page(PAGE_MAX, body.next);
+      orders.push(...(body.orders || []));
+    }
     const now = Date.now();
     const arrived = this.seen ? orders.filter((o) => !this.seen.has(o.order_id)) : [];
     for (const o of arrived) this.freshUntil.set(o.order_id, now + FRESH_MS);
@@ -55,8 +69,7 @@ export class OrdersPanel {
   /** Older orders, a page after the last one shown. */
   async loadOlder() {
     if (!this.next) return;
-    const q = new URLSearchParams({ room_id: this.roomId, limit: String(PAGE), after: this.next });
-    const body = await api("GET", `/api/orders?${q}`);
+    const body = await this.page(PAGE, this.next);
     const orders = body.orders || [];
     for (const o of orders) this.seen.add(o.order_id);
     this.olderLoaded = true;
