@@ -212,7 +212,7 @@ class Recorder:
         self.stats.width, self.stats.height, self.stats.video_codec = width, height, codec
         self.path.parent.mkdir(parents=True, exist_ok=True)
         container = av.open(str(self.path), "w", format="matroska",
-                            options={"cluster_time_limit": "1000"})
+                            options={"cluster_time_limit": "1000", "flush_packets": "1"})
         video = container.add_mux_stream(codec, width=width, height=height, time_base=MS)
         audio = container.add_mux_stream("opus", rate=48000, time_base=MS)
         return container, {"video": video, "audio": audio}

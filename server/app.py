@@ -35,6 +35,8 @@ from .viewers import ViewerAuth
 
 WEB_CLIENT = Path(__file__).resolve().parent.parent / "web_client"
 
+ORPHAN_SCAN_S = 10  # how often a node looks for live sessions of nodes that died
+
 log = logging.getLogger("stallcast.app")
 
 
@@ -101,7 +103,7 @@ def create_app(config: Config, redis_url: str) -> web.Application:
     deliver_ref.append(node)
     recording = RecordingManager(context.sfu, context.store, sessions, config.data_dir,
                                  float(config.recording.rejoin_grace_s),
-                                 record=bool(config.recording.enabled))
+                                 record=bool(config.recording.enabled), node_id=node.node_id)
     node.observers.append(recording.on_event)
     packaging = PackagingWorker(sessions, config.data_dir, node.node_id,
                                 float(config.recording.packaging_stale_after_s))
@@ -154,6 +156,7 @@ def create_app(config: Config, redis_url: str) -> web.Application:
         if config.metrics.enabled:
             sampler.start()
         node.spawn(node.keep_claims())
+        node.spawn(recording.reap_forever(ORPHAN_SCAN_S))
 
     async def shutdown(app: web.Application) -> None:
         steps = [("sfu", context.sfu.close), ("recording", recording.close),

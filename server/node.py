@@ -12,6 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from .context import AppContext
+from .sessions import node_alive_key
 
 log = logging.getLogger("stallcast.node")
 
@@ -75,12 +76,18 @@ class Node:
         await self.context.redis.eval(_RELEASE, 1, f"room:{room_id}:live", self.node_id)
 
     async def keep_claims(self) -> None:
+        """Say this node is alive (its live sessions are looked after, see
+        SessionStore.orphans) and keep its claim on the rooms whose host publishes here."""
+        redis = self.context.redis
         while True:
+            try:
+                await redis.set(node_alive_key(self.node_id), "1", ex=LIVE_TTL)
+                for room_id, router in list(self.context.sfu.routers.items()):
+                    if router.live:
+                        await redis.set(f"room:{room_id}:live", self.node_id, ex=LIVE_TTL)
+            except Exception as exc:  # Redis restarting: try again next round
+                log.warning("could not renew node claims", extra={"reason": str(exc)})
             await asyncio.sleep(LIVE_TTL / 3)
-            for room_id, router in list(self.context.sfu.routers.items()):
-                if router.live:
-                    await self.context.redis.set(f"room:{room_id}:live", self.node_id,
-                                                 ex=LIVE_TTL)
 
     def deliver(self, room_id: str, event: dict[str, Any]) -> None:
         router = self.context.sfu.routers.get(room_id)
@@ -94,6 +101,10 @@ class Node:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        try:  # a clean stop: nothing of ours is left for other nodes to take over
+            await self.context.redis.delete(node_alive_key(self.node_id))
+        except Exception as exc:
+            log.warning("could not clear the node's alive key", extra={"reason": str(exc)})
 
 
 NODE = web.AppKey("stallcast_node", Node)

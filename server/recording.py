@@ -33,7 +33,8 @@ class RecordingManager:
     has been gone (dropped) for ``grace`` seconds; a host back within it continues the file."""
 
     def __init__(self, sfu: Sfu, store: Store, sessions: SessionStore, data_dir: Path,
-                 grace: float, record: bool = True) -> None:
+                 grace: float, record: bool = True, node_id: str = "") -> None:
+        self.node_id = node_id
         self.record = record
         self.sfu = sfu
         self.store = store
@@ -74,7 +75,8 @@ class RecordingManager:
         if room is None:
             return
         codec = router.video_codec or "vp8"
-        session = await self.sessions.start(room_id, room.host_id, room.title, "", codec)
+        session = await self.sessions.start(room_id, room.host_id, room.title, "", codec,
+                                            node=self.node_id)
         sid = session["session_id"]
         recorder = None
         if self.record and room.record:
@@ -145,6 +147,35 @@ class RecordingManager:
         await self.sessions.finish(current.session_id, room_id, package=True, ended_at=ended)
         log.info("session ended, recording queued", extra={
             "session": current.session_id, "video_frames": stats.video_frames})
+
+    async def reap_orphans(self) -> int:
+        """Finish the live sessions of nodes that died: a recording is written as it goes, so
+        what reached the disk before a crash is packaged and sold like any other."""
+        reaped = 0
+        for session in await self.sessions.orphans(self.node_id):
+            sid, room_id = session["session_id"], session["room_id"]
+            path = Path(str(session.get("file") or ""))
+            recorded = bool(session.get("file")) and path.is_file() and path.stat().st_size > 0
+            ended = path.stat().st_mtime if recorded else time.time()
+            await self.sessions.update(sid, ended_at=ended)
+            if self.on_session_end is not None:
+                try:
+                    await self.on_session_end(room_id, sid)
+                except Exception:
+                    log.exception("session end hook failed", extra={"session": sid})
+            await self.sessions.finish(sid, room_id, recorded, ended_at=ended)
+            log.warning("took over a session whose node stopped", extra={
+                "session": sid, "dead_node": session.get("node", ""), "packaged": recorded})
+            reaped += 1
+        return reaped
+
+    async def reap_forever(self, every: float) -> None:
+        while True:
+            try:
+                await self.reap_orphans()
+            except Exception:
+                log.exception("looking for orphaned sessions failed")
+            await asyncio.sleep(every)
 
     async def close(self) -> None:
         for room_id in list(self.active):

@@ -12,6 +12,22 @@ import redis.asyncio as aioredis
 from .batch import hashes
 
 JOBS = "jobs:package"
+LIVE_SESSIONS = "sessions:live"  # sid -> start time, while the session is live
+
+
+def node_alive_key(node_id: str) -> str:
+    """Set with a TTL by every running node (server/node.py): its sessions are looked after."""
+    return f"node:{node_id}:alive"
+
+
+# Take over a live session whose node died, so exactly one node finishes it.
+# KEYS: session hash.  ARGV: the dead node as last seen, this node.
+RECLAIM = """
+if redis.call('HGET', KEYS[1], 'status') ~= 'live' then return 0 end
+if (redis.call('HGET', KEYS[1], 'node') or '') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'node', ARGV[2])
+return 1
+"""
 TIMELINE_TYPES = {"card_pinned", "card_unpinned", "sale_started", "sale_stock",
                   "sale_sold_out", "sale_ended"}
 
@@ -52,20 +68,22 @@ class SessionStore:
     def __init__(self, redis: aioredis.Redis) -> None:
         self.redis = redis
         self._claim = redis.register_script(CLAIM)
+        self._reclaim = redis.register_script(RECLAIM)
 
     # -- sessions ---------------------------------------------------------------------------
     async def start(self, room_id: str, host_id: str, title: str, file: str,
-                    codec: str) -> dict[str, Any]:
+                    codec: str, node: str = "") -> dict[str, Any]:
         sid = "sess_" + secrets.token_hex(6)
         now = time.time()
         fields: dict[str, Any] = {
             "session_id": sid, "room_id": room_id, "host_id": host_id, "title": title,
             "started_at": now, "status": "live", "file": file, "codec": codec,
-            "progress": 0.0}
+            "progress": 0.0, "node": node}
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(f"session:{sid}", mapping=fields)  # type: ignore[arg-type]
             pipe.zadd(f"host:{host_id}:sessions", {sid: now})
             pipe.set(f"room:{room_id}:session", sid)
+            pipe.zadd(LIVE_SESSIONS, {sid: now})
             await pipe.execute()
         return _decode(fields)
 
@@ -100,11 +118,30 @@ class SessionStore:
                 "status": "packaging" if package else "ended", "ended_at": ended_at})
             pipe.eval("if redis.call('GET', KEYS[1]) == ARGV[1] then "
                       "redis.call('DEL', KEYS[1]) end", 1, f"room:{room_id}:session", sid)
+            pipe.zrem(LIVE_SESSIONS, sid)
             if package:
                 pipe.hset(f"job:{sid}", mapping={"status": "queued", "heartbeat": 0,
                                                  "attempts": 0})
                 pipe.zadd(JOBS, {sid: now})
             await pipe.execute()
+
+    async def orphans(self, me: str) -> list[dict[str, Any]]:
+        """Live sessions whose node stopped (crashed, killed, lost power) without ending
+        them; each is taken over for this node, so exactly one node finishes it."""
+        ids = [str(i) for i in await self.redis.zrange(LIVE_SESSIONS, 0, 999)]
+        sessions = await self.get_many(ids)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for s in sessions:
+                pipe.exists(node_alive_key(str(s.get("node", "")) if s else ""))
+            alive = await pipe.execute()
+        out = []
+        for sid, session, up in zip(ids, sessions, alive, strict=True):
+            if session is None or session.get("status") != "live":
+                await self.redis.zrem(LIVE_SESSIONS, sid)  # finished meanwhile, or gone
+            elif not up and session.get("node", "") != me and await self._reclaim(
+                    keys=[f"session:{sid}"], args=[session.get("node", ""), me]):
+                out.append(session)
+        return out
 
     # -- timeline ---------------------------------------------------------------------------
     async def note(self, room_id: str, event: dict[str, Any]) -> None:
