@@ -11,10 +11,14 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
+import redis.asyncio as aioredis
 
+from clients import Publisher, publish
 from conftest import free_port
+from shop_helpers import Api
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -92,3 +96,16 @@ def kill_private_redis(data_dir: Path) -> None:
     if pidfile.exists():
         with contextlib.suppress(ProcessLookupError, ValueError):
             os.kill(int(pidfile.read_text()), signal.SIGKILL)
+
+
+def private_redis(data_dir: Path) -> aioredis.Redis:
+    """A client of the private redis-server a `serve` on ``data_dir`` started (it outlives
+    a server killed with -9)."""
+    return aioredis.Redis(unix_socket_path=str(data_dir / "redis.sock"), decode_responses=True)
+
+
+async def broadcast(base: str, token: str, codec: str) -> tuple[dict[str, Any], Publisher]:
+    """A new room with an aiortc publisher live on it."""
+    async with aiohttp.ClientSession() as http:
+        room = await Api(base, http).ok("POST", "/api/rooms", token, {"title": "Oolong class"})
+    return room, await publish(base, room["room_id"], room["stream_key"], codec=codec)

@@ -9,10 +9,15 @@ import time
 from pathlib import Path
 
 import aiohttp
-import redis.asyncio as aioredis
 
-from clients import publish
-from procs import ServeProcess, host_create, kill_private_redis, wait_healthy
+from procs import (
+    ServeProcess,
+    broadcast,
+    host_create,
+    kill_private_redis,
+    private_redis,
+    wait_healthy,
+)
 from shop_helpers import Api
 
 
@@ -21,13 +26,12 @@ async def test_a_crash_mid_broadcast_still_becomes_a_class(tmp_path: Path) -> No
     data.mkdir()
     token = host_create(data, "Tea house")
     node = ServeProcess(data)
-    redis = aioredis.Redis(unix_socket_path=str(data / "redis.sock"), decode_responses=True)
+    redis = private_redis(data)
     try:
         await wait_healthy(node.base)
+        _, pub = await broadcast(node.base, token, "H264")
         async with aiohttp.ClientSession() as http:
             api = Api(node.base, http)
-            room = await api.ok("POST", "/api/rooms", token, {"title": "Oolong class"})
-            pub = await publish(node.base, room["room_id"], room["stream_key"], codec="H264")
             await asyncio.sleep(8)
             sessions = (await api.ok("GET", "/api/sessions", token))["sessions"]
             assert len(sessions) == 1 and sessions[0]["status"] == "live"

@@ -10,10 +10,15 @@ import time
 from pathlib import Path
 
 import aiohttp
-import redis.asyncio as aioredis
 
-from clients import publish
-from procs import ServeProcess, host_create, kill_private_redis, wait_healthy
+from procs import (
+    ServeProcess,
+    broadcast,
+    host_create,
+    kill_private_redis,
+    private_redis,
+    wait_healthy,
+)
 from shop_helpers import Api
 
 ENV = {"STALLCAST_RECORDING_PACKAGING_STALE_AFTER_S": "3"}
@@ -24,13 +29,12 @@ async def test_kill_during_packaging_then_class_becomes_ready(tmp_path: Path) ->
     data.mkdir()
     token = host_create(data, "Tea school")
     node = ServeProcess(data, extra_env=ENV)
-    redis = aioredis.Redis(unix_socket_path=str(data / "redis.sock"), decode_responses=True)
+    redis = private_redis(data)
     try:
         await wait_healthy(node.base)
+        _, pub = await broadcast(node.base, token, "VP8")
         async with aiohttp.ClientSession() as http:
             api = Api(node.base, http)
-            room = await api.ok("POST", "/api/rooms", token, {"title": "Oolong class"})
-            pub = await publish(node.base, room["room_id"], room["stream_key"], codec="VP8")
             await asyncio.sleep(12)
             await pub.stop()
             deadline = time.time() + 30
