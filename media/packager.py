@@ -20,6 +20,15 @@ import av
 
 MS = fractions.Fraction(1, 1000)
 SEGMENT_SECONDS = 4
+AUDIO_RATE = 48000
+
+
+def _silence(samples: int) -> av.AudioFrame:
+    frame = av.AudioFrame(format="fltp", layout="stereo", samples=samples)
+    for plane in frame.planes:
+        plane.update(bytes(plane.buffer_size))
+    frame.sample_rate = AUDIO_RATE
+    return frame
 
 
 def _probe_duration(path: Path) -> tuple[float, float]:
@@ -79,11 +88,12 @@ def package(src: Path, out_dir: Path,
         vout = out.add_stream_from_template(vin)
     aout = None
     if ain is not None:
-        aout = out.add_stream("aac", rate=48000, layout="stereo")
-        aout.time_base = fractions.Fraction(1, 48000)
-    resampler = av.AudioResampler(format="fltp", layout="stereo", rate=48000)
+        aout = out.add_stream("aac", rate=AUDIO_RATE, layout="stereo")
+        aout.time_base = fractions.Fraction(1, AUDIO_RATE)
+    resampler = av.AudioResampler(format="fltp", layout="stereo", rate=AUDIO_RATE)
     offset_ms = int(first * 1000)
     next_key_ms = 0  # transcoding: a keyframe at every segment boundary
+    audio_written = 0  # samples given to the audio encoder so far
     step = max(duration / 50, 0.5)
     next_report = step
     streams = [vin] + ([ain] if ain is not None else [])
@@ -114,6 +124,17 @@ def package(src: Path, out_dir: Path,
                 out.mux(packet)
         elif aout is not None:
             for frame in packet.decode():
+                # Audio is laid end to end, so a gap in it (a host who dropped and came
+                # back) must be filled with silence, or everything after it would play
+                # that much ahead of the picture.
+                if frame.pts is not None:
+                    at = round((float(frame.pts * frame.time_base) - first) * AUDIO_RATE)
+                    if at - audio_written > AUDIO_RATE // 50:
+                        for p in aout.encode(_silence(at - audio_written)):
+                            out.mux(p)
+                        audio_written = at
+                audio_written += round(frame.samples * AUDIO_RATE / (frame.sample_rate or
+                                                                     AUDIO_RATE))
                 frame.pts = None
                 for rs in resampler.resample(frame):
                     for p in aout.encode(rs):

@@ -30,6 +30,7 @@ def decode_hls(playlist: str) -> dict[str, float]:
     first: dict[str, float] = {}
     last = 0.0
     frames = {"video": 0, "audio": 0}
+    ends: dict[str, float] = {}
     with av.open(playlist) as container:
         for frame in container.decode(*container.streams):
             kind = "video" if isinstance(frame, av.VideoFrame) else "audio"
@@ -37,9 +38,11 @@ def decode_hls(playlist: str) -> dict[str, float]:
             t = float(frame.pts * frame.time_base)
             first.setdefault(kind, t)
             last = max(last, t)
+            ends[kind] = max(ends.get(kind, 0.0), t)
             frames[kind] += 1
     return {"first_video": first["video"], "first_audio": first["audio"], "last": last,
-            "video_frames": frames["video"], "audio_frames": frames["audio"]}
+            "video_frames": frames["video"], "audio_frames": frames["audio"],
+            "last_video": ends["video"], "last_audio": ends["audio"]}
 
 
 @pytest.mark.parametrize("codec", ["VP8", "H264"])
@@ -176,3 +179,31 @@ async def test_recording_can_be_turned_off(server: Running) -> None:
         status, _ = await api.call("POST", f"/api/sessions/{session['session_id']}/class",
                                    token, {"price": 100})
         assert status == 409
+
+
+async def test_a_host_who_drops_and_returns_stays_in_sync(server: Running) -> None:
+    """One session, one file across the gap; after packaging, sound and picture still line
+    up on both sides of it (the gap is silence, not audio pulled forward)."""
+    _, token = await server.new_host()
+    room = await server.new_room(token)
+    rid = room["room_id"]
+    async with aiohttp.ClientSession() as http:
+        api = Api(server.base, http)
+        first = await publish(server.base, rid, room["stream_key"], codec="H264")
+        assert await wait_for(lambda: server.ctx.sfu.routers[rid].frames_in > 30, 10)
+        await asyncio.sleep(3)
+        await first.pc.close()  # the host's network drops: no DELETE
+        routers = server.ctx.sfu.routers
+        assert await wait_for(lambda: rid not in routers or routers[rid].producer is None, 10)
+        await asyncio.sleep(3)
+        back = await publish(server.base, rid, room["stream_key"], codec="H264")
+        assert await wait_for(lambda: rid in routers and routers[rid].frames_in > 30, 10)
+        await asyncio.sleep(3)
+        await back.stop()
+        session = await wait_session(api, token, "ready", 60)
+        sessions = (await api.ok("GET", "/api/sessions", token))["sessions"]
+    assert len(sessions) == 1  # the same session continued
+    hls = decode_hls(str(server.config.data_dir / "vod" / session["session_id"] /
+                         "index.m3u8"))
+    assert hls["last_video"] > 9, hls  # ~4 s, a ~3 s gap, ~4 s
+    assert abs(hls["last_audio"] - hls["last_video"]) < 0.3, hls
