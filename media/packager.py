@@ -2,7 +2,8 @@
 
 H264 video is only remuxed; VP8 (which HLS cannot carry) is transcoded with libx264. Opus
 becomes AAC, which every HLS player can play. Runs as its own process
-(``python -m media.packager SRC OUT_DIR``) so the live event loop never pays for it; it
+(``python -m media.packager OUT_DIR SRC [SRC ...]``: a session recorded in parts, by
+nodes that took it over from each other, is one class) so the live event loop never pays for it; it
 prints one JSON line per progress step and a final ``{"done": ...}`` line.
 """
 
@@ -12,7 +13,7 @@ import fractions
 import json
 import shutil
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,17 +32,29 @@ def _silence(samples: int) -> av.AudioFrame:
     return frame
 
 
-def _probe_duration(path: Path) -> tuple[float, float]:
-    """(first, last) presentation time in seconds over all streams, by reading packets."""
+def _probe_duration(paths: list[Path]) -> tuple[float, float]:
+    """(first, last) presentation time in seconds over all streams of all parts (their
+    times share the session's clock), by reading packets."""
     first, last = None, 0.0
-    with av.open(str(path)) as inp:
-        for packet in inp.demux():
-            if packet.pts is None or packet.time_base is None:
-                continue
-            t = float(packet.pts * packet.time_base)
-            first = t if first is None else min(first, t)
-            last = max(last, t + float((packet.duration or 0) * packet.time_base))
+    for path in paths:
+        with av.open(str(path)) as inp:
+            for packet in inp.demux():
+                if packet.pts is None or packet.time_base is None:
+                    continue
+                t = float(packet.pts * packet.time_base)
+                first = t if first is None else min(first, t)
+                last = max(last, t + float((packet.duration or 0) * packet.time_base))
     return first or 0.0, last
+
+
+def _packets(srcs: list[Path]) -> Iterator[tuple[Any, bool]]:
+    """(packet, is video) of every part in turn, skipping packets without a time."""
+    for src in srcs:
+        with av.open(str(src)) as inp:
+            streams = inp.streams.video[:1] + inp.streams.audio[:1]
+            for packet in inp.demux(*streams):
+                if packet.pts is not None:
+                    yield packet, packet.stream.type == "video"
 
 
 def _poster(src: Path, out: Path) -> None:
@@ -61,14 +74,16 @@ def _poster(src: Path, out: Path) -> None:
             return
 
 
-def package(src: Path, out_dir: Path,
+def package(srcs: list[Path], out_dir: Path,
             progress: Callable[[float], None] = lambda p: None) -> dict[str, Any]:
-    """Write ``out_dir/index.m3u8`` and its segments; returns what was made."""
+    """Write ``out_dir/index.m3u8`` and its segments from the parts of one recording, in
+    order; returns what was made."""
     tmp = out_dir.with_name(out_dir.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    first, last = _probe_duration(src)
+    first, last = _probe_duration(srcs)
     duration = max(0.0, last - first)
+    src = srcs[0]
     inp: Any = av.open(str(src))
     vin = inp.streams.video[0]
     ain = inp.streams.audio[0] if inp.streams.audio else None
@@ -96,15 +111,13 @@ def package(src: Path, out_dir: Path,
     audio_written = 0  # samples given to the audio encoder so far
     step = max(duration / 50, 0.5)
     next_report = step
-    streams = [vin] + ([ain] if ain is not None else [])
-    for packet in inp.demux(*streams):
-        if packet.pts is None:
-            continue
+    inp.close()
+    for packet, is_video in _packets(srcs):
         t = float(packet.pts * packet.time_base) - first
         if t >= next_report:
             progress(min(0.99, t / duration if duration else 0.0))
             next_report += step
-        if packet.stream is vin:
+        if is_video:
             if transcode:
                 for frame in packet.decode():
                     frame.pts = int(frame.pts * frame.time_base * 1000) - offset_ms
@@ -146,7 +159,6 @@ def package(src: Path, out_dir: Path,
         for p in aout.encode(None):
             out.mux(p)
     out.close()
-    inp.close()
     _poster(src, tmp / "poster.jpg")
     shutil.rmtree(out_dir, ignore_errors=True)
     tmp.rename(out_dir)
@@ -156,15 +168,15 @@ def package(src: Path, out_dir: Path,
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 2:
-        sys.stderr.write("usage: python -m media.packager SRC OUT_DIR\n")
+    if len(argv) < 2:
+        sys.stderr.write("usage: python -m media.packager OUT_DIR SRC [SRC ...]\n")
         return 2
 
     def report(p: float) -> None:
         sys.stdout.write(json.dumps({"progress": round(p, 3)}) + "\n")
         sys.stdout.flush()
 
-    result = package(Path(argv[0]), Path(argv[1]), report)
+    result = package([Path(a) for a in argv[1:]], Path(argv[0]), report)
     sys.stdout.write(json.dumps({"done": result}) + "\n")
     return 0
 

@@ -69,8 +69,9 @@ class PackagingWorker:
             await self.sessions.job_failed(sid, "session has no recording", give_up=True)
             return
         log.info("packaging started", extra={"session": sid, "attempt": job.get("attempts")})
+        parts = [session["file"], *await self.sessions.parts(sid)]
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "media.packager", session["file"], str(self.vod_dir / sid),
+            sys.executable, "-m", "media.packager", str(self.vod_dir / sid), *parts,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
             preexec_fn=_die_with_parent)
         progress = 0.0

@@ -17,6 +17,8 @@ from media.sfu import Sfu
 from .sessions import SessionStore
 from .store import Store
 
+ADOPTION_CHECK_S = 2.0  # how often a dropped host's node looks whether another took over
+
 log = logging.getLogger("stallcast.recording")
 
 
@@ -67,6 +69,7 @@ class RecordingManager:
                 current.grace.cancel()
                 current.grace = None
             current.left_at = None
+            await self.sessions.forget_host_left(current.session_id)
             router.recorder = current.recorder
             log.info("session continues", extra={"room_id": room_id,
                                                  "session": current.session_id})
@@ -75,21 +78,32 @@ class RecordingManager:
         if room is None:
             return
         codec = router.video_codec or "vp8"
-        session = await self.sessions.start(room_id, room.host_id, room.title, "", codec,
-                                            node=self.node_id)
-        sid = session["session_id"]
+        # The host may have dropped on another node and come back here: same session.
+        adopted = await self.sessions.adopt(room_id, self.node_id, codec)
+        if adopted is not None:
+            sid, part = adopted
+            session = await self.sessions.get(sid) or {}
+            name = f"{sid}.part{part}.mkv"
+        else:
+            session = await self.sessions.start(room_id, room.host_id, room.title, "", codec,
+                                                node=self.node_id)
+            sid = session["session_id"]
+            name = f"{sid}.mkv"
         recorder = None
-        if self.record and room.record:
+        if self.record and room.record and (adopted is None or session.get("file")):
             self.dir.mkdir(parents=True, exist_ok=True)
-            path = self.dir / f"{sid}.mkv"
-            await self.sessions.update(sid, file=str(path))
+            path = self.dir / name
+            if adopted is None:
+                await self.sessions.update(sid, file=str(path))
+            else:
+                await self.sessions.add_part(sid, str(path))
             recorder = Recorder(path, lambda: self._request_keyframe(room_id),
                                 started_at=session["started_at"])
             router.recorder = recorder
             self.sfu.codec_locks[room_id] = codec
         self.active[room_id] = Active(sid, recorder)
-        log.info("session started", extra={"room_id": room_id, "session": sid,
-                                           "recorded": recorder is not None})
+        log.info("session continues here" if adopted else "session started", extra={
+            "room_id": room_id, "session": sid, "recorded": recorder is not None})
 
     async def _host_left(self, room_id: str, reason: str) -> None:
         current = self.active.get(room_id)
@@ -102,10 +116,19 @@ class RecordingManager:
         if reason == "ended":
             await self.finish(room_id)
         elif current.grace is None:
+            # Another node may carry the session on if the host comes back there.
+            await self.sessions.update(current.session_id, host_left_at=current.left_at)
             current.grace = asyncio.create_task(self._finish_later(room_id))
 
     async def _finish_later(self, room_id: str) -> None:
-        await asyncio.sleep(self.grace)
+        """End the session when the grace runs out, or at once when the host came back on
+        another node (which then carries it on): this node's recording part is complete."""
+        deadline = time.monotonic() + self.grace
+        current = self.active.get(room_id)
+        while current is not None and time.monotonic() < deadline:
+            await asyncio.sleep(min(ADOPTION_CHECK_S, max(0.0, deadline - time.monotonic())))
+            if await self.sessions.owner(current.session_id) not in ("", self.node_id):
+                break
         current = self.active.get(room_id)
         if current is not None:
             current.grace = None
@@ -117,6 +140,14 @@ class RecordingManager:
             return
         if current.grace is not None and current.grace is not asyncio.current_task():
             current.grace.cancel()
+        if await self.sessions.owner(current.session_id) not in ("", self.node_id):
+            # The host came back on another node, which carries the session on: this node's
+            # part of the recording is complete; the other node ends the session.
+            if current.recorder is not None:
+                await asyncio.get_running_loop().run_in_executor(None, current.recorder.close)
+            log.info("session carried on by another node", extra={
+                "session": current.session_id})
+            return
         # The session ended when its host left, not when the file is closed and the report
         # written; a host that never left (shutdown) ends now.
         ended = current.left_at or time.time()
@@ -132,19 +163,22 @@ class RecordingManager:
         if router is not None and recorder is not None and router.recorder is recorder:
             router.recorder = None
         if recorder is None:
-            await self.sessions.finish(current.session_id, room_id, False, ended_at=ended)
+            await self.sessions.finish(current.session_id, room_id, False, ended_at=ended,
+                                       node=self.node_id)
             log.info("session ended", extra={"session": current.session_id})
             return
         await asyncio.get_running_loop().run_in_executor(None, recorder.close)
         stats = recorder.stats
         if stats.video_frames == 0 or recorder.error:
-            await self.sessions.finish(current.session_id, room_id, False, ended_at=ended)
+            await self.sessions.finish(current.session_id, room_id, False, ended_at=ended,
+                                       node=self.node_id)
             await self.sessions.update(current.session_id, status="failed",
                                        error=recorder.error or "nothing was recorded")
             log.warning("recording empty or failed", extra={"session": current.session_id})
             return
         await self.sessions.update(current.session_id, width=stats.width, height=stats.height)
-        await self.sessions.finish(current.session_id, room_id, package=True, ended_at=ended)
+        await self.sessions.finish(current.session_id, room_id, package=True, ended_at=ended,
+                                   node=self.node_id)
         log.info("session ended, recording queued", extra={
             "session": current.session_id, "video_frames": stats.video_frames})
 
@@ -163,7 +197,7 @@ class RecordingManager:
                     await self.on_session_end(room_id, sid)
                 except Exception:
                     log.exception("session end hook failed", extra={"session": sid})
-            await self.sessions.finish(sid, room_id, recorded, ended_at=ended)
+            await self.sessions.finish(sid, room_id, recorded, ended_at=ended, node=self.node_id)
             log.warning("took over a session whose node stopped", extra={
                 "session": sid, "dead_node": session.get("node", ""), "packaged": recorded})
             reaped += 1

@@ -20,6 +20,40 @@ def node_alive_key(node_id: str) -> str:
     return f"node:{node_id}:alive"
 
 
+# Close a session, only on the node that owns it: a node whose session another node took
+# over (its host came back there) leaves it alone.
+# KEYS: session hash, room's session key, live index, job hash, job queue.
+# ARGV: sid, this node, new status, ended_at, package (1/0), now.
+FINISH = """
+local owner = redis.call('HGET', KEYS[1], 'node') or ''
+if owner ~= '' and owner ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], 'status', ARGV[3], 'ended_at', ARGV[4])
+if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
+redis.call('ZREM', KEYS[3], ARGV[1])
+if ARGV[5] == '1' then
+  redis.call('HSET', KEYS[4], 'status', 'queued', 'heartbeat', 0, 'attempts', 0)
+  redis.call('ZADD', KEYS[5], tonumber(ARGV[6]), ARGV[1])
+end
+return 1
+"""
+
+# A host whose connection dropped came back on another node: that node carries on the
+# room's session (a new recording part) if it is live, its host away, and its codec the same.
+# KEYS: room's session key.  ARGV: this node, the codec the host now sends.
+# Returns {sid, part number} or false.
+ADOPT = """
+local sid = redis.call('GET', KEYS[1])
+if not sid then return false end
+local key = 'session:' .. sid
+if redis.call('HGET', key, 'status') ~= 'live' then return false end
+if not redis.call('HGET', key, 'host_left_at') then return false end
+if (redis.call('HGET', key, 'node') or '') == ARGV[1] then return false end
+if redis.call('HGET', key, 'codec') ~= ARGV[2] then return false end
+redis.call('HSET', key, 'node', ARGV[1])
+redis.call('HDEL', key, 'host_left_at')
+return {sid, redis.call('HINCRBY', key, 'parts', 1)}
+"""
+
 # Take over a live session whose node died, so exactly one node finishes it.
 # KEYS: session hash.  ARGV: the dead node as last seen, this node.
 RECLAIM = """
@@ -69,6 +103,8 @@ class SessionStore:
         self.redis = redis
         self._claim = redis.register_script(CLAIM)
         self._reclaim = redis.register_script(RECLAIM)
+        self._finish = redis.register_script(FINISH)
+        self._adopt = redis.register_script(ADOPT)
 
     # -- sessions ---------------------------------------------------------------------------
     async def start(self, room_id: str, host_id: str, title: str, file: str,
@@ -109,21 +145,36 @@ class SessionStore:
         return str(sid) if sid else None
 
     async def finish(self, sid: str, room_id: str, package: bool,
-                     ended_at: float | None = None) -> None:
-        """The session is over: queue its recording for packaging, if it has one."""
+                     ended_at: float | None = None, node: str = "") -> bool:
+        """The session is over: queue its recording for packaging, if it has one. False
+        (and nothing done) if another node owns the session now."""
         now = time.time()
         ended_at = now if ended_at is None else ended_at
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(f"session:{sid}", mapping={
-                "status": "packaging" if package else "ended", "ended_at": ended_at})
-            pipe.eval("if redis.call('GET', KEYS[1]) == ARGV[1] then "
-                      "redis.call('DEL', KEYS[1]) end", 1, f"room:{room_id}:session", sid)
-            pipe.zrem(LIVE_SESSIONS, sid)
-            if package:
-                pipe.hset(f"job:{sid}", mapping={"status": "queued", "heartbeat": 0,
-                                                 "attempts": 0})
-                pipe.zadd(JOBS, {sid: now})
-            await pipe.execute()
+        done = await self._finish(
+            keys=[f"session:{sid}", f"room:{room_id}:session", LIVE_SESSIONS, f"job:{sid}",
+                  JOBS],
+            args=[sid, node, "packaging" if package else "ended", ended_at,
+                  "1" if package else "0", now])
+        return bool(done)
+
+    async def adopt(self, room_id: str, node: str, codec: str) -> tuple[str, int] | None:
+        """Carry on the room's session here (see ADOPT); returns (session id, part)."""
+        found = await self._adopt(keys=[f"room:{room_id}:session"], args=[node, codec])
+        return (str(found[0]), int(found[1])) if found else None
+
+    async def owner(self, sid: str) -> str:
+        """The node that carries the session ("" for one from before nodes were noted)."""
+        return str(await self.redis.hget(f"session:{sid}", "node") or "")
+
+    async def forget_host_left(self, sid: str) -> None:
+        await self.redis.hdel(f"session:{sid}", "host_left_at")
+
+    async def add_part(self, sid: str, path: str) -> None:
+        await self.redis.rpush(f"session:{sid}:parts", path)
+
+    async def parts(self, sid: str) -> list[str]:
+        """Recording files after the first (``file``), in order."""
+        return [str(p) for p in await self.redis.lrange(f"session:{sid}:parts", 0, -1)]
 
     async def orphans(self, me: str) -> list[dict[str, Any]]:
         """Live sessions whose node stopped (crashed, killed, lost power) without ending

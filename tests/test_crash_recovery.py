@@ -1,24 +1,29 @@
-"""A server that dies mid-broadcast (kill -9: no goodbye, the recording never closed) still
-turns what it recorded into a class: another node, or the same one restarted, takes over
-the orphaned session once the dead node's heartbeat has run out."""
+"""Sessions outlive their node: a server that dies mid-broadcast (kill -9: no goodbye, the
+recording never closed) still turns what it recorded into a class, and a host whose
+reconnect lands on another node carries on the same session there."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from pathlib import Path
+from typing import Any
 
 import aiohttp
+import redis.asyncio as aioredis
 
+from clients import publish
 from procs import (
     ServeProcess,
     broadcast,
     host_create,
     kill_private_redis,
     private_redis,
+    serving,
     wait_healthy,
 )
 from shop_helpers import Api
+from test_recording import decode_hls
 
 
 async def test_a_crash_mid_broadcast_still_becomes_a_class(tmp_path: Path) -> None:
@@ -73,3 +78,45 @@ async def test_a_crash_mid_broadcast_still_becomes_a_class(tmp_path: Path) -> No
     finally:
         await redis.aclose()
         kill_private_redis(data)
+
+
+async def test_a_host_back_on_another_node_carries_the_session_on(tmp_path: Path,
+                                                                 redis_url: str) -> None:
+    """Behind a load balancer the host's reconnect may land on another node: that node
+    records the next part of the same session, and the class is one video."""
+    token = host_create(tmp_path / "a", "Tea house", redis_url)
+    redis = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    async with serving(tmp_path / "a", redis_url) as node_a, \
+            serving(tmp_path / "b", redis_url) as node_b, aiohttp.ClientSession() as http:
+        api = Api(node_a.base, http)
+        room, first = await broadcast(node_a.base, token, "H264")
+        rid = room["room_id"]
+        try:
+            await asyncio.sleep(5)
+            sid = str(await redis.get(f"room:{rid}:session"))
+            node_a_id = await redis.hget(f"session:{sid}", "node")
+            await first.pc.close()  # the host's network drops on node A: no DELETE
+            deadline = time.time() + 10
+            while time.time() < deadline and not await redis.hget(f"session:{sid}",
+                                                                  "host_left_at"):
+                await asyncio.sleep(0.1)
+            back = await publish(node_b.base, rid, room["stream_key"], codec="H264")
+            await asyncio.sleep(5)
+            assert await redis.hget(f"session:{sid}", "node") not in (None, "", node_a_id)
+            assert [p.rsplit("/", 1)[-1] for p in await redis.lrange(
+                f"session:{sid}:parts", 0, -1)] == [f"{sid}.part1.mkv"]
+            await back.stop()
+            detail: dict[str, Any] = {}
+            deadline = time.time() + 60
+            while time.time() < deadline and detail.get("status") != "ready":
+                detail = await api.ok("GET", f"/api/sessions/{sid}", token)
+                await asyncio.sleep(0.3)
+        finally:
+            await redis.aclose()
+        sessions = (await api.ok("GET", "/api/sessions", token))["sessions"]
+    assert [s["session_id"] for s in sessions] == [sid] and detail["status"] == "ready"
+    hls = decode_hls(str(tmp_path / "b" / "vod" / sid / "index.m3u8")) \
+        if (tmp_path / "b" / "vod" / sid).exists() else \
+        decode_hls(str(tmp_path / "a" / "vod" / sid / "index.m3u8"))
+    assert hls["last_video"] > 9.5, hls  # ~5 s on A, the reconnect, ~5 s on B
+    assert abs(hls["last_audio"] - hls["last_video"]) < 0.3, hls
