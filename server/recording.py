@@ -188,9 +188,11 @@ class RecordingManager:
         reaped = 0
         for session in await self.sessions.orphans(self.node_id):
             sid, room_id = session["session_id"], session["room_id"]
-            path = Path(str(session.get("file") or ""))
-            recorded = bool(session.get("file")) and path.is_file() and path.stat().st_size > 0
-            ended = path.stat().st_mtime if recorded else time.time()
+            files = [Path(f) for f in [session.get("file") or "",
+                                       *await self.sessions.parts(sid)] if f]
+            written = [f.stat().st_mtime for f in files if f.is_file() and f.stat().st_size]
+            recorded = bool(written) and files[0].is_file()
+            ended = max(written) if written else time.time()
             await self.sessions.update(sid, ended_at=ended)
             if self.on_session_end is not None:
                 try:
