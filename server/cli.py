@@ -151,7 +151,7 @@ async def _serve(config: Config, demo: bool) -> int:
         # Each peer connection is ~700 objects that a full collection walks (~120 ms at 500
         # viewers). CPython's default young threshold (700) promotes short-lived aiortc
         # objects into the old generation so fast that full collections ran every few
-        # seconds; at 5000 they mostly die young. Event p99 at 500 viewers: 171 -> 44 ms.
+        # seconds; at 5000 they mostly die young. Event p99 at 500 viewers: 171 -> 46 ms.
         gc.set_threshold(GC_YOUNG_THRESHOLD, 10, 10)
         await stop.wait()
         log.info("shutting down")

@@ -152,12 +152,7 @@ class RecordingManager:
         # written; a host that never left (shutdown) ends now.
         ended = current.left_at or time.time()
         self.sfu.codec_locks.pop(room_id, None)
-        await self.sessions.update(current.session_id, ended_at=ended)  # the report reads it
-        if self.on_session_end is not None:
-            try:
-                await self.on_session_end(room_id, current.session_id)
-            except Exception:
-                log.exception("session end hook failed", extra={"session": current.session_id})
+        await self._session_ending(room_id, current.session_id, ended)
         router = self.sfu.routers.get(room_id)
         recorder = current.recorder
         if router is not None and recorder is not None and router.recorder is recorder:
@@ -182,6 +177,15 @@ class RecordingManager:
         log.info("session ended, recording queued", extra={
             "session": current.session_id, "video_frames": stats.video_frames})
 
+    async def _session_ending(self, room_id: str, sid: str, ended: float) -> None:
+        """Note when the session ended and run the end hook (the report reads both)."""
+        await self.sessions.update(sid, ended_at=ended)
+        if self.on_session_end is not None:
+            try:
+                await self.on_session_end(room_id, sid)
+            except Exception:
+                log.exception("session end hook failed", extra={"session": sid})
+
     async def reap_orphans(self) -> int:
         """Finish the live sessions of nodes that died: a recording is written as it goes, so
         what reached the disk before a crash is packaged and sold like any other."""
@@ -193,12 +197,7 @@ class RecordingManager:
             written = [f.stat().st_mtime for f in files if f.is_file() and f.stat().st_size]
             recorded = bool(written) and files[0].is_file()
             ended = max(written) if written else time.time()
-            await self.sessions.update(sid, ended_at=ended)
-            if self.on_session_end is not None:
-                try:
-                    await self.on_session_end(room_id, sid)
-                except Exception:
-                    log.exception("session end hook failed", extra={"session": sid})
+            await self._session_ending(room_id, sid, ended)
             await self.sessions.finish(sid, room_id, recorded, ended_at=ended, node=self.node_id)
             log.warning("took over a session whose node stopped", extra={
                 "session": sid, "dead_node": session.get("node", ""), "packaged": recorded})

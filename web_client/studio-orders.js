@@ -22,7 +22,7 @@ export class OrdersPanel {
     this.olderLoaded = false;
     this.next = null; // cursor of the page after the ones shown
     this.total = 0;
-    this.seen = null; // order ids already shown (null until the first load)
+    this.loaded = false; // after the first load, orders not in byId are new arrivals
     this.freshUntil = new Map(); // order id -> time its highlight ends
     els.csv.addEventListener("click", () => busy(els.csv, els.msg, () => this.downloadCsv()));
     els.more.addEventListener("click", () => busy(els.more, els.msg, () => this.loadOlder()));
@@ -42,16 +42,16 @@ export class OrdersPanel {
   async load() {
     let body = await this.page(Math.min(PAGE_MAX, Math.max(PAGE, this.byId.size)));
     const orders = [...(body.orders || [])];
-    for (let extra = 0; this.seen && body.next && extra < BURST_PAGES; extra += 1) {
+    for (let extra = 0; this.loaded && body.next && extra < BURST_PAGES; extra += 1) {
       const last = orders[orders.length - 1];
-      if (!last || this.seen.has(last.order_id)) break;
+      if (!last || this.byId.has(last.order_id)) break;
       body = await this.page(PAGE_MAX, body.next);
       orders.push(...(body.orders || []));
     }
     const now = Date.now();
-    const arrived = this.seen ? orders.filter((o) => !this.seen.has(o.order_id)) : [];
+    const arrived = this.loaded ? orders.filter((o) => !this.byId.has(o.order_id)) : [];
     for (const o of arrived) this.freshUntil.set(o.order_id, now + FRESH_MS);
-    this.seen = new Set([...(this.seen || []), ...orders.map((o) => o.order_id)]);
+    this.loaded = true;
     this.total = body.total ?? orders.length;
     // Once older pages are loaded their cursor goes on from the oldest one shown.
     if (!this.olderLoaded) this.next = body.next;
@@ -71,7 +71,6 @@ export class OrdersPanel {
     if (!this.next) return;
     const body = await this.page(PAGE, this.next);
     const orders = body.orders || [];
-    for (const o of orders) this.seen.add(o.order_id);
     this.olderLoaded = true;
     this.next = body.next;
     this.keep(orders);
