@@ -13,6 +13,8 @@ from .commerce.rules import CURRENCY
 from .context import ctx
 from .http_util import ApiError, read_json
 from .rooms import current_host
+from .text import TextError, clean_text
+from .wire import json_response
 
 routes = web.RouteTableDef()
 
@@ -61,7 +63,7 @@ async def _class(request: web.Request) -> tuple[dict[str, Any], dict[str, Any] |
 async def list_sessions(request: web.Request) -> web.Response:
     host = await current_host(request)
     sessions = await ctx(request).sessions.of_host(host.host_id)
-    return web.json_response({"sessions": [session_view(s) for s in sessions]})
+    return json_response({"sessions": [session_view(s) for s in sessions]})
 
 
 @routes.get("/api/sessions/{session_id}")
@@ -69,7 +71,7 @@ async def get_session(request: web.Request) -> web.Response:
     session = await _own_session(request)
     view = session_view(session)
     view["timeline"] = await ctx(request).sessions.timeline(session)
-    return web.json_response(view)
+    return json_response(view)
 
 
 @routes.post("/api/sessions/{session_id}/class")
@@ -81,10 +83,12 @@ async def create_class(request: web.Request) -> web.Response:
     description = body.get("description", "")
     price, preview = body.get("price"), body.get("preview_seconds", 60)
     currency = body.get("currency", "CNY")
-    if not isinstance(title, str) or not title.strip() or len(title) > 200:
-        raise ApiError(400, "invalid", "title must be 1-200 characters")
-    if not isinstance(description, str) or len(description) > 5000:
-        raise ApiError(400, "invalid", "description must be at most 5000 characters")
+    try:
+        title = clean_text(title, "title", 200)
+        description = clean_text(description, "description", 5000, required=False,
+                                 multiline=True)
+    except TextError as exc:
+        raise ApiError(400, "invalid", str(exc)) from None
     if isinstance(price, bool) or not isinstance(price, int) or not 0 <= price <= 10**9:
         raise ApiError(400, "invalid", "price must be an integer in minor units")
     if isinstance(preview, bool) or not isinstance(preview, int) or not 0 <= preview <= 3600:
@@ -94,10 +98,13 @@ async def create_class(request: web.Request) -> web.Response:
     if session["status"] not in ("packaging", "ready"):
         raise ApiError(409, "conflict", f"the session is {session['status']}: only a "
                                         "finished recording can become a class")
-    cls = await app.sessions.create_class(session, {
-        "title": title.strip(), "description": description, "price": price,
+    cls, created = await app.sessions.create_class(session, {
+        "title": title, "description": description, "price": price,
         "currency": currency, "preview_seconds": preview})
-    return web.json_response(class_view(cls, session), status=201)
+    if not created:
+        raise ApiError(409, "conflict", f"this session is already class {cls['class_id']}",
+                       headers={"Location": f"/api/classes/{cls['class_id']}"})
+    return json_response(class_view(cls, session), status=201)
 
 
 @routes.get("/api/classes")
@@ -107,13 +114,13 @@ async def list_classes(request: web.Request) -> web.Response:
     sessions = await app.sessions.get_many([c["session_id"] for c in classes])
     out = [class_view(cls, session) for cls, session in zip(classes, sessions, strict=True)
            if session and session.get("status") == "ready"]
-    return web.json_response({"classes": out})
+    return json_response({"classes": out})
 
 
 @routes.get("/api/classes/{class_id}")
 async def get_class(request: web.Request) -> web.Response:
     cls, session = await _class(request)
-    return web.json_response(class_view(cls, session))
+    return json_response(class_view(cls, session))
 
 
 @routes.post("/api/classes/{class_id}/buy")
@@ -135,7 +142,7 @@ async def play(request: web.Request) -> web.Response:
     app = ctx(request)
     entitled = await app.sessions.entitled(viewer, cls["class_id"])
     scope = "full" if entitled else "preview"
-    return web.json_response({
+    return json_response({
         "class_id": cls["class_id"], "entitled": entitled,
         "playlist": app.signer.sign(f"/vod/{cls['class_id']}/index.m3u8", scope),
         "preview_seconds": cls["preview_seconds"], "duration": session.get("duration"),
@@ -155,7 +162,7 @@ async def save_position(request: web.Request) -> web.Response:
             0 <= seconds <= max(limit, 1)):
         raise ApiError(400, "invalid", "seconds must be a position inside the class")
     await ctx(request).sessions.save_position(viewer, cls["class_id"], float(seconds))
-    return web.json_response({"seconds": float(seconds)})
+    return json_response({"seconds": float(seconds)})
 
 
 def _preview_playlist(text: str, preview: float) -> str:

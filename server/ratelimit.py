@@ -9,6 +9,7 @@ itself so nodes with skewed clocks agree.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
@@ -54,3 +55,23 @@ class RateLimiter:
         allowed, wait_us = await self._gcra(keys=[f"{self.prefix}:{key}"],
                                             args=[self.period_us, self.limit, cost])
         return Verdict(bool(int(allowed)), int(wait_us) / 1_000_000)
+
+
+class LocalBucket:
+    """A token bucket held in this process, for limits on one connection (a viewer's data
+    channel) that need no Redis round trip to refuse a flood."""
+
+    def __init__(self, burst: int, per_second: float) -> None:
+        self.burst = float(burst)
+        self.rate = per_second
+        self.tokens = float(burst)
+        self.stamp = time.monotonic()
+
+    def take(self) -> Verdict:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return Verdict(True, 0.0)
+        return Verdict(False, (1 - self.tokens) / self.rate)

@@ -87,6 +87,19 @@ end
 return false
 """
 
+# Make a session's one class. KEYS: the session's class pointer, class hash, classes zset.
+# ARGV: class id, created_at, then class fields.  Returns the existing class id, or false.
+CREATE_CLASS = """
+local existing = redis.call('GET', KEYS[1])
+if existing then return existing end
+redis.call('SET', KEYS[1], ARGV[1])
+local fields = {}
+for i = 3, #ARGV do fields[#fields + 1] = ARGV[i] end
+redis.call('HSET', KEYS[2], unpack(fields))
+redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
+return false
+"""
+
 
 def _decode(raw: dict[Any, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
@@ -105,6 +118,7 @@ class SessionStore:
         self._reclaim = redis.register_script(RECLAIM)
         self._finish = redis.register_script(FINISH)
         self._adopt = redis.register_script(ADOPT)
+        self._create_class = redis.register_script(CREATE_CLASS)
 
     # -- sessions ---------------------------------------------------------------------------
     async def start(self, room_id: str, host_id: str, title: str, file: str,
@@ -246,17 +260,24 @@ class SessionStore:
         return _decode(raw) if raw else None
 
     # -- classes ----------------------------------------------------------------------------
-    async def create_class(self, session: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
+    async def create_class(self, session: dict[str, Any],
+                           fields: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+        """Make the session's class, once: a second call returns the first class and False,
+        so a double tap or two hosts' tabs never sell one recording as two classes."""
         cid = "c_" + secrets.token_hex(6)
         data = {**fields, "class_id": cid, "product_id": cid, "session_id": session["session_id"],
                 "host_id": session["host_id"], "room_id": session["room_id"],
                 "created_at": time.time(), "stock": 10**9, "per_buyer_limit": 1,
                 "status": "active"}
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(f"class:{cid}", mapping={k: str(v) for k, v in data.items()})
-            pipe.zadd("classes", {cid: data["created_at"]})
-            await pipe.execute()
-        return _decode(data)
+        flat = [str(x) for kv in data.items() for x in kv]
+        existing = await self._create_class(
+            keys=[f"session:{session['session_id']}:class", f"class:{cid}", "classes"],
+            args=[cid, data["created_at"], *flat])
+        if existing:
+            cls = await self.get_class(str(existing))
+            if cls is not None:
+                return cls, False
+        return _decode(data), True
 
     async def get_class(self, cid: str) -> dict[str, Any] | None:
         if len(cid) > 64:
@@ -271,6 +292,9 @@ class SessionStore:
 
     async def grant(self, viewer_id: str, cid: str) -> None:
         await self.redis.sadd(f"viewer:{viewer_id}:classes", cid)
+
+    async def revoke(self, viewer_id: str, cid: str) -> None:
+        await self.redis.srem(f"viewer:{viewer_id}:classes", cid)
 
     async def entitled(self, viewer_id: str | None, cid: str) -> bool:
         if viewer_id is None:

@@ -1,10 +1,35 @@
-"""A room's current state in one map, for late joiners and clients that saw a sequence gap."""
+"""A room's current state in one map, for late joiners and clients that saw a sequence gap.
+
+One unreadable stored item (text stored before input was checked, a half-written record)
+is left out rather than failing the whole snapshot: a snapshot is every new viewer's
+welcome, so it must not fail because of one product or one chat message.
+"""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from .context import AppContext
+from .wire import WireError, check_tree
+
+log = logging.getLogger("stallcast.snapshot")
+
+
+def _sound(item: Any) -> bool:
+    try:
+        check_tree(item)
+    except WireError:
+        return False
+    return True
+
+
+def _keep_sound(room_id: str, what: str, items: list[Any]) -> list[Any]:
+    kept = [item for item in items if _sound(item)]
+    if len(kept) != len(items):
+        log.warning("snapshot items left out", extra={"room_id": room_id, "what": what,
+                                                      "count": len(items) - len(kept)})
+    return kept
 
 
 async def room_snapshot(app: AppContext, room_id: str) -> dict[str, Any]:
@@ -17,4 +42,8 @@ async def room_snapshot(app: AppContext, room_id: str) -> dict[str, Any]:
         "chat": await app.chat.history(room_id),
         "likes": await app.chat.likes(room_id),
     })
+    for what in ("products", "sales", "chat"):
+        snapshot[what] = _keep_sound(room_id, what, snapshot[what])
+    if snapshot["pinned"] is not None and not _sound(snapshot["pinned"]):
+        snapshot["pinned"] = None
     return snapshot

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import aiohttp
 
 CONTACT = {"name": "Li Wei", "phone": "+86 138 0000 0000", "address": "8 Binhai Road, Haikou"}
+
+
+def contact_for(viewer_id: str) -> dict[str, str]:
+    """A distinct person for each viewer: per-buyer limits count per phone and address too,
+    so tests with many buyers need many people, not one contact shared by all."""
+    n = int(hashlib.sha256(viewer_id.encode()).hexdigest()[:12], 16) % 10**9
+    return {"name": f"Buyer {viewer_id[-4:]}", "phone": f"+86 13{n:09d}",
+            "address": f"{n} Binhai Road, Haikou"}
 
 
 class Api:

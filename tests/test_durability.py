@@ -10,7 +10,7 @@ from pathlib import Path
 import aiohttp
 
 from procs import ServeProcess, host_create, wait_healthy
-from shop_helpers import CONTACT, Api
+from shop_helpers import Api, contact_for
 
 
 async def test_acknowledged_orders_survive_kill_9(tmp_path: Path) -> None:
@@ -37,7 +37,8 @@ async def test_acknowledged_orders_survive_kill_9(tmp_path: Path) -> None:
                                                   viewers[i % 100][1], {
                                                       "sale_id": sale["sale_id"],
                                                       "idempotency_key": f"crash-{i:05d}",
-                                                      "contact": CONTACT})
+                                                      "contact": contact_for(
+                                                          viewers[i % 100][0])})
                 except aiohttp.ClientError:
                     return  # the server died under this request: never acknowledged
                 if status == 201:

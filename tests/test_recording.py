@@ -144,9 +144,20 @@ async def test_class_store_signed_urls_and_entitlement(server: Running) -> None:
         async with http.get(server.base + expired) as resp:
             assert resp.status == 403
 
+        # A class is never cash on delivery: it waits for its payment, unlocks nothing yet,
+        # and is no parcel for the courier.
         order = await api.ok("POST", f"/api/classes/{cid}/buy", viewer, {
             "idempotency_key": "class-buy-001", "contact": {"name": "Mei", "phone": "+81 3 1234"}})
-        assert order["status"] == "confirmed"
+        assert order["status"] == "reserved" and order["kind"] == "digital", order
+        assert order["payment"]["method"] == "transfer"
+        assert (await api.ok("GET", f"/api/classes/{cid}/play", viewer))["entitled"] is False
+        oid = order["order_id"]
+        await api.ok("POST", f"/api/orders/{oid}/confirm", token)
+        status, body = await api.call("POST", f"/api/orders/{oid}/ship", token,
+                                      {"tracking_number": "SF123456"})
+        assert status == 409, body
+        csv_text = (await api.call("GET", "/api/orders.csv", token))[1]
+        assert oid not in csv_text and "Brewing oolong" not in csv_text
         play = await api.ok("GET", f"/api/classes/{cid}/play", viewer)
         assert play["entitled"] is True and "scope=full" in play["playlist"]
         async with http.get(server.base + play["playlist"]) as resp:
@@ -159,6 +170,18 @@ async def test_class_store_signed_urls_and_entitlement(server: Running) -> None:
         assert status == 400
         orders = await api.orders(token)
         assert [o["product_title"] for o in orders] == ["Brewing oolong"]
+        assert orders[0]["kind"] == "digital" and orders[0]["status"] == "confirmed"
+
+        # One recording is one class: a second attempt points at the first.
+        status, body = await api.call("POST", f"/api/sessions/{sid}/class", token,
+                                      {"title": "Oolong again", "price": 1})
+        assert status == 409 and cid in body["error"]["message"], body
+        assert [c["class_id"] for c in (await api.ok("GET", "/api/classes"))["classes"]] == [
+            cid]
+        # A refund (cancelling the paid order) takes the access back.
+        await api.ok("POST", f"/api/orders/{oid}/cancel", token)
+        play = await api.ok("GET", f"/api/classes/{cid}/play", viewer)
+        assert play["entitled"] is False and "scope=preview" in play["playlist"]
 
 
 async def test_recording_can_be_turned_off(server: Running) -> None:

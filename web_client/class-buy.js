@@ -2,7 +2,7 @@
 // one idempotency key per purchase attempt, and the whole class unlocked where the preview
 // stopped once the order is confirmed.
 
-import { t } from "./i18n.js";
+import { formatMoney, t } from "./i18n.js";
 import { describeHttpError } from "./classes.js";
 
 export function wireBuying({
@@ -73,10 +73,14 @@ export function wireBuying({
         return;
       }
       if (i === 0) {
-        setStatus("classes.buy.waiting",
-                  { status: t(`classes.order.${order.status === "reserved" ? "reserved" : "placed"}`) });
+        const pay = order.payment || {};
+        setStatus("classes.buy.waiting", {
+          status: t(`classes.order.${order.status === "reserved" ? "reserved" : "placed"}`),
+          amount: formatMoney(pay.amount ?? order.unit_price, pay.currency || order.currency),
+          reference: pay.reference || order.order_id,
+        });
       }
-      await new Promise((resolve) => { setTimeout(resolve, 5000); });
+      await new Promise((resolve) => { setTimeout(resolve, 3000); });
     }
   }
 

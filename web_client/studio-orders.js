@@ -94,7 +94,7 @@ export class OrdersPanel {
       total: this.total });
     syncList(this.els.list, this.orders, {
       key: (o) => o.order_id,
-      sig: (o) => [o.status, o.tracking_number || "", (this.freshUntil.get(o.order_id) || 0) > now,
+      sig: (o) => [o.status, o.kind, o.tracking_number || "", (this.freshUntil.get(o.order_id) || 0) > now,
         language()].join("|"),
       build: (o) => this.item(o, (this.freshUntil.get(o.order_id) || 0) > now),
     });
@@ -114,7 +114,8 @@ export class OrdersPanel {
       actions.append(act("confirm", "studio.orders.confirm", () => this.move(o, "confirm"),
         "primary"));
     }
-    if (o.status === "confirmed") {
+    const digital = o.kind === "digital"; // a class: paid means done, nothing to ship
+    if (o.status === "confirmed" && !digital) {
       const id = `track-${o.order_id}`;
       const input = el("input", { id, required: true, maxLength: 40, autocomplete: "off",
         pattern: "[A-Za-z0-9\\-]{4,40}", title: t("studio.orders.trackingHint"),
@@ -145,10 +146,12 @@ export class OrdersPanel {
     }
     const total = formatMoney(o.unit_price * o.quantity, o.currency);
     return el("li", { className: fresh ? "fresh" : "", dataset: { orderId: o.order_id,
-      status: o.status } },
+      status: o.status, kind: o.kind || "parcel" } },
     el("div", { className: "item-main" },
       el("div", { className: "item-title" }, `${o.product_title} × ${o.quantity} · ${total}`, " ",
-        el("span", { className: `badge ${badge} order-status` }, t(`studio.orders.status.${o.status}`)),
+        el("span", { className: `badge ${badge} order-status` },
+          t(`studio.orders.status.${digital && o.status === "confirmed" ? "paid" : o.status}`)),
+        digital ? el("span", { className: "badge" }, t("studio.orders.digital")) : null,
         fresh ? el("span", { className: "badge pinned" }, t("studio.orders.new")) : null),
       el("div", { className: "muted" }, `${o.order_id} · ${timeOfDay(o.created_at, language())}`),
       el("div", {}, `${o.name} · ${o.phone}`),

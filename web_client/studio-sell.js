@@ -81,9 +81,11 @@ export class SellPanel {
     };
     await busy(e.productSave, e.productMsg, async () => {
       const editing = this.editing;
-      const saved = editing
-        ? await api("PATCH", `/api/products/${encodeURIComponent(editing.product_id)}`, body)
-        : await api("POST", "/api/products", body);
+      const changes = editing ? productChanges(editing, body) : null;
+      const saved = !editing ? await api("POST", "/api/products", body)
+        : Object.keys(changes).length === 0 ? editing
+          : await api("PATCH", `/api/products/${encodeURIComponent(editing.product_id)}`,
+            changes);
       say(e.productMsg, editing ? "studio.products.saved" : "studio.products.added",
         { title: saved.title }, "ok");
       this.edit(null);
@@ -264,4 +266,16 @@ export class SellPanel {
       if (node.textContent !== text) node.textContent = text;
     }
   }
+}
+
+
+// An edit sends only what the host changed; a stock change says which figure it replaces,
+// so units sold while the form was open are not put back (the server answers 409).
+export function productChanges(before, form) {
+  const out = {};
+  for (const [k, v] of Object.entries(form)) {
+    if ((before[k] ?? "") !== v) out[k] = v;
+  }
+  if ("stock" in out) out.expected_stock = before.stock;
+  return out;
 }

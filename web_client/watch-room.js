@@ -85,6 +85,8 @@ export class Room {
     this.buffer = [];
     this.onChange();
     for (const e of early) this.handle(e);
+    // A welcome without the room's state (the server could not read it): fetch it.
+    if (!ev.snapshot) this.resync();
   }
 
   applySnapshot(snap) {

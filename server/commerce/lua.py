@@ -4,11 +4,14 @@ on one node or many."""
 from __future__ import annotations
 
 # Take stock for one order. The "source" is a flash sale hash (fields remaining, starts_at,
-# ends_at, status) or a product hash (field stock). Idempotent per (buyer, key).
+# ends_at, status) or a product hash (field stock). Idempotent per (buyer, key). The limit
+# holds per identity and per person: the phone and address keys (rules.person_keys) count
+# in the source's contacts hash, so a buyer with fresh identities gets nothing more.
 # KEYS: source, source buyers hash, idempotency key, order hash, buyer orders zset,
-#       host orders zset, reservations zset, room orders zset ("" for none)
+#       host orders zset, reservations zset, room orders zset ("" for none),
+#       source contacts hash
 # ARGV: now, quantity, buyer_id, order_id, stock_field, limit, status, expires_at,
-#       then order fields as name/value pairs
+#       phone key, address key ("" for none), then order fields as name/value pairs
 # Returns {code, order_id, remaining}
 BUY = """
 local existing = redis.call('GET', KEYS[3])
@@ -27,13 +30,24 @@ if ends > 0 and now >= ends then return {'ended', '', -1} end
 local remaining = tonumber(redis.call('HGET', src, field) or '0')
 if remaining <= 0 then return {'sold_out', '', 0} end
 if remaining < qty then return {'insufficient', '', remaining} end
+local limit = tonumber(ARGV[6])
 local bought = tonumber(redis.call('HGET', KEYS[2], ARGV[3]) or '0')
-if bought + qty > tonumber(ARGV[6]) then return {'limit', '', remaining} end
+if bought + qty > limit then return {'limit', '', remaining} end
+for i = 9, 10 do
+  if ARGV[i] ~= '' then
+    local by_person = tonumber(redis.call('HGET', KEYS[9], ARGV[i]) or '0')
+    if by_person + qty > limit then return {'limit', '', remaining} end
+  end
+end
 remaining = redis.call('HINCRBY', src, field, -qty)
 redis.call('HINCRBY', KEYS[2], ARGV[3], qty)
+for i = 9, 10 do
+  if ARGV[i] ~= '' then redis.call('HINCRBY', KEYS[9], ARGV[i], qty) end
+end
 local fields = {}
-for i = 9, #ARGV do fields[#fields + 1] = ARGV[i] end
-redis.call('HSET', KEYS[4], 'status', ARGV[7], 'expires_at', ARGV[8], unpack(fields))
+for i = 11, #ARGV do fields[#fields + 1] = ARGV[i] end
+redis.call('HSET', KEYS[4], 'status', ARGV[7], 'expires_at', ARGV[8],
+           'phone_key', ARGV[9], 'address_key', ARGV[10], unpack(fields))
 redis.call('SET', KEYS[3], ARGV[4])
 redis.call('ZADD', KEYS[5], now, ARGV[4])
 redis.call('ZADD', KEYS[6], now, ARGV[4])
@@ -76,6 +90,10 @@ local buyer = redis.call('HGET', KEYS[1], 'buyer_id')
 redis.call('HSET', KEYS[1], 'status', 'cancelled', 'cancel_reason', ARGV[4],
            'updated_at', ARGV[2])
 redis.call('HINCRBY', src .. ':buyers', buyer, -qty)
+for _, person in ipairs({'phone_key', 'address_key'}) do
+  local key = redis.call('HGET', KEYS[1], person)
+  if key and key ~= '' then redis.call('HINCRBY', src .. ':contacts', key, -qty) end
+end
 local target, tfield = src, field
 if redis.call('HGET', src, 'status') == 'ended' then
   target = 'product:' .. redis.call('HGET', src, 'product_id')
@@ -93,8 +111,15 @@ return {1, target, remaining, status}
 # ARGV: quantity, sale_id, starts_at, then sale fields as name/value pairs
 CREATE_SALE = """
 local stock = tonumber(redis.call('HGET', KEYS[1], 'stock') or '-1')
-if stock < 0 then return {'not_found', -1} end
+if stock < 0 or redis.call('HGET', KEYS[1], 'status') == 'deleted' then
+  return {'not_found', -1}
+end
 local qty = tonumber(ARGV[1])
+local due = tonumber(ARGV[3])
+-- Checked before any write: a script that fails halfway keeps what it wrote.
+if qty == nil or qty < 1 or due == nil or due ~= due or due == math.huge then
+  return {'invalid', stock}
+end
 if stock < qty then return {'insufficient', stock} end
 redis.call('HINCRBY', KEYS[1], 'stock', -qty)
 local fields = {}
@@ -141,4 +166,33 @@ for i = 4, #ARGV do fields[#fields + 1] = ARGV[i] end
 redis.call('HSET', KEYS[1], 'status', ARGV[2], 'updated_at', ARGV[3], unpack(fields))
 if ARGV[2] ~= 'reserved' then redis.call('ZREM', 'reservations', KEYS[1]:sub(7)) end
 return 'ok'
+"""
+
+# Edit a product: write only the fields named, and only while it is the host's and not
+# deleted. A stock change may be conditional on the stock the editor saw, so an edit that
+# was slow to arrive cannot put back units that were sold meanwhile.
+# KEYS: product hash;  ARGV: host_id, expected stock ("" = unconditional), then field pairs
+# Returns {code ("ok", "not_found", "forbidden", "stock_moved"), current stock}
+UPDATE_PRODUCT = """
+local owner = redis.call('HGET', KEYS[1], 'host_id')
+if owner == false or redis.call('HGET', KEYS[1], 'status') == 'deleted' then
+  return {'not_found', -1}
+end
+if owner ~= ARGV[1] then return {'forbidden', -1} end
+local stock = tonumber(redis.call('HGET', KEYS[1], 'stock'))
+if ARGV[2] ~= '' and stock ~= tonumber(ARGV[2]) then return {'stock_moved', stock} end
+local fields = {}
+for i = 3, #ARGV do fields[#fields + 1] = ARGV[i] end
+redis.call('HSET', KEYS[1], 'updated_at', redis.call('TIME')[1], unpack(fields))
+return {'ok', tonumber(redis.call('HGET', KEYS[1], 'stock'))}
+"""
+
+# Count a card click once per viewer per pin, and only for the card pinned now.
+# KEYS: room pinned product, room clickers set;  ARGV: product id, clicker, ttl seconds
+# Returns 1 when counted.
+CARD_CLICK = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if redis.call('SADD', KEYS[2], ARGV[2]) == 0 then return 0 end
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+return 1
 """

@@ -42,6 +42,10 @@ class ManualTransfer:
 
 PROVIDERS: dict[str, PaymentProvider] = {"cod": CashOnDelivery(), "manual": ManualTransfer()}
 
+# Digital goods (classes) unlock on a confirmed payment, never on delivery; until a payment
+# service that confirms by itself is configured, the host confirms the transfer.
+DIGITAL: PaymentProvider = PROVIDERS["manual"]
+
 
 def provider(name: str) -> PaymentProvider:
     try:

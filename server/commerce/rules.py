@@ -6,11 +6,16 @@ Nothing here touches the network or Redis, so every rule is testable on its own.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
+import math
 import re
-from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+import unicodedata
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
+
+from ..text import TextError, clean_text
 
 CURRENCY = re.compile(r"^[A-Z]{3}$")
 MAX_PRICE = 10**12
@@ -26,14 +31,13 @@ class RuleError(ValueError):
         self.code = code
 
 
-def _text(body: Mapping[str, Any], key: str, max_len: int, required: bool = True) -> str:
-    value = body.get(key, None if required else "")
-    if not isinstance(value, str) or (required and not value.strip()):
-        raise RuleError(f"{key} must be a non-empty string" if required else
-                        f"{key} must be a string")
-    if len(value) > max_len:
-        raise RuleError(f"{key} longer than {max_len} characters")
-    return value.strip()
+def _text(body: Mapping[str, Any], key: str, max_len: int, required: bool = True,
+          multiline: bool = False) -> str:
+    try:
+        return clean_text(body.get(key, None if required else ""), key, max_len,
+                          required=required, multiline=multiline)
+    except TextError as exc:
+        raise RuleError(str(exc)) from None
 
 
 def _int(body: Mapping[str, Any], key: str, lo: int, hi: int, default: int | None = None) -> int:
@@ -56,29 +60,64 @@ class ProductInput:
     per_buyer_limit: int
 
 
-def product_input(body: Mapping[str, Any], partial: bool = False,
-                  current: ProductInput | None = None) -> ProductInput:
-    """Validate a product body; with ``partial``, missing fields keep ``current``'s values."""
-    base: dict[str, Any] = asdict(current) if current else {}
-    merged = {**base, **body} if partial else dict(body)
-    unknown = set(body) - set(ProductInput.__dataclass_fields__)
-    if unknown:
-        raise RuleError(f"unknown field(s): {', '.join(sorted(unknown))}")
-    currency = merged.get("currency", "")
+def _currency(body: Mapping[str, Any]) -> str:
+    currency = body.get("currency", "")
     if not isinstance(currency, str) or not CURRENCY.match(currency):
         raise RuleError("currency must be an ISO 4217 code such as CNY, JPY or USD")
-    image = _text(merged, "image", 2000, required=False)
+    return currency
+
+
+def _image(body: Mapping[str, Any]) -> str:
+    image = _text(body, "image", 2000, required=False)
     if image and not re.match(r"^(https?://|/)", image):
         raise RuleError("image must be an http(s) URL or a path")
-    return ProductInput(
-        title=_text(merged, "title", 200),
-        description=_text(merged, "description", 5000, required=False),
-        price=_int(merged, "price", 0, MAX_PRICE),
-        currency=currency,
-        image=image,
-        stock=_int(merged, "stock", 0, MAX_STOCK),
-        per_buyer_limit=_int(merged, "per_buyer_limit", 1, 10**6, default=10),
-    )
+    return image
+
+
+# One validator per product field, so a full body and a partial edit are judged alike.
+PRODUCT_FIELDS: dict[str, Callable[[Mapping[str, Any]], Any]] = {
+    "title": lambda b: _text(b, "title", 200),
+    "description": lambda b: _text(b, "description", 5000, required=False, multiline=True),
+    "price": lambda b: _int(b, "price", 0, MAX_PRICE),
+    "currency": _currency,
+    "image": _image,
+    "stock": lambda b: _int(b, "stock", 0, MAX_STOCK),
+    "per_buyer_limit": lambda b: _int(b, "per_buyer_limit", 1, 10**6, default=10),
+}
+
+
+def product_input(body: Mapping[str, Any]) -> ProductInput:
+    """Validate a whole new product."""
+    _no_unknown(body, set(PRODUCT_FIELDS))
+    return ProductInput(**{name: check(body) for name, check in PRODUCT_FIELDS.items()})
+
+
+def _no_unknown(body: Mapping[str, Any], known: set[str]) -> None:
+    unknown = set(body) - known
+    if unknown:
+        raise RuleError(f"unknown field(s): {', '.join(sorted(unknown))[:200]}")
+
+
+@dataclass(frozen=True)
+class ProductEdit:
+    """The fields an edit names, validated; nothing else is written. ``expected_stock``
+    makes a stock change conditional on the figure the editor saw (409 if it moved)."""
+
+    changes: dict[str, Any]
+    expected_stock: int | None = None
+
+
+def product_edit(body: Mapping[str, Any]) -> ProductEdit:
+    _no_unknown(body, set(PRODUCT_FIELDS) | {"expected_stock"})
+    changes = {name: check(body) for name, check in PRODUCT_FIELDS.items() if name in body}
+    expected = None
+    if "expected_stock" in body:
+        if "stock" not in body:
+            raise RuleError("expected_stock goes with stock")
+        expected = _int(body, "expected_stock", 0, MAX_STOCK)
+    if not changes:
+        raise RuleError(f"name at least one of {', '.join(PRODUCT_FIELDS)}")
+    return ProductEdit(changes, expected)
 
 
 @dataclass(frozen=True)
@@ -100,7 +139,8 @@ def sale_input(body: Mapping[str, Any], now: float, default_limit: int) -> SaleI
     start_in = body.get("start_in", 0)
     starts_at = body.get("starts_at")
     if starts_at is not None:
-        if isinstance(starts_at, bool) or not isinstance(starts_at, (int, float)):
+        if isinstance(starts_at, bool) or not isinstance(starts_at, (int, float)) or (
+                not math.isfinite(starts_at)):
             raise RuleError("starts_at must be a UNIX time in seconds")
         if starts_at < now - 5 or starts_at > now + 30 * 86400:
             raise RuleError("starts_at must be now or within 30 days")
@@ -142,6 +182,25 @@ def contact_input(body: Any, digital: bool = False) -> Contact:
     return contact
 
 
+PHONE_DIGITS = 9  # national numbers differ in their prefixes (+86, 0), not their tails
+
+
+def person_keys(contact: Contact) -> tuple[str, str]:
+    """What identifies a buyer beyond a free identity: the phone's last digits and the
+    address with case, width, spacing and punctuation taken out, each as a short hash.
+    A per-buyer limit counts against both, so new identities buy nothing more."""
+    digits = "".join(ch for ch in contact.phone if ch.isdigit())[-PHONE_DIGITS:]
+    folded = unicodedata.normalize("NFKC", contact.address).casefold()
+    address = "".join(ch for ch in folded if unicodedata.category(ch)[0] in "LN")
+
+    def digest(kind: str, value: str) -> str:
+        if not value:
+            return ""
+        return kind + hashlib.blake2s(value.encode(), digest_size=8).hexdigest()
+
+    return digest("t", digits), digest("a", address)
+
+
 IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_\-:.]{8,80}$")
 
 
@@ -162,11 +221,27 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 STATUSES = tuple(TRANSITIONS)
 
 
-def check_transition(current: str, new: str) -> None:
+# A digital order is paid for and then done: nothing to ship; cancelling it is a refund
+# and takes the access back.
+DIGITAL_TRANSITIONS: dict[str, frozenset[str]] = {
+    "reserved": frozenset({"confirmed", "cancelled"}),
+    "confirmed": frozenset({"cancelled"}),
+    "cancelled": frozenset(),
+}
+
+
+def order_kind(order: Mapping[str, Any]) -> str:
+    """"digital" (a class: access, nothing to ship) or "parcel" (goods for the courier)."""
+    return "digital" if str(order.get("source", "")).startswith("class:") else "parcel"
+
+
+def check_transition(current: str, new: str, digital: bool = False) -> None:
     if new not in TRANSITIONS:
         raise RuleError(f"unknown status {new!r}")
-    if new not in TRANSITIONS.get(current, frozenset()):
-        raise RuleError(f"an order that is {current} cannot become {new}", code="conflict")
+    allowed = (DIGITAL_TRANSITIONS if digital else TRANSITIONS).get(current, frozenset())
+    if new not in allowed:
+        what = "a class order" if digital else "an order"
+        raise RuleError(f"{what} that is {current} cannot become {new}", code="conflict")
 
 
 def tracking_number(value: Any) -> str:
@@ -215,12 +290,20 @@ LIKES_MAX_PER_MESSAGE = 50
 
 
 def chat_text(value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise RuleError("chat text must be a non-empty string")
-    text = " ".join(value.split())
-    if len(text) > CHAT_MAX:
+    if isinstance(value, str) and len(" ".join(value.split())) > CHAT_MAX:
         raise RuleError(f"chat text longer than {CHAT_MAX} characters", code="too_long")
-    return text
+    return _text({"text": value}, "text", CHAT_MAX)
+
+
+CHAT_NAME_MAX = 40
+
+
+def chat_name(value: Any) -> str:
+    """A chat display name; anything unusable becomes "viewer" rather than an error."""
+    try:
+        return clean_text(value, "name", CHAT_NAME_MAX * 4)[:CHAT_NAME_MAX] or "viewer"
+    except TextError:
+        return "viewer"
 
 
 def like_count(value: Any) -> int:

@@ -9,8 +9,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ..events import EventBus
-from .payments import PaymentProvider
-from .rules import RuleError, contact_input, idempotency_key, sale_input
+from .payments import DIGITAL, PaymentProvider
+from .rules import RuleError, contact_input, idempotency_key, order_kind, sale_input
 from .store import BuyRefused, CommerceStore
 
 log = logging.getLogger("stallcast.commerce")
@@ -22,7 +22,9 @@ ORDER_FIELDS = ("order_id", "status", "room_id", "product_id", "product_title", 
 
 
 def order_view(order: dict[str, Any]) -> dict[str, Any]:
-    return {k: order[k] for k in ORDER_FIELDS if k in order}
+    view = {k: order[k] for k in ORDER_FIELDS if k in order}
+    view["kind"] = order_kind(order)
+    return view
 
 
 def card_view(product: dict[str, Any]) -> dict[str, Any]:
@@ -102,8 +104,11 @@ class Commerce:
         self._ticker: asyncio.Task[None] | None = None
         # Session counters (server/counters.py), when metrics are on.
         self.counters: Any = None
-        # Called with each order that becomes confirmed (a class purchase grants access).
-        self.on_confirmed: Callable[[dict[str, Any]], Awaitable[None]] | None = None
+        # A digital good is never cash on delivery: its payment is confirmed first.
+        self.digital_payments: PaymentProvider = DIGITAL
+        # Called with each order whose status moved (confirmed, cancelled): a class order
+        # grants access on confirmation and takes it back on cancellation.
+        self.on_status: Callable[[dict[str, Any]], Awaitable[None]] | None = None
 
     # -- host actions ----------------------------------------------------------------------
     async def pin(self, room_id: str, product: dict[str, Any]) -> None:
@@ -137,7 +142,7 @@ class Commerce:
     async def set_status(self, order: dict[str, Any], new: str, **extra: str) -> dict[str, Any]:
         from .rules import check_transition
 
-        check_transition(order["status"], new)
+        check_transition(order["status"], new, digital=order_kind(order) == "digital")
         now = time.time()
         if new == "cancelled":
             done, _, _, before = await self.store.cancel(order["order_id"], now,
@@ -153,8 +158,8 @@ class Commerce:
                 raise RuleError(f"the order changed meanwhile (now {result})", code="conflict")
         updated = await self.store.get_order(order["order_id"])
         assert updated is not None
-        if new == "confirmed" and self.on_confirmed is not None:
-            await self.on_confirmed(updated)
+        if self.on_status is not None:
+            await self.on_status(updated)
         await self._tell_buyer(updated)
         return updated
 
@@ -220,7 +225,8 @@ class Commerce:
 
     async def buy_class(self, cls: dict[str, Any], buyer_id: str,
                         body: dict[str, Any]) -> dict[str, Any]:
-        """Buy a recorded class through the same order flow; access follows confirmation."""
+        """Buy a recorded class through the same order flow. It is held as a reservation
+        until its payment is confirmed; access follows confirmation (``on_status``)."""
         idem = idempotency_key(body.get("idempotency_key"))
         raw_contact = body.get("contact")
         if raw_contact is None:
@@ -228,7 +234,7 @@ class Commerce:
         contact = contact_input(raw_contact, digital=True)
         order, created, _ = await self.store.buy(
             buyer_id=buyer_id, source=cls, is_sale=False, quantity=1, idem=idem,
-            contact=contact, room_id=cls["room_id"], confirm=self.payments.confirms_at_once,
+            contact=contact, room_id=cls["room_id"], confirm=False,
             reservation_ttl=self.reservation_ttl, now=time.time(),
             source_key=f"class:{cls['class_id']}")
         if created:
@@ -236,10 +242,8 @@ class Commerce:
             if not contact.address and known.get("address"):
                 contact = type(contact)(contact.name, contact.phone, known["address"])
             await self.store.save_contact(buyer_id, contact)
-            if order["status"] == "confirmed" and self.on_confirmed is not None:
-                await self.on_confirmed(order)
         view = order_view(order)
-        view["payment"] = self.payments.instructions(order)
+        view["payment"] = self.digital_payments.instructions(order)
         view["created"] = created
         return view
 
@@ -276,6 +280,8 @@ class Commerce:
                 continue
             if key.startswith("sale:"):
                 self.stock.mark(order["room_id"], key[5:])
+            if self.on_status is not None:
+                await self.on_status(order)
             await self._tell_buyer(order)
 
     def start(self, interval: float = 0.2) -> None:

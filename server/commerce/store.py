@@ -12,11 +12,12 @@ import redis.asyncio as aioredis
 
 from ..batch import hashes
 from . import lua
-from .rules import Contact, ProductInput, RuleError, SaleInput
+from .rules import Contact, ProductEdit, ProductInput, RuleError, SaleInput, person_keys
 
 RESERVATIONS = "reservations"
 SALE_SCHEDULE = "sales:schedule"
 PAGE_MAX = 500  # orders per page of a listing
+CLICKERS_TTL_S = 2 * 86400  # who clicked the pinned card: kept while a show could run
 ROOM_INDEX_DONE = "migration:room_orders"  # set once every old order is in its room's index
 
 BUY_ERRORS = {
@@ -66,6 +67,8 @@ class CommerceStore:
         self._end_sale = redis.register_script(lua.END_SALE)
         self._transition = redis.register_script(lua.TRANSITION)
         self._order_page = redis.register_script(lua.ORDER_PAGE)
+        self._update_product = redis.register_script(lua.UPDATE_PRODUCT)
+        self._click = redis.register_script(lua.CARD_CLICK)
 
     # -- products -------------------------------------------------------------------------
     async def create_product(self, host_id: str, data: ProductInput) -> dict[str, Any]:
@@ -94,10 +97,20 @@ class CommerceStore:
         ids = await self.redis.smembers(f"host:{host_id}:products")
         return sorted(await self._products(ids), key=lambda p: p["created_at"])
 
-    async def update_product(self, pid: str, data: ProductInput) -> dict[str, Any]:
-        await self.redis.hset(f"product:{pid}", mapping=asdict(data))  # type: ignore[arg-type]
+    async def update_product(self, pid: str, host_id: str, edit: ProductEdit) -> dict[str, Any]:
+        """Write the named fields in one script; stock never goes through Python."""
+        flat = [str(x) for kv in edit.changes.items() for x in kv]
+        expected = "" if edit.expected_stock is None else str(edit.expected_stock)
+        code, stock = await self._update_product(keys=[f"product:{pid}"],
+                                                 args=[host_id, expected, *flat])
+        if code == "stock_moved":
+            raise RuleError(f"the stock changed meanwhile (now {stock}); check it and "
+                            "edit again", code="conflict")
+        if code != "ok":
+            raise RuleError("no such product", code=str(code))
         product = await self.get_product(pid)
-        assert product is not None
+        if product is None:
+            raise RuleError("no such product", code="not_found")
         return product
 
     async def delete_product(self, product: dict[str, Any]) -> None:
@@ -123,10 +136,20 @@ class CommerceStore:
         return bool(await self.redis.sismember(f"room:{room_id}:products", pid))
 
     async def pin(self, room_id: str, pid: str | None) -> None:
-        if pid is None:
-            await self.redis.delete(f"room:{room_id}:pinned")
-        else:
-            await self.redis.set(f"room:{room_id}:pinned", pid)
+        """Pin (or unpin) the card; each pin starts a fresh set of viewers who clicked it."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            if pid is None:
+                pipe.delete(f"room:{room_id}:pinned")
+            else:
+                pipe.set(f"room:{room_id}:pinned", pid)
+            pipe.delete(f"room:{room_id}:clickers")
+            await pipe.execute()
+
+    async def count_click(self, room_id: str, pid: str, clicker: str) -> bool:
+        """True the first time ``clicker`` clicks the card pinned now; a click on anything
+        else, or a repeat, counts nothing."""
+        return bool(await self._click(keys=[f"room:{room_id}:pinned", f"room:{room_id}:clickers"],
+                                      args=[pid, clicker, CLICKERS_TTL_S]))
 
     async def pinned_ids(self, room_ids: list[str]) -> list[str | None]:
         """The pinned product id of each room, in one round trip."""
@@ -158,6 +181,10 @@ class CommerceStore:
                   SALE_SCHEDULE],
             args=[data.quantity, sid, data.starts_at if data.starts_at > now else data.ends_at,
                   *flat])
+        if code == "not_found":
+            raise RuleError("no such product", code="not_found")
+        if code == "invalid":
+            raise RuleError("the sale's quantity or times are not valid numbers")
         if code != "ok":
             raise RuleError(f"only {stock} in stock for a sale of {data.quantity}",
                             code="insufficient")
@@ -224,13 +251,15 @@ class CommerceStore:
             "source_field": "remaining" if is_sale else "stock", "tracking_number": "",
         }
         flat = [str(x) for kv in fields.items() for x in kv]
+        phone_key, address_key = person_keys(contact)
         code, order_id, remaining = await self._buy(
             keys=[src_key, f"{src_key}:buyers", f"idem:{buyer_id}:{idem}", f"order:{oid}",
                   f"buyer:{buyer_id}:orders", f"host:{source['host_id']}:orders",
-                  RESERVATIONS, f"room:{room_id}:orders" if room_id else ""],
+                  RESERVATIONS, f"room:{room_id}:orders" if room_id else "",
+                  f"{src_key}:contacts"],
             args=[now, quantity, buyer_id, oid, fields["source_field"],
                   source["per_buyer_limit"], "confirmed" if confirm else "reserved",
-                  now + reservation_ttl, *flat])
+                  now + reservation_ttl, phone_key, address_key, *flat])
         if code == "duplicate":
             order = await self.get_order(str(order_id))
             assert order is not None
