@@ -8,6 +8,7 @@ import contextlib
 import gc
 import json
 import logging
+import os
 import signal
 import sys
 from collections.abc import AsyncIterator, Sequence
@@ -160,6 +161,9 @@ async def _serve(config: Config, demo: bool) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # The data folder holds the signing secret, stream keys, buyers' addresses and
+    # recordings: everything any command creates there is the owner's alone.
+    os.umask(0o077)
     args = build_parser().parse_args(argv)
     try:
         config = _config(args)

@@ -1,4 +1,9 @@
-"""A private redis-server for a data folder: AOF on, unix socket, no TCP port."""
+"""A private redis-server for a data folder: AOF on, unix socket, no TCP port.
+
+The AOF holds the viewer/URL signing secret, stream keys, token digests and buyers'
+addresses, so the folder is the owner's alone (0700) and so is everything Redis writes in it
+(it runs under umask 077: 0600 files, 0700 folders).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import logging
 import os
 import shutil
 import signal
+import stat
 import subprocess
 from pathlib import Path
 
@@ -15,6 +21,8 @@ import redis.asyncio as aioredis
 log = logging.getLogger("stallcast.redis")
 
 SOCKET_NAME = "redis.sock"
+AOF_DIR = "appendonlydir"
+PRIVATE_UMASK = 0o077
 
 
 class RedisServerError(RuntimeError):
@@ -27,6 +35,35 @@ def socket_path(data_dir: Path) -> Path:
 
 def socket_url(data_dir: Path) -> str:
     return f"unix://{socket_path(data_dir)}"
+
+
+def _drop_group_other(path: Path, dirs: bool = False) -> None:
+    """Clear the group and other permission bits of a regular file (or, with ``dirs``, a
+    folder); the owner's bits stay as they were. Symlinks, sockets and the like are left."""
+    try:
+        st = path.lstat()
+        if not (stat.S_ISREG(st.st_mode) or (dirs and stat.S_ISDIR(st.st_mode))):
+            return
+        if st.st_mode & 0o077:
+            path.chmod(stat.S_IMODE(st.st_mode) & 0o700)
+    except OSError as exc:
+        log.warning("cannot make private", extra={"path": str(path), "reason": str(exc)})
+
+
+def make_private(data_dir: Path) -> None:
+    """Create ``data_dir`` as 0700, or tighten one an older install left 0755: the folder,
+    the files directly in it and the AOF folder with its files."""
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        data_dir.chmod(0o700)
+    except OSError as exc:  # not ours (a mounted volume): say so, Redis may still run
+        log.warning("cannot make private", extra={"path": str(data_dir), "reason": str(exc)})
+    for entry in data_dir.iterdir():
+        _drop_group_other(entry, dirs=entry.name == AOF_DIR)
+    aof = data_dir / AOF_DIR
+    if aof.is_dir() and not aof.is_symlink():
+        for entry in aof.iterdir():
+            _drop_group_other(entry)
 
 
 class PrivateRedis:
@@ -46,7 +83,7 @@ class PrivateRedis:
         exe = shutil.which(self.binary)
         if exe is None:
             raise RedisServerError(f"{self.binary} not found; install redis-server")
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        make_private(self.data_dir)
         sock = socket_path(self.data_dir)
         if len(str(sock)) > 100:
             raise RedisServerError(f"data folder path too long for a unix socket: {sock}")
@@ -60,7 +97,8 @@ class PrivateRedis:
             "--logfile", str(self.data_dir / "redis.log"),
             "--pidfile", str(self.data_dir / "redis.pid"),
         ]
-        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, start_new_session=True)
+        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, start_new_session=True,
+                                     umask=PRIVATE_UMASK)
         client = aioredis.Redis(unix_socket_path=str(sock))
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
