@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from typing import Any
 
@@ -71,3 +72,17 @@ class Api:
                 "per_buyer_limit": 2, **fields}
         return await self.ok(  # type: ignore[no-any-return]
             "POST", f"/api/rooms/{room_id}/sales", host, body)
+
+    async def confirm_class_order(self, host: str, class_id: str,
+                                  timeout: float = 20) -> dict[str, Any]:
+        """The teacher confirms the transfer for the newest reserved order of a class (a
+        class unlocks on a confirmed payment, never on delivery)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            for order in await self.orders(host):
+                if order["product_id"] == class_id and order["status"] == "reserved":
+                    assert order["kind"] == "digital", order
+                    return await self.ok(  # type: ignore[no-any-return]
+                        "POST", f"/api/orders/{order['order_id']}/confirm", host)
+            assert asyncio.get_running_loop().time() < deadline, "no class order to confirm"
+            await asyncio.sleep(0.2)

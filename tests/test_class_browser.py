@@ -76,7 +76,8 @@ async def wait_ready(api: Api, token: str, timeout: float) -> dict[str, Any]:
     raise AssertionError(f"the session never became ready: {sessions}")
 
 
-async def make_class(server: Running, api: Api, timings: dict[str, Any]) -> str:
+async def make_class(server: Running, api: Api, timings: dict[str, Any]) -> tuple[str, str]:
+    """A packaged class; returns its id and its teacher's host token."""
     """Publish H264 for ~12 s with a card pinned ~3 s in; package it; sell it as a class."""
     _, token = await server.new_host("Tea house")
     room = await server.new_room(token, title="Oolong live")
@@ -104,7 +105,7 @@ async def make_class(server: Running, api: Api, timings: dict[str, Any]) -> str:
     cls = await api.ok("POST", f"/api/sessions/{session['session_id']}/class", token, {
         "title": CLASS_TITLE, "description": "From leaf to cup in one pot.", "price": PRICE,
         "preview_seconds": PREVIEW, "currency": "CNY"})
-    return str(cls["class_id"])
+    return str(cls["class_id"]), token
 
 
 @pytest.mark.timeout(180)
@@ -116,9 +117,9 @@ async def test_class_preview_buy_and_full_replay_in_chromium(server: Running,
     try:
         async with aiohttp.ClientSession() as http:
             api = Api(server.base, http)
-            cid = await make_class(server, api, timings)
+            cid, host = await make_class(server, api, timings)
             t_browser = time.monotonic()
-            await watch_and_buy(server, cid, logs, timings, artifacts)
+            await watch_and_buy(server, cid, host, logs, timings, artifacts)
             timings["browser_s"] = round(time.monotonic() - t_browser, 2)
             await signed_urls_refuse_tampering(server, api, http, cid)
     finally:
@@ -128,8 +129,8 @@ async def test_class_preview_buy_and_full_replay_in_chromium(server: Running,
     assert not [line for line in logs if "pageerror" in line], logs
 
 
-async def watch_and_buy(server: Running, cid: str, logs: list[str], timings: dict[str, Any],
-                        artifacts: Path) -> None:
+async def watch_and_buy(server: Running, cid: str, host: str, logs: list[str],
+                        timings: dict[str, Any], artifacts: Path) -> None:
     async with chromium() as browser:
         context = await browser.new_context(viewport={"width": 375, "height": 800},
                                             locale="en-US")
@@ -211,6 +212,9 @@ async def watch_and_buy(server: Running, cid: str, logs: list[str], timings: dic
         await page.get_by_label("Phone").fill("+86 139 0000 1111")
         t_buy = time.monotonic()
         await page.get_by_role("button", name="Confirm purchase").click()
+        await expect(page.locator("#status")).to_contain_text("reference o_", timeout=10_000)
+        async with aiohttp.ClientSession() as http:
+            await Api(server.base, http).confirm_class_order(host, cid)
         await expect(page.locator("#status")).to_contain_text("Thank you", timeout=10_000)
         await page.wait_for_function(
             f"() => window.stallcast.play.entitled && !window.stallcast.video.paused"

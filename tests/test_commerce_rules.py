@@ -8,6 +8,7 @@ import io
 import pytest
 
 from server.commerce.rules import (
+    Contact,
     RuleError,
     chat_text,
     check_transition,
@@ -15,6 +16,8 @@ from server.commerce.rules import (
     idempotency_key,
     like_count,
     orders_csv,
+    person_keys,
+    product_edit,
     product_input,
     sale_input,
 )
@@ -39,8 +42,30 @@ def test_product_validation() -> None:
     ]:
         with pytest.raises(RuleError, match=message):
             product_input(bad)
-    patched = product_input({"price": 3500}, partial=True, current=p)
-    assert patched.price == 3500 and patched.title == p.title
+    # An edit is only the fields it names: nothing read earlier is written back.
+    edit = product_edit({"price": 3500})
+    assert edit.changes == {"price": 3500} and edit.expected_stock is None
+    assert product_edit({"stock": 9, "expected_stock": 4}).expected_stock == 4
+    for bad, message in [({}, "at least one"), ({"expected_stock": 4}, "goes with stock"),
+                         ({"price": -1}, "price"), ({"colour": "red"}, "unknown field"),
+                         ({"title": "a\x07b"}, "control"), ({"title": "hi \ud800"}, "encoded")]:
+        with pytest.raises(RuleError, match=message):
+            product_edit(bad)
+
+
+def test_person_keys_fold_the_ways_one_person_writes_a_contact() -> None:
+    one = person_keys(Contact("Wang", "+86 138 0000 0000", "8 Binhai Road, Haikou"))
+    assert person_keys(Contact("W", "(0)138-0000-0000", "８ BINHAI road haikou")) == one
+    other = person_keys(Contact("Wang", "+86 139 0000 0000", "9 Binhai Road, Haikou"))
+    assert other[0] != one[0] and other[1] != one[1]
+    assert person_keys(Contact("Mei", "+81 3 1234", ""))[1] == ""  # a class: no address
+
+
+def test_sale_start_must_be_a_finite_time() -> None:
+    body = {"product_id": "p_1", "price": 1, "quantity": 1, "duration": 60}
+    for starts in (float("nan"), float("inf"), float("-inf"), 1e300):
+        with pytest.raises(RuleError, match="starts_at"):
+            sale_input({**body, "starts_at": starts}, 1_000_000.0, 1)
 
 
 def test_sale_validation() -> None:

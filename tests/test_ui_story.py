@@ -14,11 +14,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, expect
 
 from browser import chromium, frames, no_sideways_scroll, seconds
 from conftest import Running, start_server
+from shop_helpers import Api
 
 pytestmark = [
     pytest.mark.browser,
@@ -176,7 +178,7 @@ async def run(server: Running, browser: Browser, story: Story) -> None:
     await host_ctx.close()
 
     # 6. Viewer 2 finds the class, watches the preview, buys and watches the replay.
-    await watch_class(server, ctx2, story, class_id)
+    await watch_class(server, ctx2, story, class_id, host_token)
     await ctx2.close()
 
 
@@ -316,7 +318,8 @@ async def end_and_make_class(page: Page) -> str:
     return href.split("/")[-1]
 
 
-async def watch_class(server: Running, ctx: BrowserContext, story: Story, cid: str) -> None:
+async def watch_class(server: Running, ctx: BrowserContext, story: Story, cid: str,
+                      host: str) -> None:
     page = story.watch(await ctx.new_page(), "classes")
     await page.goto(f"{server.base}/classes")
     item = page.locator(f"li[data-class-id='{cid}']")
@@ -347,6 +350,10 @@ async def watch_class(server: Running, ctx: BrowserContext, story: Story, cid: s
     await page.get_by_label("Name").fill("Mei Lin")
     await page.get_by_label("Phone").fill("+86 139 0000 1111")
     await page.get_by_role("button", name="Confirm purchase").click()
+    # A class is paid before it unlocks: the page says how; the teacher confirms the transfer.
+    await expect(page.locator("#status")).to_contain_text("reference o_", timeout=SLOW)
+    async with aiohttp.ClientSession() as http:
+        await Api(server.base, http).confirm_class_order(host, cid)
     await expect(page.locator("#status")).to_contain_text("Thank you", timeout=SLOW)
 
     # The whole replay plays on past the preview; the card shows from the moment it was pinned.

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 import math
@@ -33,7 +34,14 @@ log = logging.getLogger("bench.kit")
 
 REPO = Path(__file__).resolve().parents[2]
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-CONTACT = {"name": "Li Wei", "phone": "+86 138 0000 0000", "address": "8 Binhai Road, Haikou"}
+
+
+def buyer_contact(tag: str) -> dict[str, str]:
+    """A distinct person per buyer: limits hold per phone and address as well as per
+    identity, so a crowd of buyers needs a crowd of contacts."""
+    n = int(hashlib.sha256(tag.encode()).hexdigest()[:12], 16) % 10**9
+    return {"name": f"Buyer {n % 10000}", "phone": f"+86 13{n:09d}",
+            "address": f"{n} Binhai Road, Haikou"}
 LINE_LIMIT = 1 << 27  # bytes in one protocol line (worker reports can be large)
 
 

@@ -67,7 +67,7 @@ from pathlib import Path
 from typing import Any
 
 import benchkit
-from benchkit import CONTACT, Api, Child, CpuWindow, Peer, Server
+from benchkit import Api, Child, CpuWindow, Peer, Server, buyer_contact
 
 log = logging.getLogger("bench.flashbuy")
 
@@ -139,7 +139,8 @@ async def http_worker(args: argparse.Namespace) -> None:
             nonlocal replays_left
             while not queue.empty():
                 b, k = queue.get_nowait()
-                body = {"sale_id": sale_id, "quantity": 1, "contact": CONTACT,
+                body = {"sale_id": sale_id, "quantity": 1,
+                        "contact": buyer_contact(f"http-{run}-{b}"),
                         "idempotency_key": f"http-{run}-{b}-{k}"}
                 latency, outcome, order_id = await attempt(body, tokens[b])
                 results.append([latency, outcome, b, order_id])
@@ -200,7 +201,7 @@ async def dc_worker(args: argparse.Namespace) -> None:
             try:
                 peer.send({"type": "buy", "sale_id": sale_id, "quantity": 1, "ref": ref,
                            "idempotency_key": f"dc-{run}-{peer.index}-{ref}",
-                           "contact": CONTACT})
+                           "contact": buyer_contact(f"dc-{run}-{peer.index}")})
                 received, reply = await asyncio.wait_for(future, args.reply_timeout)
             except TimeoutError:
                 pending.pop((peer.index, ref), None)

@@ -290,8 +290,10 @@ LIKES_MAX_PER_MESSAGE = 50
 
 
 def chat_text(value: Any) -> str:
-    if isinstance(value, str) and len(" ".join(value.split())) > CHAT_MAX:
-        raise RuleError(f"chat text longer than {CHAT_MAX} characters", code="too_long")
+    if isinstance(value, str):
+        value = " ".join(value.split())
+        if len(value) > CHAT_MAX:
+            raise RuleError(f"chat text longer than {CHAT_MAX} characters", code="too_long")
     return _text({"text": value}, "text", CHAT_MAX)
 
 
