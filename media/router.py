@@ -138,6 +138,7 @@ class ViewerSession:
         self.dropped_messages = 0
         self.join_reported = False
         self.observer = False  # the host's own connection: not part of the audience
+        self.client = ""  # opaque to the media plane: where the viewer connected from
 
     def inbox_put(self, message: Any,
                   handler: Callable[[ViewerSession, Any], Awaitable[None]]) -> None:

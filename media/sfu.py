@@ -186,15 +186,17 @@ class Sfu:
         return session_id, answer
 
     async def view(self, room_id: str, offer_sdp: str, identity: str | None = None,
-                   observer: bool = False) -> tuple[str, str]:
+                   observer: bool = False, client: str = "") -> tuple[str, str]:
         """Answer a viewer's offer; returns (session id, answer SDP). An ``observer`` (the
-        host watching its own room) gets everything but is not counted in the audience."""
+        host watching its own room) gets everything but is not counted in the audience;
+        ``client`` is kept on the session for the layer above (where it connected from)."""
         parse_offer(offer_sdp, publish=False)
         router = self.router(room_id)
         pc = self._new_pc()
         session_id = secrets.token_urlsafe(12)
         viewer = ViewerSession(session_id, pc, identity, room_id)
         viewer.observer = observer
+        viewer.client = client
 
         @pc.on("datachannel")
         def on_channel(channel: Any) -> None:

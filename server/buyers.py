@@ -14,7 +14,8 @@ from .commerce.rules import RuleError
 from .commerce.service import order_view
 from .commerce.store import BuyRefused
 from .context import ctx
-from .http_util import ApiError, bearer_token, read_json
+from .http_util import ApiError, bearer_token, client_address, read_json
+from .ratelimit import RateLimiter
 from .snapshot import room_snapshot
 
 routes = web.RouteTableDef()
@@ -56,9 +57,28 @@ async def order_response(placing: Awaitable[dict[str, Any]]) -> web.Response:
     return web.json_response(order, status=201 if order["created"] else 200)
 
 
+async def client_tag(request: web.Request) -> str:
+    """The requester's address as limits and mutes know it (see Chat.client_tag)."""
+    app = ctx(request)
+    return await app.chat.client_tag(client_address(request, app.config.http.trusted_proxies))
+
+
 @routes.post("/api/viewers")
 async def new_viewer(request: web.Request) -> web.Response:
-    viewer_id, token = ctx(request).viewers.issue()
+    """Identities are free to mint, so each address gets a budget of them: otherwise a
+    fresh identity would be a fresh chat budget and a way around a mute."""
+    app = ctx(request)
+    client = await client_tag(request)
+    if client:
+        per_minute = app.config.commerce.viewer_mints_per_minute
+        # A RateLimiter only names its script: making one per mint costs nothing.
+        verdict = await RateLimiter(app.redis, "rl:mint", per_minute, 60.0).take(client)
+        if not verdict.allowed:
+            raise ApiError(429, "rate_limited",
+                           f"at most {per_minute} new viewer identities a minute per address",
+                           headers={"Retry-After": str(max(1, math.ceil(verdict.retry_after)))})
+    viewer_id, token = app.viewers.issue()
+    await app.chat.note_mint(viewer_id, client)
     return web.json_response({"viewer_id": viewer_id, "token": token}, status=201)
 
 
@@ -100,7 +120,8 @@ async def chat(request: web.Request) -> web.Response:
     body = await _body(request)
     name = body.get("name") if isinstance(body.get("name"), str) else "viewer"
     try:
-        message = await ctx(request).chat.send(room_id, viewer_id, str(name), body.get("text"))
+        message = await ctx(request).chat.send(room_id, viewer_id, str(name), body.get("text"),
+                                               client=await client_tag(request))
     except RuleError as exc:
         raise _chat_error(exc) from None
     return web.json_response(message, status=201)

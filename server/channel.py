@@ -108,7 +108,7 @@ class ChannelHandler:
         if kind == "chat":
             name = msg.get("name") if isinstance(msg.get("name"), str) else ""
             message = await app.chat.send(viewer.room_id, viewer.identity, name or "viewer",
-                                          msg.get("text"))
+                                          msg.get("text"), client=viewer.client)
             return {"type": "chat_ack", "message_id": message["message_id"]}
         total = await app.chat.like(viewer.room_id, viewer.identity, msg.get("count"))
         return {"type": "like_ack", "total": total}

@@ -1,8 +1,18 @@
-"""Chat and likes: limits per viewer, moderation by the host, likes summed before broadcast."""
+"""Chat and likes: limits per viewer and per client address, moderation by the host, likes
+summed before broadcast.
+
+Minting identities is free, so a mute and a chat budget that held only for one identity
+would hold for nobody: a mute also binds the addresses the viewer was minted at and chatted
+from (for ADDRESS_MUTE_S) and its saved phone number, and each address has its own budget.
+Addresses and phones are kept only as keyed hashes.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
+import ipaddress
 import json
 import secrets
 import time
@@ -16,6 +26,85 @@ from .ratelimit import RateLimiter
 
 HISTORY = 50
 LIKES_PER_SECOND = 100
+ADDRESS_FACTOR = 3  # one address may chat as much as this many identities
+ADDRESS_MUTE_S = 86400  # addresses change hands (NAT, mobile carriers): a mute holds one a day
+KEEP_S = 7 * 86400  # how long an identity's mint and chat addresses are remembered
+ADDRESSES_KEPT = 8
+SALT_KEY = "stallcast:identity_salt"
+
+# KEYS: 1 room's muted set (viewer ids, "p:" phone hashes), 2 room's muted addresses (zset:
+# tag -> muted until, unix s), 3 viewer's mint address, 4 viewer's contact, 5 viewer's chat
+# addresses, 6 identity budget, 7 address budget.  ARGV: 1 viewer id, 2 client tag ("" =
+# none), 3 salt, 4 period us, 5 identity limit, 6 address limit, 7 keep s, 8 addresses kept.
+# Returns {0 sent | 1 muted | 2 identity over budget | 3 address over budget, wait us}.
+ALLOW = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local client = ARGV[2]
+local function address_muted(tag)
+  if not tag or tag == '' then return false end
+  local till = redis.call('ZSCORE', KEYS[2], tag)
+  return till and tonumber(till) * 1000000 > now
+end
+if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then return {1, '0'} end
+local phone = redis.call('HGET', KEYS[4], 'phone')
+if phone then
+  local digits = string.gsub(phone, '%D', '')
+  if digits ~= '' and
+     redis.call('SISMEMBER', KEYS[1], 'p:' .. redis.sha1hex(ARGV[3] .. digits)) == 1 then
+    return {1, '0'}
+  end
+end
+if address_muted(client) or address_muted(redis.call('GET', KEYS[3])) then return {1, '0'} end
+local period = tonumber(ARGV[4])
+local function next_tat(key, limit)
+  local tat = tonumber(redis.call('GET', key) or now)
+  if tat < now then tat = now end
+  return tat + period / limit
+end
+local own = next_tat(KEYS[6], tonumber(ARGV[5]))
+if own - now > period then return {2, string.format('%.0f', own - now - period)} end
+if client ~= '' then
+  local shared = next_tat(KEYS[7], tonumber(ARGV[6]))
+  if shared - now > period then return {3, string.format('%.0f', shared - now - period)} end
+  redis.call('SET', KEYS[7], string.format('%.0f', shared),
+             'PX', math.ceil((shared - now) / 1000) + 1)
+  if redis.call('SISMEMBER', KEYS[5], client) == 0 and
+     redis.call('SCARD', KEYS[5]) >= tonumber(ARGV[8]) then
+    redis.call('SPOP', KEYS[5])
+  end
+  redis.call('SADD', KEYS[5], client)
+  redis.call('EXPIRE', KEYS[5], ARGV[7])
+end
+redis.call('SET', KEYS[6], string.format('%.0f', own), 'PX', math.ceil((own - now) / 1000) + 1)
+return {0, '0'}
+"""
+
+# KEYS: 1 room's muted set, 2 room's muted addresses, 3 viewer's mint address, 4 viewer's
+# contact, 5 viewer's chat addresses.  ARGV: 1 viewer id, 2 salt, 3 seconds an address stays
+# muted.  Returns how many things the mute now holds (the identity, a phone, addresses).
+MUTE = """
+redis.call('SADD', KEYS[1], ARGV[1])
+local bound = 1
+local phone = redis.call('HGET', KEYS[4], 'phone')
+if phone then
+  local digits = string.gsub(phone, '%D', '')
+  if digits ~= '' then
+    redis.call('SADD', KEYS[1], 'p:' .. redis.sha1hex(ARGV[2] .. digits))
+    bound = bound + 1
+  end
+end
+local now = tonumber(redis.call('TIME')[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+local tags = redis.call('SMEMBERS', KEYS[5])
+local origin = redis.call('GET', KEYS[3])
+if origin then table.insert(tags, origin) end
+for _, tag in ipairs(tags) do
+  redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), tag)
+  bound = bound + 1
+end
+return bound
+"""
 
 
 class ChatLimited(RuleError):
@@ -26,29 +115,73 @@ class ChatLimited(RuleError):
 
 class Chat:
     def __init__(self, redis: aioredis.Redis, bus: EventBus, messages_per_window: int = 5,
-                 window: int = 10, likes_interval: float = 0.5) -> None:
+                 window: int = 10, likes_interval: float = 0.5,
+                 address_factor: int = ADDRESS_FACTOR) -> None:
         self.redis = redis
         self.bus = bus
         self.per_window = messages_per_window
+        self.per_address = messages_per_window * address_factor
         self.window = window
-        self._chat_limit = RateLimiter(redis, "rl:chat", messages_per_window, window)
+        self._allow_script = redis.register_script(ALLOW)
+        self._mute_script = redis.register_script(MUTE)
+        self._salt: str | None = None
         self._like_limit = RateLimiter(redis, "rl:like", LIKES_PER_SECOND, 1.0)
         self.likes_interval = likes_interval
         self._likes_pending: set[str] = set()
         self.counters: Any = None  # server/counters.py, when metrics are on
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def _allow(self, room_id: str, viewer_id: str) -> None:
-        if await self.redis.sismember(f"room:{room_id}:muted", viewer_id):
-            raise ChatLimited("you have been muted in this room", code="muted")
-        verdict = await self._chat_limit.take(viewer_id)
-        if not verdict.allowed:
-            raise ChatLimited(f"at most {self.per_window} messages per {self.window} s",
-                              code="rate_limited", retry_after=verdict.retry_after)
+    async def _identity_salt(self) -> str:
+        """One salt for every node, made once and kept in Redis (like the viewer secret)."""
+        if self._salt is None:
+            await self.redis.set(SALT_KEY, secrets.token_hex(16), nx=True)
+            self._salt = str(await self.redis.get(SALT_KEY))
+        return self._salt
 
-    async def send(self, room_id: str, viewer_id: str, name: str, text: Any) -> dict[str, Any]:
+    async def client_tag(self, address: str) -> str:
+        """The opaque tag limits and mutes know a client address by; "" for no address or a
+        loopback one (a local proxy not listed in http.trusted_proxies, or a test)."""
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return ""
+        if ip.is_loopback or ip.is_unspecified:
+            return ""
+        # An IPv6 client usually holds a whole /64 and may pick any address in it.
+        key = str(ipaddress.ip_network(f"{ip}/64", strict=False)) if ip.version == 6 else str(ip)
+        salt = await self._identity_salt()
+        return hmac.new(salt.encode(), key.encode(), hashlib.sha256).hexdigest()[:32]
+
+    async def note_mint(self, viewer_id: str, client: str) -> None:
+        """Remember where an identity was minted: a muted viewer's next identity starts out
+        muted where the old one was."""
+        if client:
+            await self.redis.set(f"viewer:{viewer_id}:origin", client, ex=KEEP_S)
+
+    async def _allow(self, room_id: str, viewer_id: str, client: str) -> None:
+        """One round trip: refuse a muted identity, address or phone, then take one unit
+        from the identity's budget and one from its address's, or neither."""
+        code, wait_us = await self._allow_script(
+            keys=[f"room:{room_id}:muted", f"room:{room_id}:muted_addresses",
+                  f"viewer:{viewer_id}:origin", f"viewer:{viewer_id}:contact",
+                  f"viewer:{viewer_id}:addresses", f"rl:chat:{viewer_id}",
+                  f"rl:chat-address:{client}"],
+            args=[viewer_id, client, await self._identity_salt(), self.window * 1_000_000,
+                  self.per_window, self.per_address, KEEP_S, ADDRESSES_KEPT])
+        code = int(code)
+        if code == 1:
+            raise ChatLimited("you have been muted in this room", code="muted")
+        if code:
+            limit, who = ((self.per_window, "viewer") if code == 2
+                          else (self.per_address, "address"))
+            raise ChatLimited(f"at most {limit} messages per {self.window} s per {who}",
+                              code="rate_limited", retry_after=int(wait_us) / 1_000_000)
+
+    async def send(self, room_id: str, viewer_id: str, name: str, text: Any,
+                   client: str = "") -> dict[str, Any]:
+        """``client`` is the sender's client_tag(), "" when it has none."""
         clean = chat_text(text)
-        await self._allow(room_id, viewer_id)
+        await self._allow(room_id, viewer_id, client)
         message = {"message_id": "m_" + secrets.token_hex(6), "viewer_id": viewer_id,
                    "name": name[:40], "text": clean, "ts": time.time()}
         key = f"room:{room_id}:chat"
@@ -75,9 +208,16 @@ class Chat:
         await self.redis.sadd(f"room:{room_id}:chat_deleted", message_id)
         await self.bus.publish(room_id, {"type": "chat_deleted", "message_id": message_id})
 
-    async def mute(self, room_id: str, viewer_id: str) -> None:
-        await self.redis.sadd(f"room:{room_id}:muted", viewer_id)
+    async def mute(self, room_id: str, viewer_id: str) -> int:
+        """Mute the identity, its saved phone and its addresses in this room; returns how
+        many of those the mute holds."""
+        bound = await self._mute_script(
+            keys=[f"room:{room_id}:muted", f"room:{room_id}:muted_addresses",
+                  f"viewer:{viewer_id}:origin", f"viewer:{viewer_id}:contact",
+                  f"viewer:{viewer_id}:addresses"],
+            args=[viewer_id, await self._identity_salt(), ADDRESS_MUTE_S])
         await self.bus.publish(room_id, {"type": "viewer_muted", "viewer_id": viewer_id})
+        return int(bound)
 
     async def like(self, room_id: str, viewer_id: str, count: Any) -> int:
         n = like_count(count)

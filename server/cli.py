@@ -46,12 +46,44 @@ def build_parser() -> argparse.ArgumentParser:
     create = host_sub.add_parser("create", help="create a host; prints its id and token")
     _common(create)
     create.add_argument("name")
+    _token_commands(host_sub, "host")
     operator = sub.add_parser("operator", help="manage operators (see every session's figures)")
     op_sub = operator.add_subparsers(dest="operator_command", required=True)
     op_create = op_sub.add_parser("create", help="create an operator; prints its id and token")
     _common(op_create)
     op_create.add_argument("name")
+    _token_commands(op_sub, "operator")
     return parser
+
+
+def _token_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], kind: str) -> None:
+    """token, revoke and list for hosts or operators: a leaked token is revoked at once,
+    on every node, because every request looks its token up in Redis."""
+    token = sub.add_parser("token", help=f"revoke every token of a {kind} and print a new one")
+    revoke = sub.add_parser("revoke", help=f"revoke every token of a {kind}")
+    for p in (token, revoke):
+        _common(p)
+        p.add_argument("id", metavar=f"{kind.upper()}_ID")
+    _common(sub.add_parser("list", help=f"list {kind}s: ids and names, never tokens"))
+
+
+async def _accounts(config: Config, kind: str, command: str, owner_id: str | None) -> int:
+    async with redis_for(config) as url:
+        client = aioredis.Redis.from_url(url, decode_responses=True)
+        try:
+            store = Store(client)
+            if command == "list":
+                result: dict[str, Any] = {f"{kind}s": await store.accounts(kind)}
+            elif command == "revoke":
+                result = {f"{kind}_id": owner_id,
+                          "revoked": await store.revoke_tokens(kind, str(owner_id))}
+            else:
+                token, revoked = await store.reissue_token(kind, str(owner_id))
+                result = {f"{kind}_id": owner_id, "token": token, "revoked": revoked}
+        finally:
+            await client.aclose()
+    sys.stdout.write(json.dumps(result) + "\n")
+    return 0
 
 
 def _config(args: argparse.Namespace) -> Config:
@@ -180,6 +212,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_host_create(config, args.name))
         if args.command == "operator" and args.operator_command == "create":
             return asyncio.run(_operator_create(config, args.name))
+        if args.command in ("host", "operator"):
+            command = getattr(args, f"{args.command}_command")
+            return asyncio.run(_accounts(config, args.command, command, getattr(args, "id", None)))
     except RedisServerError as exc:
         log.error("redis unavailable", extra={"reason": str(exc)})
         return 1

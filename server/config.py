@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
@@ -25,6 +26,7 @@ class HttpConfig:
     max_sdp_bytes: int = 65536
     max_json_bytes: int = 16384
     cors_origins: str = "*"
+    trusted_proxies: str = ""
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,7 @@ class CommerceConfig:
     reservation_ttl_s: int = 900
     chat_messages_per_window: int = 5
     chat_window_s: int = 10
+    viewer_mints_per_minute: int = 30
 
 
 @dataclass(frozen=True)
@@ -107,6 +110,16 @@ class Config:
     @property
     def data_dir(self) -> Path:
         return Path(self.data.dir).resolve()
+
+
+def _check_networks(spec: str) -> None:
+    for item in spec.split(","):
+        if item.strip():
+            try:
+                ipaddress.ip_network(item.strip(), strict=False)
+            except ValueError:
+                raise ConfigError(f"http.trusted_proxies: {item.strip()!r} is not an "
+                                  "address or network") from None
 
 
 def _coerce(name: str, raw: Any, kind: type) -> Any:
@@ -186,6 +199,9 @@ def load_config(
     if cfg.commerce.chat_messages_per_window < 1 or cfg.commerce.chat_window_s < 1:
         raise ConfigError("commerce.chat_messages_per_window and commerce.chat_window_s must "
                           "be at least 1")
+    if cfg.commerce.viewer_mints_per_minute < 1:
+        raise ConfigError("commerce.viewer_mints_per_minute must be at least 1")
+    _check_networks(cfg.http.trusted_proxies)
     if cfg.redis.appendfsync not in ("always", "everysec", "no"):
         raise ConfigError("redis.appendfsync must be always, everysec or no")
     return cfg

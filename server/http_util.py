@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import ipaddress
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -120,3 +122,53 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except Exception:
         log.exception("unhandled error", extra={"path": request.path})
         raise ApiError(500, "internal", "internal server error") from None
+
+
+def client_address(request: web.Request, trusted_proxies: str) -> str:
+    """The address of the client behind the request: the TCP peer, or, when the peer is a
+    trusted proxy, the right-most X-Forwarded-For hop that is not a trusted proxy. Hops
+    further left are whatever the client chose to send, so they are never believed."""
+    peer = _address(request.remote or "")
+    networks = _networks(trusted_proxies)
+    forwarded = request.headers.getall("X-Forwarded-For", [])
+    if peer is None or not any(peer in n for n in networks):
+        if forwarded:
+            _warn_ignored_forwarded(str(peer))
+        return str(peer) if peer is not None else ""
+    client = peer
+    for hop in reversed(",".join(forwarded).split(",")):
+        address = _address(hop.strip())
+        if address is None:
+            break  # garbage from a proxy we trust: keep the last hop known to be real
+        client = address
+        if not any(address in n for n in networks):
+            break
+    return str(client)
+
+
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+@functools.cache
+def _networks(spec: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(s.strip(), strict=False)
+                 for s in spec.split(",") if s.strip())
+
+
+_warned_peers: set[str] = set()
+
+
+def _warn_ignored_forwarded(peer: str) -> None:
+    """Said for the first few peers only: a proxy missing from http.trusted_proxies makes
+    every client it forwards look like one address."""
+    if len(_warned_peers) < 4 and peer not in _warned_peers:
+        _warned_peers.add(peer)
+        log.warning("X-Forwarded-For ignored: the peer is not in http.trusted_proxies",
+                    extra={"peer": peer})

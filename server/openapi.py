@@ -103,6 +103,20 @@ def _core() -> dict[str, Any]:
                                   "403": _err("another host's room"), "404": _err("no room")},
                 },
             },
+            "/api/rooms/{room_id}/stream-key": {
+                "parameters": [ROOM_ID],
+                "post": {
+                    "summary": "Rotate the stream key: the old one opens no new broadcast; the "
+                               "live one carries on unless disconnect is true",
+                    "security": HOST_AUTH, "requestBody": {"required": False, "content": {
+                        "application/json": {"schema": {"type": "object", "properties": {
+                            "disconnect": {"type": "boolean", "default": False}}}}}},
+                    "responses": {"200": {"description": "room with its new stream_key",
+                                          "content": ROOM_JSON},
+                                  "400": _err("bad body"), "401": _err("no or bad token"),
+                                  "403": _err("another host's room"), "404": _err("no room")},
+                },
+            },
             "/api/rooms/{room_id}/public": {
                 "parameters": [ROOM_ID],
                 "get": {
@@ -129,7 +143,8 @@ def _core() -> dict[str, Any]:
             },
             "/whip/{room_id}/{session_id}": {
                 "parameters": [ROOM_ID, SESSION_ID],
-                "delete": {"summary": "End the broadcast", "security": KEY_AUTH,
+                "delete": {"summary": "End the broadcast (the room's key, or the key this "
+                                      "session started with)", "security": KEY_AUTH,
                            "responses": {"200": {"description": "ended"},
                                          "401": _err("wrong stream key"),
                                          "404": _err("no session")}},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from aiohttp import web
@@ -9,6 +10,8 @@ from aiohttp import web
 from .context import AppContext, ctx
 from .http_util import ApiError, bearer_token, read_json
 from .store import TITLE_MAX, Host, Room
+
+log = logging.getLogger("stallcast.rooms")
 
 routes = web.RouteTableDef()
 
@@ -102,6 +105,29 @@ async def update_room(request: web.Request) -> web.Response:
     if not changes or set(body) - {"title", "record"}:
         raise ApiError(400, "bad_request", "send title and/or record, nothing else")
     room = await app.store.update_room(room, **changes)
+    return web.json_response(room_view(app, room, base_url(request)))
+
+
+@routes.post("/api/rooms/{room_id}/stream-key")
+async def rotate_stream_key(request: web.Request) -> web.Response:
+    """A leaked key is replaced at once. The broadcast already live carries on (its encoder
+    can still end it with the key it started with) unless the host sends
+    ``{"disconnect": true}``: then the publisher on this node is ended too."""
+    _, room = await own_room(request)
+    app = ctx(request)
+    disconnect = False
+    if request.can_read_body:
+        body = await read_json(request, app.config.http.max_json_bytes)
+        disconnect = body.get("disconnect", False)
+        if set(body) - {"disconnect"} or not isinstance(disconnect, bool):
+            raise ApiError(400, "bad_request", "send nothing or {\"disconnect\": true|false}")
+    room = await app.store.rotate_stream_key(room)
+    router = app.sfu.routers.get(room.room_id)
+    producer = router.producer if router is not None else None
+    if disconnect and producer is not None:
+        await app.sfu.end_session(producer.session_id)
+    log.info("stream key rotated", extra={"room_id": room.room_id,
+                                          "disconnected": disconnect and producer is not None})
     return web.json_response(room_view(app, room, base_url(request)))
 
 

@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 
 from aiohttp import web
 
 from media.sfu import RoomBusy, SdpError, SessionNotFound
 
-from .buyers import optional_viewer
+from .buyers import client_tag, optional_viewer
 from .context import ctx
 from .http_util import ApiError, bearer_token, read_body
 from .node import NODE
-from .store import Room
+from .store import Room, token_digest
 
 log = logging.getLogger("stallcast.signalling")
 
 routes = web.RouteTableDef()
 
 SDP = "application/sdp"
+# A broadcast outlives a key rotation: its encoder ends it with the key it started with, which
+# is remembered (as a digest) this long.
+SESSION_KEY_TTL_S = 2 * 86400
 
 
 async def _room(request: web.Request) -> Room:
@@ -58,10 +62,16 @@ def _answer_response(request: web.Request, location: str, answer: str) -> web.Re
     return resp
 
 
-def _check_key(request: web.Request, room: Room) -> None:
-    if not room.key_matches(bearer_token(request)):
-        raise ApiError(401, "unauthorized", "wrong stream key",
-                       headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+def _check_key(request: web.Request, room: Room, started_with: str | None = None) -> None:
+    """The room's current stream key, or for a session's own resource the digest of the
+    key the session started with."""
+    token = bearer_token(request)
+    if room.key_matches(token):
+        return
+    if started_with and hmac.compare_digest(started_with, token_digest(token)):
+        return
+    raise ApiError(401, "unauthorized", "wrong stream key",
+                   headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
 
 
 @routes.post("/whip/{room_id}")
@@ -82,6 +92,8 @@ async def whip_publish(request: web.Request) -> web.Response:
         raise ApiError(400, "bad_sdp", str(exc)) from None
     except RoomBusy:
         raise busy from None
+    await ctx(request).redis.set(f"whip:{session_id}:key", token_digest(bearer_token(request)),
+                                 ex=SESSION_KEY_TTL_S)
     return _answer_response(request, f"/whip/{room.room_id}/{session_id}", answer)
 
 
@@ -111,8 +123,15 @@ async def _end(request: web.Request, role: str) -> web.Response:
 @routes.delete("/whip/{room_id}/{session_id}")
 async def whip_end(request: web.Request) -> web.Response:
     room = await _room(request)
-    _check_key(request, room)
-    return await _end(request, "publisher")
+    session_id = request.match_info["session_id"]
+    started_with = None
+    if len(session_id) <= 64:
+        digest = await ctx(request).redis.get(f"whip:{session_id}:key")
+        started_with = str(digest) if digest is not None else None
+    _check_key(request, room, started_with)
+    response = await _end(request, "publisher")
+    await ctx(request).redis.delete(f"whip:{session_id}:key")
+    return response
 
 
 @routes.patch("/whip/{room_id}/{session_id}")
@@ -139,7 +158,8 @@ async def whep_play(request: web.Request) -> web.Response:
     offer = await _offer(request)
     try:
         session_id, answer = await ctx(request).sfu.view(room.room_id, offer, identity,
-                                                         observer=observer)
+                                                         observer=observer,
+                                                         client=await client_tag(request))
     except SdpError as exc:
         raise ApiError(400, "bad_sdp", str(exc)) from None
     return _answer_response(request, f"/whep/{room.room_id}/{session_id}", answer)

@@ -16,6 +16,8 @@ from .batch import hashes
 
 TITLE_MAX = 200
 NAME_MAX = 100
+# Who holds bearer tokens, and where a token's digest points to its holder.
+TOKEN_PREFIX = {"host": "token", "operator": "optoken"}
 
 
 def new_secret() -> str:
@@ -48,8 +50,9 @@ class Room:
 class Store:
     """Needs a client made with ``decode_responses=True``.
 
-    Redis layout: host:{id} hash, token:{sha256} -> host id, room:{id} hash,
-    host:{id}:rooms set."""
+    Redis layout: host:{id} hash, token:{sha256} -> host id, host:{id}:tokens set of
+    digests, room:{id} hash, host:{id}:rooms set; operator:{id} hash, optoken:{sha256} ->
+    operator id, operator:{id}:tokens."""
 
     def __init__(self, redis: aioredis.Redis) -> None:
         self.redis = redis
@@ -63,6 +66,7 @@ class Store:
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(f"host:{host_id}", mapping={"name": name, "created_at": time.time()})
             pipe.set(f"token:{token_digest(token)}", host_id)
+            pipe.sadd(f"host:{host_id}:tokens", token_digest(token))
             await pipe.execute()
         return Host(host_id, name), token
 
@@ -86,12 +90,54 @@ class Store:
             pipe.hset(f"operator:{operator_id}", mapping={"name": name,
                                                           "created_at": time.time()})
             pipe.set(f"optoken:{token_digest(token)}", operator_id)
+            pipe.sadd(f"operator:{operator_id}:tokens", token_digest(token))
             await pipe.execute()
         return operator_id, token
 
     async def operator_for_token(self, token: str) -> str | None:
         operator_id = await self.redis.get(f"optoken:{token_digest(token)}")
         return str(operator_id) if operator_id else None
+
+    # -- tokens: revoked and re-issued from the CLI (see docs/security.md) ------------------
+    async def accounts(self, kind: str) -> list[dict[str, Any]]:
+        """Every host or operator: ids, names and when they were made, never tokens."""
+        ids = [str(k).split(":", 1)[1] async for k in self.redis.scan_iter(
+            match=f"{kind}:*", count=1000) if str(k).count(":") == 1]
+        raws = await hashes(self.redis, f"{kind}:", ids)
+        found = [{f"{kind}_id": i, "name": str(raw["name"]),
+                  "created_at": float(raw.get("created_at", 0))}
+                 for i, raw in zip(ids, raws, strict=True) if raw and "name" in raw]
+        return sorted(found, key=lambda a: a["created_at"])
+
+    async def revoke_tokens(self, kind: str, owner_id: str) -> int:
+        """Revoke every token of a host or operator at once; returns how many there were."""
+        if ":" in owner_id or not await self.redis.exists(f"{kind}:{owner_id}"):
+            raise ValueError(f"no such {kind}: {owner_id}")
+        prefix = TOKEN_PREFIX[kind]
+        digests = {str(d) for d in await self.redis.smembers(f"{kind}:{owner_id}:tokens")}
+        # Tokens issued before the index existed are found by what they point to.
+        keys = [str(k) async for k in self.redis.scan_iter(match=f"{prefix}:*", count=1000)]
+        for start in range(0, len(keys), 500):
+            batch = keys[start:start + 500]
+            owners = await self.redis.mget(batch)
+            digests.update(k.split(":", 1)[1] for k, o in zip(batch, owners, strict=True)
+                           if o == owner_id)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            for digest in digests:
+                pipe.delete(f"{prefix}:{digest}")
+            pipe.delete(f"{kind}:{owner_id}:tokens")
+            deleted = await pipe.execute()
+        return sum(int(n) for n in deleted[:-1])
+
+    async def reissue_token(self, kind: str, owner_id: str) -> tuple[str, int]:
+        """Revoke every token of a host or operator and issue one new one."""
+        revoked = await self.revoke_tokens(kind, owner_id)
+        token = new_secret()
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.set(f"{TOKEN_PREFIX[kind]}:{token_digest(token)}", owner_id)
+            pipe.sadd(f"{kind}:{owner_id}:tokens", token_digest(token))
+            await pipe.execute()
+        return token, revoked
 
     async def create_room(self, host_id: str, title: str) -> Room:
         room = Room(
@@ -128,6 +174,10 @@ class Store:
         updated = await self.get_room(room.room_id)
         assert updated is not None
         return updated
+
+    async def rotate_stream_key(self, room: Room) -> Room:
+        """A new stream key; the old one opens no new broadcast from now on."""
+        return await self.update_room(room, stream_key="sk_" + new_secret())
 
     async def delete_room(self, room: Room) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -13,8 +14,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from conftest import free_port
+from conftest import Running, free_port
 from server.config import ConfigError, load_config
+from server.store import token_digest
+from shop_helpers import Api
 
 STALLCAST = [sys.executable, "-m", "server.cli"]
 ROOT = Path(__file__).resolve().parent.parent
@@ -105,6 +108,8 @@ def test_config_layers(tmp_path: Path) -> None:
         ("[http]\nport = 70000\n", "out of range"),
         ("[webrtc]\nconsent_failures = 2\n", "consent_failures at least 3"),
         ("[commerce]\nchat_window_s = 0\n", "chat_window_s must be at least 1"),
+        ("[commerce]\nviewer_mints_per_minute = 0\n", "viewer_mints_per_minute must be"),
+        ('[http]\ntrusted_proxies = "10.0.0.0/8, proxy"\n', "'proxy' is not an address"),
     ]:
         user.write_text(bad)
         with pytest.raises(ConfigError, match=message):
@@ -123,3 +128,56 @@ def test_bad_config_exits_with_a_clear_message(tmp_path: Path) -> None:
     assert result.returncode == 2 and "not found" in result.stderr
     result = run("host", "create", " ", "--data-dir", str(tmp_path / "d"))
     assert result.returncode == 2 and "host name" in result.stderr
+
+
+async def test_tokens_are_revoked_and_reissued_from_the_cli(server: Running,
+                                                            redis_url: str) -> None:
+    env = {"STALLCAST_REDIS_URL": redis_url}
+
+    async def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return await asyncio.to_thread(run, *args, env=env)
+
+    host_id, first = await server.new_host("Tea garden")
+    # A token issued before hosts kept an index of their tokens is found all the same.
+    await server.ctx.redis.srem(f"host:{host_id}:tokens", token_digest(first))
+    _, bystander = await server.new_host("Mango farm")
+    operator_id, op_first = await server.ctx.store.create_operator("Night shift")
+    async with aiohttp.ClientSession() as http:
+        api = Api(server.base, http)
+
+        async def status(path: str, token: str) -> int:
+            return (await api.call("GET", path, token))[0]
+
+        assert await status("/api/rooms", first) == 200
+        reissued = await cli("host", "token", host_id)
+        assert reissued.returncode == 0, reissued.stderr
+        body = json.loads(reissued.stdout)
+        second = body["token"]
+        assert body == {"host_id": host_id, "token": second, "revoked": 1}
+        # The running server refuses the old token at once and takes the new one.
+        assert await status("/api/rooms", first) == 401
+        assert await status("/api/rooms", second) == 200
+        assert await status("/api/rooms", bystander) == 200
+
+        listed = await cli("host", "list")
+        hosts = json.loads(listed.stdout)["hosts"]
+        assert [(h["host_id"], h["name"]) for h in hosts][0] == (host_id, "Tea garden")
+        assert len(hosts) == 2 and second not in listed.stdout and bystander not in listed.stdout
+
+        revoked = await cli("host", "revoke", host_id)
+        assert json.loads(revoked.stdout) == {"host_id": host_id, "revoked": 1}
+        assert await status("/api/rooms", second) == 401
+        assert await status("/api/rooms", bystander) == 200
+
+        assert await status("/api/ops/sessions", op_first) == 200
+        op_body = json.loads((await cli("operator", "token", operator_id)).stdout)
+        assert op_body["operator_id"] == operator_id and op_body["revoked"] == 1
+        assert await status("/api/ops/sessions", op_first) == 401
+        assert await status("/api/ops/sessions", op_body["token"]) == 200
+        operators = json.loads((await cli("operator", "list")).stdout)["operators"]
+        assert [o["operator_id"] for o in operators] == [operator_id]
+        assert (await cli("operator", "revoke", operator_id)).returncode == 0
+        assert await status("/api/ops/sessions", op_body["token"]) == 401
+
+        missing = await cli("host", "revoke", "h_000000000000")
+        assert missing.returncode == 2 and "no such host" in missing.stderr
