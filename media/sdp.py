@@ -8,6 +8,8 @@ from aiortc.sdp import SessionDescription
 
 SUPPORTED_VIDEO = ("vp8", "h264")
 SUPPORTED_AUDIO = ("opus",)
+MAX_M_LINES = 5  # 2 audio + 2 video + 1 data channel covers every publisher and viewer
+_M_LINE = re.compile(r"^m=", re.MULTILINE)
 
 
 class SdpError(ValueError):
@@ -20,6 +22,11 @@ def parse_offer(sdp: str, *, publish: bool) -> SessionDescription:
         raise SdpError("empty SDP offer")
     if not sdp.lstrip().startswith("v=0"):
         raise SdpError("SDP must start with v=0")
+    # Counted before parsing: each m-line costs a transceiver, sockets and memory.
+    m_lines = len(_M_LINE.findall(sdp))
+    if m_lines > MAX_M_LINES:
+        raise SdpError(f"offer has {m_lines} m-lines; at most {MAX_M_LINES} (audio, video "
+                       "and one data channel) are used")
     try:
         desc = SessionDescription.parse(sdp)
     except Exception as exc:  # aiortc raises ValueError, KeyError, IndexError on bad input
@@ -27,10 +34,17 @@ def parse_offer(sdp: str, *, publish: bool) -> SessionDescription:
     av_media = [m for m in desc.media if m.kind in ("audio", "video")]
     if not av_media and not any(m.kind == "application" for m in desc.media):
         raise SdpError("offer has no audio, video or data m-line")
+    kinds = [m.kind for m in desc.media]
+    if kinds.count("application") > 1 or kinds.count("audio") > 2 or kinds.count("video") > 2:
+        raise SdpError("offer has more m-lines of one kind than a stream uses "
+                       "(at most 2 audio, 2 video, 1 application)")
     for m in desc.media:
         ice_ok = m.ice is not None and bool(m.ice.usernameFragment)
-        if m.kind in ("audio", "video") and (not ice_ok or not m.dtls):
-            raise SdpError(f"{m.kind} m-line lacks ICE credentials or DTLS fingerprint")
+        fingerprint = m.dtls is not None and bool(m.dtls.fingerprints)
+        if not ice_ok:
+            raise SdpError(f"{m.kind} m-line lacks ICE credentials (a=ice-ufrag/ice-pwd)")
+        if not fingerprint:
+            raise SdpError(f"{m.kind} m-line lacks a DTLS fingerprint (a=fingerprint)")
     if publish:
         sending = [m for m in av_media if m.direction in ("sendonly", "sendrecv", None)]
         if not sending:

@@ -121,6 +121,39 @@ class PrivateRedis:
             await client.aclose()
         log.info("private redis started", extra={"pid": self.proc.pid, "socket": str(sock)})
 
+    async def _answers(self) -> bool:
+        client = aioredis.Redis(unix_socket_path=str(socket_path(self.data_dir)),
+                                socket_timeout=2, socket_connect_timeout=2)
+        try:
+            return bool(await client.ping())
+        except (OSError, aioredis.RedisError):
+            return False
+        finally:
+            await client.aclose()
+
+    async def supervise(self, interval: float = 0.5, max_backoff: float = 10.0) -> None:
+        """Keep the private Redis running: when the process dies (kill -9, OOM killer) start
+        it again from its AOF, so every acknowledged write is back and the clients, which
+        reconnect by themselves, carry on. A server that adopted a Redis it did not start
+        (left running by a server killed with -9) watches that one by pinging it."""
+        backoff = interval
+        while True:
+            await asyncio.sleep(interval)
+            if self.proc is not None and self.proc.poll() is None:
+                continue
+            if self.proc is None and await self._answers():
+                continue
+            code = self.proc.returncode if self.proc is not None else None
+            log.warning("private redis is gone; restarting it from its AOF",
+                        extra={"exit_code": code})
+            try:
+                await self.start()
+                backoff = interval
+            except RedisServerError as exc:
+                log.error("private redis restart failed", extra={"reason": str(exc)})
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, max_backoff)
+
     def stop(self, timeout: float = 10.0) -> None:
         if self.proc is None or self.proc.poll() is not None:
             return
