@@ -20,7 +20,8 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from .commerce.rules import RuleError, chat_text, like_count
+from . import wire
+from .commerce.rules import RuleError, chat_name, chat_text, like_count
 from .events import EventBus
 from .ratelimit import RateLimiter
 
@@ -139,13 +140,14 @@ class Chat:
         return self._salt
 
     async def client_tag(self, address: str) -> str:
-        """The opaque tag limits and mutes know a client address by; "" for no address or a
-        loopback one (a local proxy not listed in http.trusted_proxies, or a test)."""
+        """The opaque tag limits and mutes know a client address by; "" for no address.
+        A loopback peer is an address like any other: behind a local reverse proxy, list
+        it in http.trusted_proxies so each client is known by its own address."""
         try:
             ip = ipaddress.ip_address(address)
         except ValueError:
             return ""
-        if ip.is_loopback or ip.is_unspecified:
+        if ip.is_unspecified:
             return ""
         # An IPv6 client usually holds a whole /64 and may pick any address in it.
         key = str(ipaddress.ip_network(f"{ip}/64", strict=False)) if ip.version == 6 else str(ip)
@@ -183,7 +185,7 @@ class Chat:
         clean = chat_text(text)
         await self._allow(room_id, viewer_id, client)
         message = {"message_id": "m_" + secrets.token_hex(6), "viewer_id": viewer_id,
-                   "name": name[:40], "text": clean, "ts": time.time()}
+                   "name": chat_name(name), "text": clean, "ts": time.time()}
         key = f"room:{room_id}:chat"
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.rpush(key, json.dumps(message))
@@ -199,9 +201,12 @@ class Chat:
         deleted = await self.redis.smembers(f"room:{room_id}:chat_deleted")
         out = []
         for item in raw:
-            msg = json.loads(item)
-            if msg["message_id"] not in deleted:
-                out.append(msg)
+            try:  # one unreadable message must not take the whole history down
+                msg = wire.loads(item)
+                if msg["message_id"] not in deleted:
+                    out.append(msg)
+            except (wire.WireError, KeyError, TypeError):
+                continue
         return out
 
     async def delete(self, room_id: str, message_id: str) -> None:

@@ -22,6 +22,11 @@ from server.redis_server import PrivateRedis
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
 
+# Tests play whole crowds from 127.0.0.1: hundreds of buyers minting identities within a
+# second. The per-address mint limit has tests of its own (test_identity_limits.py).
+CROWD_FROM_ONE_ADDRESS = {"STALLCAST_COMMERCE_VIEWER_MINTS_PER_MINUTE": "100000"}
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -69,8 +74,8 @@ class Running:
 async def start_server(redis_url: str, env: dict[str, str] | None = None) -> AsyncIterator[Running]:
     """A real Stallcast app on a free port, configured like `serve` with ``env``."""
     port = free_port()
-    config = load_config(env=env or {}, overrides={"http": {"port": port}, "media": {
-        "connect_timeout_s": 10}})
+    config = load_config(env={**CROWD_FROM_ONE_ADDRESS, **(env or {})},
+                         overrides={"http": {"port": port}, "media": {"connect_timeout_s": 10}})
     app = create_app(config, redis_url)
     runner = web.AppRunner(app)
     await runner.setup()

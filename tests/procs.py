@@ -17,7 +17,7 @@ import aiohttp
 import redis.asyncio as aioredis
 
 from clients import Publisher, publish
-from conftest import free_port
+from conftest import CROWD_FROM_ONE_ADDRESS, free_port
 from shop_helpers import Api
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,7 +43,8 @@ class ServeProcess:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.data_dir = data_dir
-        env = {**os.environ, "STALLCAST_LOG_LEVEL": "WARNING", **(extra_env or {})}
+        env = {**os.environ, "STALLCAST_LOG_LEVEL": "WARNING", **CROWD_FROM_ONE_ADDRESS,
+               **(extra_env or {})}
         if redis_url:
             env["STALLCAST_REDIS_URL"] = redis_url
         self.log = open(data_dir / f"serve-{self.port}.log", "w")  # noqa: SIM115

@@ -254,13 +254,20 @@ class Server:
     """
 
     def __init__(self, data_dir: Path | None = None, log_level: str = "WARNING",
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, root: Path = REPO) -> None:
+        """``root``: the source tree whose server to run (e.g. a worktree of an older
+        commit, for a before/after comparison)."""
+        self.root = root.resolve()
         self.own_dir = data_dir is None
         self.data_dir = data_dir or Path(tempfile.mkdtemp(prefix="stallcast-bench-"))
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, "STALLCAST_LOG_LEVEL": log_level,
-                    "STALLCAST_LOG_FORMAT": "text", **(env or {})}
+                    "STALLCAST_LOG_FORMAT": "text",
+                    # The load comes from one address: hundreds of identities in a second.
+                    "STALLCAST_COMMERCE_VIEWER_MINTS_PER_MINUTE": "100000", **(env or {}),
+                    "PYTHONPATH": os.pathsep.join([str(self.root)] + [
+                        p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])}
         self.proc: subprocess.Popen[bytes] | None = None
         self.redis_pid: int | None = None
         self.log_path = self.data_dir / "serve.log"
@@ -276,7 +283,7 @@ class Server:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "server.cli", "serve", "--data-dir", str(self.data_dir),
                  "--port", str(self.port)],
-                cwd=REPO, env=self.env, stdin=subprocess.DEVNULL, stdout=logf,
+                cwd=self.root, env=self.env, stdin=subprocess.DEVNULL, stdout=logf,
                 stderr=subprocess.STDOUT, preexec_fn=_raise_nofile_in_child)
         import aiohttp
 
@@ -310,7 +317,7 @@ class Server:
         out = subprocess.run(
             [sys.executable, "-m", "server.cli", "host", "create", name,
              "--data-dir", str(self.data_dir)],
-            cwd=REPO, env=self.env, capture_output=True, text=True, timeout=60, check=True)
+            cwd=self.root, env=self.env, capture_output=True, text=True, timeout=60, check=True)
         return str(json.loads(out.stdout.strip().splitlines()[-1])["token"])
 
     def stop(self) -> None:
