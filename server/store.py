@@ -13,6 +13,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from .batch import hashes
+from .text import clean_text
 
 TITLE_MAX = 200
 NAME_MAX = 100
@@ -58,9 +59,7 @@ class Store:
         self.redis = redis
 
     async def create_host(self, name: str) -> tuple[Host, str]:
-        name = name.strip()
-        if not name or len(name) > NAME_MAX:
-            raise ValueError(f"host name must be 1..{NAME_MAX} characters")
+        name = clean_text(name, "host name", NAME_MAX)  # TextError is a ValueError
         host_id = "h_" + secrets.token_hex(6)
         token = new_secret()
         async with self.redis.pipeline(transaction=True) as pipe:
@@ -81,9 +80,7 @@ class Store:
 
     async def create_operator(self, name: str) -> tuple[str, str]:
         """Operators see every room's figures; hosts see only their own."""
-        name = name.strip()
-        if not name or len(name) > NAME_MAX:
-            raise ValueError(f"operator name must be 1..{NAME_MAX} characters")
+        name = clean_text(name, "operator name", NAME_MAX)  # TextError is a ValueError
         operator_id = "op_" + secrets.token_hex(6)
         token = new_secret()
         async with self.redis.pipeline(transaction=True) as pipe:

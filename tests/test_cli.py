@@ -128,6 +128,11 @@ def test_bad_config_exits_with_a_clear_message(tmp_path: Path) -> None:
     assert result.returncode == 2 and "not found" in result.stderr
     result = run("host", "create", " ", "--data-dir", str(tmp_path / "d"))
     assert result.returncode == 2 and "host name" in result.stderr
+    # Bytes that are not UTF-8 arrive as lone surrogates; control characters as they are.
+    for name in (os.fsdecode(b"farm \xed\xa0\x80"), os.fsdecode(b"\xff\xfe"), "farm\x1b[2J"):
+        result = run("host", "create", name, "--data-dir", str(tmp_path / "d"))
+        assert result.returncode == 2 and "host name" in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr
 
 
 async def test_tokens_are_revoked_and_reissued_from_the_cli(server: Running,
