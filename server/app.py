@@ -22,7 +22,7 @@ from .config import Config
 from .context import CONTEXT, AppContext, ctx
 from .counters import SessionCounters
 from .events import EventBus
-from .http_util import ApiError, Handler, cors, error_middleware
+from .http_util import ApiError, Handler, cors, error_middleware, security_headers
 from .metrics import NodeMetrics, Sampler
 from .node import NODE, Node
 from .openapi import openapi_document
@@ -77,12 +77,14 @@ def _page(name: str) -> Handler:
 
 
 def create_app(config: Config, redis_url: str) -> web.Application:
-    cors_middleware, cors_headers = cors(config.http.cors_origins)
+    cors_middleware, cors_headers = cors(config.http.cors_origins,
+                                         config.http.public_cors_origins)
     app = web.Application(
         middlewares=[cors_middleware, error_middleware],
         client_max_size=max(config.http.max_sdp_bytes, config.http.max_json_bytes),
     )
     app.on_response_prepare.append(cors_headers)
+    app.on_response_prepare.append(security_headers)
     # Bounded pools that queue callers instead of failing when a burst of buys arrives.
     client = aioredis.Redis(connection_pool=aioredis.BlockingConnectionPool.from_url(
         redis_url, decode_responses=True, max_connections=64, timeout=10))

@@ -18,6 +18,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 from .config import Config, ConfigError, load_config
+from .http_util import ServeRunner
 from .logs import setup_logging
 from .redis_server import PrivateRedis, RedisServerError, socket_path, socket_url
 from .store import Store
@@ -170,7 +171,7 @@ async def _serve(config: Config, demo: bool) -> int:
         loop.add_signal_handler(sig, stop.set)
     async with redis_for(config) as url:
         app = create_app(config, url)
-        runner = web.AppRunner(app, access_log=None)
+        runner = ServeRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, config.http.host, config.http.port)
         await site.start()

@@ -25,7 +25,8 @@ class HttpConfig:
     public_url: str = ""
     max_sdp_bytes: int = 65536
     max_json_bytes: int = 16384
-    cors_origins: str = "*"
+    cors_origins: str = ""
+    public_cors_origins: str = "*"
     trusted_proxies: str = ""
 
 

@@ -1,4 +1,5 @@
-"""Small pieces every handler uses: JSON errors, body limits, bearer tokens, CORS."""
+"""Small pieces every handler uses: JSON errors, body limits, bearer tokens, CORS and
+security headers."""
 
 from __future__ import annotations
 
@@ -6,10 +7,14 @@ import functools
 import ipaddress
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable
+from http import HTTPStatus
 from typing import Any
 
 from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
+from aiohttp.web_request import BaseRequest
 
 log = logging.getLogger("stallcast.http")
 
@@ -69,26 +74,66 @@ async def read_json(request: web.Request, limit: int) -> dict[str, Any]:
     return data
 
 
-def cors(origins: str) -> tuple[Any, Callable[[web.Request, web.StreamResponse],
-                                              Awaitable[None]]]:
+# Routes any web page may call: players and shop widgets embed elsewhere. Everything else
+# (host, operator and order APIs, pages, static files, /metrics) is private: only the
+# configured http.cors_origins may call it. Templates use aiohttp's {name} segments.
+PUBLIC_CORS_PATHS = (
+    "/healthz", "/api/openapi.json",
+    "/whip/{room_id}", "/whip/{room_id}/{session_id}",
+    "/whep/{room_id}", "/whep/{room_id}/{session_id}",
+    "/vod/{class_id}/{name}",
+    "/api/viewers", "/api/me", "/api/me/orders", "/api/me/orders/{order_id}",
+    "/api/rooms/{room_id}/public", "/api/rooms/{room_id}/state", "/api/rooms/{room_id}/buy",
+    "/api/rooms/{room_id}/chat", "/api/rooms/{room_id}/likes",
+    "/api/classes", "/api/classes/{class_id}", "/api/classes/{class_id}/play",
+    "/api/classes/{class_id}/buy", "/api/classes/{class_id}/position",
+)
+_PUBLIC_RE = re.compile("|".join(
+    "[^/]+".join(re.escape(part) for part in re.split(r"\{[a-z_]+\}", template))
+    for template in PUBLIC_CORS_PATHS))
+
+
+def is_public_path(path: str) -> bool:
+    """Whether ``path`` is one of PUBLIC_CORS_PATHS: open to pages on any allowed origin."""
+    return _PUBLIC_RE.fullmatch(path) is not None
+
+
+def _origins(spec: str) -> frozenset[str]:
+    return frozenset(o.strip().rstrip("/") for o in spec.split(",") if o.strip())
+
+
+def _add_vary(resp: web.StreamResponse, name: str) -> None:
+    current = [v.strip() for v in resp.headers.get("Vary", "").split(",") if v.strip()]
+    if name.lower() not in {v.lower() for v in current} and "*" not in current:
+        resp.headers["Vary"] = ", ".join([*current, name])
+
+
+def cors(private_origins: str, public_origins: str = "*") -> tuple[
+        Any, Callable[[web.Request, web.StreamResponse], Awaitable[None]]]:
     """A middleware answering preflights and an ``on_response_prepare`` hook that labels
-    every response, streamed ones and errors included, just before its headers go out."""
-    allowed = {o.strip() for o in origins.split(",") if o.strip()}
+    every response, streamed ones and errors included, just before its headers go out.
+
+    Private paths accept ``private_origins``, public ones those and ``public_origins`` ("*"
+    = any, "" = none). Every response varies on Origin, so no cache hands one origin's
+    answer to another.
+    """
+    private = _origins(private_origins)
+    public = private | _origins(public_origins)
 
     def allow_origin(request: web.Request) -> str | None:
         origin = request.headers.get("Origin")
         if origin is None:
             return None
+        allowed = public if is_public_path(request.path) else private
         if "*" in allowed:
             return "*"
-        return origin if origin in allowed else None
+        return origin if origin.rstrip("/") in allowed else None
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        origin = allow_origin(request)
         if request.method == "OPTIONS" and request.headers.get("Access-Control-Request-Method"):
             resp: web.StreamResponse = web.Response(status=204)
-            if origin:
+            if allow_origin(request):
                 resp.headers["Access-Control-Allow-Methods"] = CORS_METHODS
                 resp.headers["Access-Control-Allow-Headers"] = CORS_HEADERS
                 resp.headers["Access-Control-Max-Age"] = "86400"
@@ -96,12 +141,68 @@ def cors(origins: str) -> tuple[Any, Callable[[web.Request, web.StreamResponse],
         return await handler(request)
 
     async def on_prepare(request: web.Request, resp: web.StreamResponse) -> None:
+        _add_vary(resp, "Origin")
         origin = allow_origin(request)
         if origin:
             resp.headers["Access-Control-Allow-Origin"] = origin
             resp.headers["Access-Control-Expose-Headers"] = CORS_EXPOSE
 
     return middleware, on_prepare
+
+
+# Every response: no MIME sniffing (a JSON or text body never runs as a script or page), no
+# Referer to other sites (product images are external URLs).
+COMMON_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
+# The pages keep host and operator tokens in localStorage: only their own scripts may run,
+# nothing may frame them, they talk only to this server. Product images may be anywhere.
+PAGE_CSP = "; ".join((
+    "default-src 'none'", "script-src 'self'", "style-src 'self'",
+    "img-src 'self' data: blob: http: https:", "media-src 'self' blob:",
+    "connect-src 'self'", "font-src 'self'", "manifest-src 'self'", "form-action 'self'",
+    "base-uri 'none'", "object-src 'none'", "frame-ancestors 'none'",
+))
+
+
+async def security_headers(request: web.Request, resp: web.StreamResponse) -> None:
+    """``on_response_prepare``: the headers above on every response. The CSP goes on all of
+    them, not only text/html ones: a 304 for a page carries no Content-Type, yet browsers
+    take its headers into the cached page. A handler that sets its own CSP or
+    X-Frame-Options (an embeddable player) keeps them."""
+    for name, value in COMMON_HEADERS.items():
+        resp.headers[name] = value
+    resp.headers.setdefault("Content-Security-Policy", PAGE_CSP)
+    resp.headers.setdefault("X-Frame-Options", "DENY")
+
+
+class _QuietRequestHandler(RequestHandler):
+    """aiohttp answers a request it cannot parse with the parser's message, which quotes
+    the offending raw line: an Authorization header with a control character in it, or a
+    request line with a signed URL. Answer with the bare status instead. (These responses
+    never reach the application, so its ``on_response_prepare`` hooks do not see them.)"""
+
+    def handle_error(self, request: BaseRequest, status: int = 500,
+                     exc: BaseException | None = None,
+                     message: str | None = None) -> web.StreamResponse:
+        if message is not None:
+            message = f"{status} {HTTPStatus(status).phrase}"
+        resp = super().handle_error(request, status, exc, message)
+        resp.headers.update(COMMON_HEADERS)
+        return resp
+
+
+class _QuietServer(web.Server):
+    def __call__(self) -> RequestHandler:
+        return _QuietRequestHandler(self, loop=self._loop, **self._kwargs)
+
+
+class ServeRunner(web.AppRunner):
+    """``web.AppRunner`` whose connections answer unparseable requests without echoing them."""
+
+    async def _make_server(self) -> web.Server:
+        server = await super()._make_server()
+        return _QuietServer(server.request_handler, request_factory=server.request_factory,
+                            handler_cancellation=server.handler_cancellation,
+                            loop=server._loop, **server._kwargs)
 
 
 @web.middleware
