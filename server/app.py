@@ -16,6 +16,7 @@ from . import buyers, classes, ops, rooms, shop, signalling
 from .channel import ChannelHandler
 from .chat import Chat
 from .commerce.payments import provider
+from .commerce.rules import order_kind
 from .commerce.service import Commerce
 from .commerce.store import CommerceStore
 from .config import Config
@@ -23,6 +24,7 @@ from .context import CONTEXT, AppContext, ctx
 from .counters import SessionCounters
 from .events import EventBus
 from .http_util import ApiError, Handler, cors, error_middleware, security_headers
+from .limits import LIMITS, SessionLimits
 from .metrics import NodeMetrics, Sampler
 from .node import NODE, Node
 from .openapi import openapi_document
@@ -32,6 +34,7 @@ from .sessions import SessionStore
 from .signing import UrlSigner
 from .store import Store
 from .viewers import ViewerAuth
+from .wire import json_response
 
 WEB_CLIENT = Path(__file__).resolve().parent.parent / "web_client"
 
@@ -54,6 +57,11 @@ def media_settings(config: Config) -> MediaSettings:
         publisher_rcvbuf_bytes=config.media.publisher_rcvbuf_bytes,
         remb_floor_bps=config.media.remb_floor_bps,
         remb_ceiling_bps=config.media.remb_ceiling_bps,
+        join_concurrency=config.media.join_concurrency,
+        join_queue_max=config.media.join_queue_max,
+        join_wait=float(config.media.join_wait_s),
+        join_max_backlog=config.media.join_max_backlog_packets,
+        certificate_rotate=float(config.media.certificate_rotate_s),
     )
 
 
@@ -62,11 +70,11 @@ async def healthz(request: web.Request) -> web.Response:
         await asyncio.wait_for(ctx(request).redis.ping(), timeout=2)
     except Exception as exc:
         raise ApiError(503, "unavailable", f"redis not answering: {exc}") from None
-    return web.json_response({"status": "ok"})
+    return json_response({"status": "ok"})
 
 
 async def openapi(request: web.Request) -> web.Response:
-    return web.json_response(openapi_document())
+    return json_response(openapi_document())
 
 
 def _page(name: str) -> Handler:
@@ -121,17 +129,24 @@ def create_app(config: Config, redis_url: str) -> web.Application:
     bus.on_latency = node_metrics.fanout.observe
     app[ops.METRICS_KEY] = node_metrics
 
-    async def grant_class(order: dict[str, Any]) -> None:
-        if str(order.get("source", "")).startswith("class:"):
+    async def class_access(order: dict[str, Any]) -> None:
+        """A class is watched while its order is paid: granted on confirmation, taken back
+        when the order is cancelled or refunded."""
+        if order_kind(order) != "digital":
+            return
+        if order["status"] == "confirmed":
             await sessions.grant(order["buyer_id"], order["product_id"])
+        elif order["status"] == "cancelled":
+            await sessions.revoke(order["buyer_id"], order["product_id"])
 
-    commerce.on_confirmed = grant_class
+    commerce.on_status = class_access
     channel = ChannelHandler(context)
     context.sfu.announce = node.announce
     context.sfu.on_channel_open = channel.on_open
     context.sfu.on_message = channel.on_message
     app[CONTEXT] = context
     app[NODE] = node
+    app[LIMITS] = SessionLimits(context.sfu, config.limits)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/api/openapi.json", openapi)
     for module in (rooms, signalling, shop, buyers, classes, ops):

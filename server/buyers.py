@@ -17,6 +17,7 @@ from .context import ctx
 from .http_util import ApiError, bearer_token, client_address, read_json
 from .ratelimit import RateLimiter
 from .snapshot import room_snapshot
+from .wire import json_response
 
 routes = web.RouteTableDef()
 
@@ -54,7 +55,7 @@ async def order_response(placing: Awaitable[dict[str, Any]]) -> web.Response:
         raise ApiError(exc.status, exc.code, str(exc)) from None
     except RuleError as exc:
         raise ApiError(400, exc.code, str(exc)) from None
-    return web.json_response(order, status=201 if order["created"] else 200)
+    return json_response(order, status=201 if order["created"] else 200)
 
 
 async def client_tag(request: web.Request) -> str:
@@ -79,21 +80,21 @@ async def new_viewer(request: web.Request) -> web.Response:
                            headers={"Retry-After": str(max(1, math.ceil(verdict.retry_after)))})
     viewer_id, token = app.viewers.issue()
     await app.chat.note_mint(viewer_id, client)
-    return web.json_response({"viewer_id": viewer_id, "token": token}, status=201)
+    return json_response({"viewer_id": viewer_id, "token": token}, status=201)
 
 
 @routes.get("/api/me")
 async def me(request: web.Request) -> web.Response:
     viewer_id = current_viewer(request)
     contact = await ctx(request).commerce.store.contact_of(viewer_id)
-    return web.json_response({"viewer_id": viewer_id, "contact": contact})
+    return json_response({"viewer_id": viewer_id, "contact": contact})
 
 
 @routes.get("/api/me/orders")
 async def my_orders(request: web.Request) -> web.Response:
     viewer_id = current_viewer(request)
     orders = await ctx(request).commerce.store.orders_of_buyer(viewer_id)
-    return web.json_response({"orders": [order_view(o) for o in orders]})
+    return json_response({"orders": [order_view(o) for o in orders]})
 
 
 @routes.get("/api/me/orders/{order_id}")
@@ -102,7 +103,7 @@ async def my_order(request: web.Request) -> web.Response:
     order = await ctx(request).commerce.store.get_order(request.match_info["order_id"])
     if order is None or order["buyer_id"] != viewer_id:
         raise ApiError(404, "not_found", "no such order")
-    return web.json_response(order_view(order))
+    return json_response(order_view(order))
 
 
 @routes.post("/api/rooms/{room_id}/buy")
@@ -124,7 +125,7 @@ async def chat(request: web.Request) -> web.Response:
                                                client=await client_tag(request))
     except RuleError as exc:
         raise _chat_error(exc) from None
-    return web.json_response(message, status=201)
+    return json_response(message, status=201)
 
 
 @routes.post("/api/rooms/{room_id}/likes")
@@ -136,7 +137,7 @@ async def like(request: web.Request) -> web.Response:
         total = await ctx(request).chat.like(room_id, viewer_id, body.get("count"))
     except RuleError as exc:
         raise _chat_error(exc) from None
-    return web.json_response({"total": total})
+    return json_response({"total": total})
 
 
 def _chat_error(exc: RuleError) -> ApiError:
@@ -150,4 +151,4 @@ def _chat_error(exc: RuleError) -> ApiError:
 @routes.get("/api/rooms/{room_id}/state")
 async def state(request: web.Request) -> web.Response:
     room_id = await _room_id(request)
-    return web.json_response(await room_snapshot(ctx(request), room_id))
+    return json_response(await room_snapshot(ctx(request), room_id))

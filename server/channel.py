@@ -7,6 +7,7 @@ channel; it never reaches Redis and the connection stays up.
 from __future__ import annotations
 
 import logging
+import weakref
 from typing import Any
 
 import msgpack
@@ -17,7 +18,10 @@ from .chat import ChatLimited
 from .commerce.rules import RuleError
 from .commerce.store import BuyRefused
 from .context import AppContext
+from .http_util import STORAGE_ERRORS, STORAGE_RETRY_AFTER_S
+from .ratelimit import LocalBucket
 from .snapshot import room_snapshot
+from .wire import WireError, check_tree
 
 log = logging.getLogger("stallcast.channel")
 
@@ -37,6 +41,10 @@ def _decode(message: Any) -> dict[str, Any]:
         raise RuleError("not valid msgpack", code="bad_message") from None
     if not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
         raise RuleError("a message is a map with a string 'type'", code="bad_message")
+    try:
+        check_tree(msg)  # the same rules as an HTTP body: finite numbers, bounded nesting
+    except WireError as exc:
+        raise RuleError(str(exc), code="bad_message") from None
     return msg
 
 
@@ -47,15 +55,52 @@ def _ref(msg: dict[str, Any]) -> Any:
     return None
 
 
+# Requests that cost Redis work but need no identity: a flood from one viewer is refused
+# here, in this process, before it reaches Redis. The page asks for a snapshot at most every
+# 1.5 s (watch-room.js) and clicks a card when a person taps it.
+SNAPSHOT_BURST, SNAPSHOTS_PER_S = 3, 1 / 1.5
+CLICK_BURST, CLICKS_PER_S = 5, 1.0
+
+
+class Limits:
+    """One viewer connection's local budgets."""
+
+    def __init__(self) -> None:
+        self.snapshot = LocalBucket(SNAPSHOT_BURST, SNAPSHOTS_PER_S)
+        self.click = LocalBucket(CLICK_BURST, CLICKS_PER_S)
+
+
+def _take(bucket: LocalBucket, what: str) -> None:
+    verdict = bucket.take()
+    if not verdict.allowed:
+        raise ChatLimited(f"too many {what} requests", code="rate_limited",
+                          retry_after=round(verdict.retry_after, 2))
+
+
 class ChannelHandler:
     def __init__(self, app: AppContext) -> None:
         self.app = app
+        self._limits: weakref.WeakKeyDictionary[ViewerSession, Limits] = (
+            weakref.WeakKeyDictionary())
+
+    def limits(self, viewer: ViewerSession) -> Limits:
+        found = self._limits.get(viewer)
+        if found is None:
+            found = self._limits[viewer] = Limits()
+        return found
 
     async def on_open(self, viewer: ViewerSession, router: Router) -> None:
-        snapshot = await room_snapshot(self.app, viewer.room_id)
-        viewer.send_event({"type": "welcome", "room_id": viewer.room_id,
-                           "viewer_id": viewer.identity, "live": router.live,
-                           "seq": snapshot["seq"], "snapshot": snapshot})
+        welcome: dict[str, Any] = {"type": "welcome", "room_id": viewer.room_id,
+                                   "viewer_id": viewer.identity, "live": router.live}
+        try:
+            snapshot = await room_snapshot(self.app, viewer.room_id)
+            welcome.update(seq=snapshot["seq"], snapshot=snapshot)
+        except Exception:
+            # The viewer still gets its welcome (and the video); its page asks for a
+            # snapshot again when the next event shows it has none.
+            log.exception("welcome snapshot failed", extra={"room_id": viewer.room_id})
+            welcome.update(seq=None, snapshot=None)
+        viewer.send_event(welcome)
 
     async def on_message(self, viewer: ViewerSession, message: Any) -> None:
         ref = None
@@ -73,6 +118,10 @@ class ChannelHandler:
             if isinstance(exc, ChatLimited) and exc.retry_after:
                 error["retry_after"] = exc.retry_after
             viewer.send_event(error)
+        except STORAGE_ERRORS:
+            viewer.send_event({"type": "error", "code": "unavailable", "ref": ref,
+                               "message": "storage is reconnecting; retry shortly",
+                               "retry_after": STORAGE_RETRY_AFTER_S})
         except Exception:
             log.exception("data channel message failed")
             viewer.send_event({"type": "error", "code": "internal",
@@ -89,14 +138,18 @@ class ChannelHandler:
         if kind == "ping":
             return {"type": "pong"}
         if kind == "snapshot":
+            _take(self.limits(viewer).snapshot, "snapshot")
             return {"type": "snapshot", "snapshot": await room_snapshot(app, viewer.room_id)}
         if kind == "card_click":
             product_id = msg.get("product_id")
             if not isinstance(product_id, str) or len(product_id) > 64:
                 raise RuleError("card_click needs a product_id", code="invalid")
-            if app.chat.counters is not None:
+            _take(self.limits(viewer).click, "card_click")
+            clicker = viewer.identity or f"session:{viewer.session_id}"
+            counted = await app.commerce.store.count_click(viewer.room_id, product_id, clicker)
+            if counted and app.chat.counters is not None:
                 await app.chat.counters.add(viewer.room_id, "card_clicks")
-            return {"type": "card_click_ack"}
+            return {"type": "card_click_ack", "counted": counted}
         if kind not in ("buy", "chat", "like"):
             raise RuleError(f"unknown message type {kind[:40]!r}", code="unknown_type")
         if viewer.identity is None:

@@ -96,28 +96,36 @@ def _config(args: argparse.Namespace) -> Config:
 
 
 @contextlib.asynccontextmanager
-async def redis_for(config: Config) -> AsyncIterator[str]:
+async def redis_for(config: Config, supervise: bool = False) -> AsyncIterator[str]:
     """The Redis URL to use: the configured one, the running server's private one, or a
-    private one started for the duration of the block."""
+    private one started for the duration of the block. With ``supervise`` (serve) the
+    private Redis is restarted from its AOF whenever it dies."""
     if config.redis.url:
         yield config.redis.url
         return
     data_dir = config.data_dir
+    private = PrivateRedis(data_dir, config.redis.server_bin, config.redis.appendfsync)
+    adopted = False
     if socket_path(data_dir).exists():
         probe = aioredis.Redis.from_url(socket_url(data_dir))
         try:
-            await probe.ping()
-            yield socket_url(data_dir)
-            return
+            adopted = bool(await probe.ping())
         except (OSError, aioredis.ConnectionError):
             pass
         finally:
             await probe.aclose()
-    private = PrivateRedis(data_dir, config.redis.server_bin, config.redis.appendfsync)
-    await private.start()
+    if adopted and not supervise:
+        yield socket_url(data_dir)
+        return
+    if not adopted:
+        await private.start()
+    watcher = asyncio.ensure_future(private.supervise()) if supervise else None
     try:
         yield private.url
     finally:
+        if watcher is not None:
+            watcher.cancel()
+            await asyncio.gather(watcher, return_exceptions=True)
         private.stop()
 
 
@@ -164,19 +172,22 @@ async def _demo(store: Store, base: str) -> None:
 
 async def _serve(config: Config, demo: bool) -> int:
     from .app import CONTEXT, create_app  # aiortc is heavy; only the server needs it
+    from .limits import raise_open_file_limit
+
+    files = raise_open_file_limit(config.limits)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with redis_for(config) as url:
+    async with redis_for(config, supervise=True) as url:
         app = create_app(config, url)
         runner = ServeRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, config.http.host, config.http.port)
         await site.start()
         base = config.http.public_url.rstrip("/") or f"http://{config.http.host}:{config.http.port}"
-        log.info("serving", extra={"url": base, "redis": url})
+        log.info("serving", extra={"url": base, "redis": url, "open_file_limit": files})
         if demo:
             await _demo(app[CONTEXT].store, base)
         # Everything allocated so far lives as long as the server: keep the collector off it.

@@ -64,6 +64,11 @@ class MediaConfig:
     publisher_rcvbuf_bytes: int = 4194304
     remb_floor_bps: int = 1000000
     remb_ceiling_bps: int = 4000000
+    join_concurrency: int = 8
+    join_queue_max: int = 300
+    join_wait_s: int = 15
+    join_max_backlog_packets: int = 64
+    certificate_rotate_s: int = 86400
 
 
 @dataclass(frozen=True)
@@ -91,6 +96,18 @@ class MetricsConfig:
 
 
 @dataclass(frozen=True)
+class LimitsConfig:
+    half_open_per_client: int = 20
+    half_open_total: int = 300
+    viewers_per_room: int = 2000
+    viewers_per_node: int = 3000
+    connections_per_client: int = 100
+    header_timeout_s: int = 10
+    body_timeout_s: int = 30
+    retry_after_s: int = 5
+
+
+@dataclass(frozen=True)
 class LogConfig:
     level: str = "INFO"
     format: str = "json"
@@ -107,6 +124,7 @@ class Config:
     recording: RecordingConfig = field(default_factory=RecordingConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
 
     @property
     def data_dir(self) -> Path:
@@ -197,12 +215,21 @@ def load_config(
         # healthy host over one lost packet or one slow moment.
         raise ConfigError("webrtc.consent_interval_s must be at least 1 and "
                           "webrtc.consent_failures at least 3")
+    m = cfg.media
+    if (m.join_concurrency < 1 or m.join_queue_max < 0 or m.join_wait_s < 1
+            or m.join_max_backlog_packets < 1 or m.certificate_rotate_s < 60):
+        raise ConfigError("media.join_concurrency, join_wait_s and join_max_backlog_packets "
+                          "must be at least 1, join_queue_max at least 0 and "
+                          "certificate_rotate_s at least 60")
     if cfg.commerce.chat_messages_per_window < 1 or cfg.commerce.chat_window_s < 1:
         raise ConfigError("commerce.chat_messages_per_window and commerce.chat_window_s must "
                           "be at least 1")
     if cfg.commerce.viewer_mints_per_minute < 1:
         raise ConfigError("commerce.viewer_mints_per_minute must be at least 1")
     _check_networks(cfg.http.trusted_proxies)
+    small = [f"limits.{f.name}" for f in fields(cfg.limits) if getattr(cfg.limits, f.name) < 1]
+    if small:
+        raise ConfigError(f"{', '.join(small)} must be at least 1")
     if cfg.redis.appendfsync not in ("always", "everysec", "no"):
         raise ConfigError("redis.appendfsync must be always, everysec or no")
     return cfg

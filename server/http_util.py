@@ -12,9 +12,12 @@ from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from typing import Any
 
+import redis.asyncio as aioredis
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
+
+from . import wire
 
 log = logging.getLogger("stallcast.http")
 
@@ -66,9 +69,9 @@ async def read_json(request: web.Request, limit: int) -> dict[str, Any]:
         raise ApiError(415, "unsupported_media_type", "Content-Type must be application/json")
     raw = await read_body(request, limit)
     try:
-        data = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ApiError(400, "bad_json", f"invalid JSON: {exc}") from None
+        data = wire.loads(raw)
+    except wire.WireError as exc:
+        raise ApiError(400, "bad_json", str(exc)) from None
     if not isinstance(data, dict):
         raise ApiError(400, "bad_json", "JSON body must be an object")
     return data
@@ -205,6 +208,11 @@ class ServeRunner(web.AppRunner):
                             loop=server._loop, **server._kwargs)
 
 
+# Redis connection trouble: the request may be retried once Redis answers again.
+STORAGE_ERRORS = (aioredis.ConnectionError, aioredis.TimeoutError, aioredis.BusyLoadingError)
+STORAGE_RETRY_AFTER_S = 2
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Turn aiohttp's plain-text errors and unexpected exceptions into JSON errors."""
@@ -220,6 +228,13 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         code = exc.reason.lower().replace(" ", "_")
         keep = {k: v for k, v in exc.headers.items() if k.lower() in ("allow", "www-authenticate")}
         raise ApiError(exc.status, code, exc.reason, headers=keep) from None
+    except STORAGE_ERRORS as exc:
+        # Redis restarting or unreachable: nothing was acknowledged, so the client may
+        # retry; live media does not depend on Redis and keeps flowing meanwhile.
+        log.warning("storage unavailable", extra={"path": request.path,
+                                                  "reason": type(exc).__name__})
+        raise ApiError(503, "unavailable", "storage is reconnecting; retry shortly",
+                       headers={"Retry-After": str(STORAGE_RETRY_AFTER_S)}) from None
     except Exception:
         log.exception("unhandled error", extra={"path": request.path})
         raise ApiError(500, "internal", "internal server error") from None

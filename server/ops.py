@@ -12,6 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from .context import ctx
 from .http_util import ApiError, bearer_token
 from .metrics import LIVE_INDEX, REPORTS, NodeMetrics, series
+from .wire import json_response
 
 routes = web.RouteTableDef()
 
@@ -67,7 +68,7 @@ async def live_sessions(request: web.Request) -> web.Response:
         out.append({"session_id": sid, "room_id": session["room_id"],
                     "title": session["title"], "host_id": session["host_id"],
                     "started_at": session["started_at"], "figures": json.loads(current)})
-    return web.json_response({"sessions": out})
+    return json_response({"sessions": out})
 
 
 @routes.get("/api/ops/sessions/{session_id}")
@@ -77,7 +78,7 @@ async def session_series(request: web.Request) -> web.Response:
     session = await _allowed(request, sid)
     app = ctx(request)
     report = await app.redis.get(f"report:{sid}")
-    return web.json_response({
+    return json_response({
         "session_id": sid, "room_id": session["room_id"], "title": session["title"],
         "status": session["status"], "started_at": session["started_at"],
         "ended_at": session.get("ended_at"), "series": await series(app.redis, sid),
@@ -99,7 +100,7 @@ async def reports(request: web.Request) -> web.Response:
         if role == "host" and (session is None or session["host_id"] != host_id):
             continue
         out.append(json.loads(raw))
-    return web.json_response({"reports": out})
+    return json_response({"reports": out})
 
 
 @routes.get("/metrics")

@@ -10,6 +10,8 @@ from aiohttp import web
 from .context import AppContext, ctx
 from .http_util import ApiError, bearer_token, read_json
 from .store import TITLE_MAX, Host, Room
+from .text import TextError, clean_text
+from .wire import json_response
 
 log = logging.getLogger("stallcast.rooms")
 
@@ -57,12 +59,10 @@ def room_view(app: AppContext, room: Room, base: str) -> dict[str, Any]:
 
 
 def parse_title(body: dict[str, Any]) -> str:
-    title = body.get("title")
-    if not isinstance(title, str) or not title.strip():
-        raise ApiError(400, "bad_request", "title must be a non-empty string")
-    if len(title) > TITLE_MAX:
-        raise ApiError(400, "bad_request", f"title longer than {TITLE_MAX} characters")
-    return title.strip()
+    try:
+        return clean_text(body.get("title"), "title", TITLE_MAX)
+    except TextError as exc:
+        raise ApiError(400, "bad_request", str(exc)) from None
 
 
 @routes.post("/api/rooms")
@@ -72,7 +72,7 @@ async def create_room(request: web.Request) -> web.Response:
     body = await read_json(request, app.config.http.max_json_bytes)
     room = await app.store.create_room(host.host_id, parse_title(body))
     view = room_view(app, room, base_url(request))
-    return web.json_response(view, status=201, headers={"Location": f"/api/rooms/{room.room_id}"})
+    return json_response(view, status=201, headers={"Location": f"/api/rooms/{room.room_id}"})
 
 
 @routes.get("/api/rooms")
@@ -81,13 +81,13 @@ async def list_rooms(request: web.Request) -> web.Response:
     app = ctx(request)
     base = base_url(request)
     rooms = await app.store.rooms_of(host.host_id)
-    return web.json_response({"rooms": [room_view(app, r, base) for r in rooms]})
+    return json_response({"rooms": [room_view(app, r, base) for r in rooms]})
 
 
 @routes.get("/api/rooms/{room_id}")
 async def get_room(request: web.Request) -> web.Response:
     _, room = await own_room(request)
-    return web.json_response(room_view(ctx(request), room, base_url(request)))
+    return json_response(room_view(ctx(request), room, base_url(request)))
 
 
 @routes.patch("/api/rooms/{room_id}")
@@ -105,7 +105,7 @@ async def update_room(request: web.Request) -> web.Response:
     if not changes or set(body) - {"title", "record"}:
         raise ApiError(400, "bad_request", "send title and/or record, nothing else")
     room = await app.store.update_room(room, **changes)
-    return web.json_response(room_view(app, room, base_url(request)))
+    return json_response(room_view(app, room, base_url(request)))
 
 
 @routes.post("/api/rooms/{room_id}/stream-key")
@@ -128,7 +128,7 @@ async def rotate_stream_key(request: web.Request) -> web.Response:
         await app.sfu.end_session(producer.session_id)
     log.info("stream key rotated", extra={"room_id": room.room_id,
                                           "disconnected": disconnect and producer is not None})
-    return web.json_response(room_view(app, room, base_url(request)))
+    return json_response(room_view(app, room, base_url(request)))
 
 
 @routes.delete("/api/rooms/{room_id}")
@@ -148,6 +148,6 @@ async def public_room(request: web.Request) -> web.Response:
     if room is None:
         raise ApiError(404, "not_found", "no such room")
     router = app.sfu.routers.get(room.room_id)
-    return web.json_response(
+    return json_response(
         {"room_id": room.room_id, "title": room.title, "live": bool(router and router.live)}
     )

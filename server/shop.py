@@ -6,20 +6,31 @@ from typing import Any
 
 from aiohttp import web
 
-from .commerce.rules import STATUSES, RuleError, orders_csv, product_input, tracking_number
+from .commerce.rules import (
+    STATUSES,
+    RuleError,
+    order_kind,
+    orders_csv,
+    product_edit,
+    product_input,
+    tracking_number,
+)
 from .commerce.service import card_view, order_view, sale_view
 from .commerce.store import PAGE_MAX
 from .context import ctx
 from .http_util import ApiError, read_json
 from .rooms import current_host, own_room
 from .store import Host
+from .wire import json_response
 
 routes = web.RouteTableDef()
 
 
+RULE_STATUS = {"conflict": 409, "insufficient": 409, "not_found": 404, "forbidden": 403}
+
+
 def rule_error(exc: RuleError) -> ApiError:
-    status = 409 if exc.code in ("conflict", "insufficient") else 400
-    return ApiError(status, exc.code, str(exc))
+    return ApiError(RULE_STATUS.get(exc.code, 400), exc.code, str(exc))
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
@@ -51,35 +62,35 @@ async def create_product(request: web.Request) -> web.Response:
     except RuleError as exc:
         raise rule_error(exc) from None
     product = await ctx(request).commerce.store.create_product(host.host_id, data)
-    return web.json_response(product, status=201)
+    return json_response(product, status=201)
 
 
 @routes.get("/api/products")
 async def list_products(request: web.Request) -> web.Response:
     host = await current_host(request)
-    return web.json_response(
+    return json_response(
         {"products": await ctx(request).commerce.store.products_of(host.host_id)})
 
 
 @routes.get("/api/products/{product_id}")
 async def get_product(request: web.Request) -> web.Response:
     host = await current_host(request)
-    return web.json_response(await own_product(request, host, request.match_info["product_id"]))
+    return json_response(await own_product(request, host, request.match_info["product_id"]))
 
 
 @routes.patch("/api/products/{product_id}")
 async def update_product(request: web.Request) -> web.Response:
     host = await current_host(request)
     product = await own_product(request, host, request.match_info["product_id"])
-    from .commerce.rules import ProductInput
-
-    current = ProductInput(**{k: product[k] for k in ProductInput.__dataclass_fields__})
     try:
-        data = product_input(await _body(request), partial=True, current=current)
+        # The body may arrive long after the product was read: nothing read above is
+        # written back; the script writes only the fields named, atomically.
+        edit = product_edit(await _body(request))
+        app = ctx(request)
+        updated = await app.commerce.store.update_product(product["product_id"],
+                                                          host.host_id, edit)
     except RuleError as exc:
         raise rule_error(exc) from None
-    app = ctx(request)
-    updated = await app.commerce.store.update_product(product["product_id"], data)
     # Rooms showing this card show the new price and stock at once.
     rooms = await app.store.rooms_of(host.host_id)
     pinned = await app.commerce.store.pinned_ids([r.room_id for r in rooms])
@@ -87,7 +98,7 @@ async def update_product(request: web.Request) -> web.Response:
         if pid == updated["product_id"]:
             await app.commerce.bus.publish(room.room_id, {"type": "card_pinned",
                                                           "card": card_view(updated)})
-    return web.json_response(updated)
+    return json_response(updated)
 
 
 @routes.delete("/api/products/{product_id}")
@@ -103,14 +114,14 @@ async def attach_product(request: web.Request) -> web.Response:
     host, room = await own_room(request)
     product = await _product_from_body(request, host, await _body(request))
     await ctx(request).commerce.store.attach(room.room_id, product["product_id"])
-    return web.json_response({"room_id": room.room_id, "product_id": product["product_id"]},
+    return json_response({"room_id": room.room_id, "product_id": product["product_id"]},
                              status=201)
 
 
 @routes.get("/api/rooms/{room_id}/products")
 async def room_products(request: web.Request) -> web.Response:
     _, room = await own_room(request)
-    return web.json_response(
+    return json_response(
         {"products": await ctx(request).commerce.store.room_products(room.room_id)})
 
 
@@ -131,7 +142,7 @@ async def pin(request: web.Request) -> web.Response:
     host, room = await own_room(request)
     product = await _product_from_body(request, host, await _body(request))
     await ctx(request).commerce.pin(room.room_id, product)
-    return web.json_response({"pinned": product["product_id"]})
+    return json_response({"pinned": product["product_id"]})
 
 
 @routes.delete("/api/rooms/{room_id}/pin")
@@ -150,14 +161,14 @@ async def start_sale(request: web.Request) -> web.Response:
         sale = await ctx(request).commerce.start_sale(room.room_id, product, body)
     except RuleError as exc:
         raise rule_error(exc) from None
-    return web.json_response(sale_view(sale), status=201)
+    return json_response(sale_view(sale), status=201)
 
 
 @routes.get("/api/rooms/{room_id}/sales")
 async def list_sales(request: web.Request) -> web.Response:
     _, room = await own_room(request)
     sales = await ctx(request).commerce.store.room_sales(room.room_id, active_only=False)
-    return web.json_response({"sales": [sale_view(s) for s in sales]})
+    return json_response({"sales": [sale_view(s) for s in sales]})
 
 
 @routes.post("/api/sales/{sale_id}/end")
@@ -172,7 +183,7 @@ async def end_sale(request: web.Request) -> web.Response:
     await app.commerce.end_sale(sale)
     ended = await app.commerce.store.get_sale(sale["sale_id"])
     assert ended is not None
-    return web.json_response(sale_view(ended))
+    return json_response(sale_view(ended))
 
 
 # -- orders -----------------------------------------------------------------------------------
@@ -212,7 +223,7 @@ async def list_orders(request: web.Request) -> web.Response:
     except KeyError:
         raise ApiError(400, "invalid", "after: no such order in this list") from None
     total = await store.redis.zcard(index)
-    return web.json_response({
+    return json_response({
         "orders": [order_view(o) for o in orders if status is None or o["status"] == status],
         "next": cursor, "total": total})
 
@@ -230,7 +241,9 @@ async def export_orders(request: web.Request) -> web.StreamResponse:
     await resp.prepare(request)
     header = True
     async for page in ctx(request).commerce.store.order_pages(index):
-        rows = [o for o in page if status is None or o["status"] == status]
+        # The courier's list: parcels only (a class has nothing to deliver).
+        rows = [o for o in page if (status is None or o["status"] == status)
+                and order_kind(o) == "parcel"]
         for o in rows:
             o["created_at_iso"] = datetime.datetime.fromtimestamp(
                 o["created_at"], datetime.UTC).isoformat(timespec="seconds")
@@ -256,7 +269,7 @@ async def _move(request: web.Request, new: str, **extra: str) -> web.Response:
         updated = await ctx(request).commerce.set_status(order, new, **extra)
     except RuleError as exc:
         raise rule_error(exc) from None
-    return web.json_response(order_view(updated))
+    return json_response(order_view(updated))
 
 
 @routes.post("/api/orders/{order_id}/confirm")
@@ -303,4 +316,4 @@ async def mute_viewer(request: web.Request) -> web.Response:
     if not isinstance(viewer_id, str) or not viewer_id.startswith("v_") or len(viewer_id) > 40:
         raise ApiError(400, "invalid", "viewer_id must be a viewer id (v_...)")
     await ctx(request).chat.mute(room.room_id, viewer_id)
-    return web.json_response({"muted": viewer_id}, status=201)
+    return json_response({"muted": viewer_id}, status=201)

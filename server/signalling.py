@@ -7,11 +7,12 @@ import logging
 
 from aiohttp import web
 
-from media.sfu import RoomBusy, SdpError, SessionNotFound
+from media.sfu import JoinQueueFull, RoomBusy, SdpError, SessionNotFound
 
 from .buyers import client_tag, optional_viewer
 from .context import ctx
 from .http_util import ApiError, bearer_token, read_body
+from .limits import LIMITS
 from .node import NODE
 from .store import Room, token_digest
 
@@ -83,12 +84,16 @@ async def whip_publish(request: web.Request) -> web.Response:
     busy = ApiError(409, "conflict", "this room already has a live publisher")
     if not await node.claim_room(room.room_id):
         raise busy
+    client = await client_tag(request)
     try:
-        session_id, answer = await ctx(request).sfu.publish(room.room_id, offer)
-    except SdpError as exc:
+        with request.app[LIMITS].slot(client):
+            session_id, answer = await ctx(request).sfu.publish(room.room_id, offer)
+    except (SdpError, ApiError) as exc:
         router = ctx(request).sfu.routers.get(room.room_id)
         if router is None or not router.live:
             await node.release_room(room.room_id)
+        if isinstance(exc, ApiError):
+            raise
         raise ApiError(400, "bad_sdp", str(exc)) from None
     except RoomBusy:
         raise busy from None
@@ -156,12 +161,16 @@ async def whep_play(request: web.Request) -> web.Response:
     if not observer:
         identity = optional_viewer(request)
     offer = await _offer(request)
+    client = await client_tag(request)
     try:
-        session_id, answer = await ctx(request).sfu.view(room.room_id, offer, identity,
-                                                         observer=observer,
-                                                         client=await client_tag(request))
+        with request.app[LIMITS].slot(client, None if observer else room.room_id):
+            session_id, answer = await ctx(request).sfu.view(room.room_id, offer, identity,
+                                                             observer=observer, client=client)
     except SdpError as exc:
         raise ApiError(400, "bad_sdp", str(exc)) from None
+    except JoinQueueFull as exc:  # a join storm: newcomers wait, the show goes on
+        raise ApiError(503, "busy", str(exc),
+                       headers={"Retry-After": str(exc.retry_after)}) from None
     return _answer_response(request, f"/whep/{room.room_id}/{session_id}", answer)
 
 

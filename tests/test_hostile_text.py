@@ -92,6 +92,11 @@ async def test_one_unreadable_stored_message_never_breaks_welcomes(server: Runni
             welcome = next(e for e in seen.events if e["type"] == "welcome")
             assert welcome["snapshot"]["pinned"]["title"] == "Lychee 1 kg"
             assert [m["text"] for m in welcome["snapshot"]["chat"]] == ["first", "last"]
+            # The channel holds its messages to the same rules as HTTP bodies.
+            seen.channel.send(msgpack.packb({"type": "like", "count": float("nan"), "ref": 7}))
+            seen.channel.send(b"\xa3\xed\xa0\x80")  # a msgpack string holding a surrogate
+            assert await wait_for(lambda: len(_of(seen, "error")) >= 2, 5), seen.events
+            assert {e["code"] for e in _of(seen, "error")} == {"bad_message"}
         finally:
             await seen.stop()
 
