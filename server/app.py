@@ -23,7 +23,14 @@ from .config import Config
 from .context import CONTEXT, AppContext, ctx
 from .counters import SessionCounters
 from .events import EventBus
-from .http_util import ApiError, Handler, cors, error_middleware, security_headers
+from .http_util import (
+    BODY_TIMEOUT,
+    ApiError,
+    Handler,
+    cors,
+    error_middleware,
+    security_headers,
+)
 from .limits import LIMITS, SessionLimits
 from .metrics import NodeMetrics, Sampler
 from .node import NODE, Node
@@ -147,6 +154,7 @@ def create_app(config: Config, redis_url: str) -> web.Application:
     app[CONTEXT] = context
     app[NODE] = node
     app[LIMITS] = SessionLimits(context.sfu, config.limits)
+    app[BODY_TIMEOUT] = float(config.limits.body_timeout_s)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/api/openapi.json", openapi)
     for module in (rooms, signalling, shop, buyers, classes, ops):

@@ -18,9 +18,9 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 from .config import Config, ConfigError, load_config
-from .http_util import ServeRunner
 from .logs import setup_logging
 from .redis_server import PrivateRedis, RedisServerError, socket_path, socket_url
+from .serving import ServeRunner
 from .store import Store
 
 GC_YOUNG_THRESHOLD = 5000
@@ -182,7 +182,7 @@ async def _serve(config: Config, demo: bool) -> int:
         loop.add_signal_handler(sig, stop.set)
     async with redis_for(config, supervise=True) as url:
         app = create_app(config, url)
-        runner = ServeRunner(app, access_log=None)
+        runner = ServeRunner(app, config.limits, config.http.trusted_proxies, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, config.http.host, config.http.port)
         await site.start()

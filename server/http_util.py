@@ -3,19 +3,17 @@ security headers."""
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import ipaddress
 import json
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from http import HTTPStatus
 from typing import Any
 
 import redis.asyncio as aioredis
 from aiohttp import web
-from aiohttp.web_protocol import RequestHandler
-from aiohttp.web_request import BaseRequest
 
 from . import wire
 
@@ -50,17 +48,28 @@ def bearer_token(request: web.Request) -> str:
     return token.strip()
 
 
+BODY_TIMEOUT = web.AppKey("body_timeout_s", float)
+DEFAULT_BODY_TIMEOUT_S = 30.0
+
+
 async def read_body(request: web.Request, limit: int) -> bytes:
-    """Read at most ``limit`` bytes; a bigger body is refused with 413 without reading it all."""
+    """Read at most ``limit`` bytes within the app's body timeout; a bigger body is refused
+    with 413 without reading it all, a body that arrives too slowly with 408."""
     if request.content_length is not None and request.content_length > limit:
         raise ApiError(413, "too_large", f"body over {limit} bytes")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.content.iter_chunked(65536):
-        size += len(chunk)
-        if size > limit:
-            raise ApiError(413, "too_large", f"body over {limit} bytes")
-        chunks.append(chunk)
+    seconds = request.app.get(BODY_TIMEOUT, DEFAULT_BODY_TIMEOUT_S)
+    try:
+        async with asyncio.timeout(seconds):
+            async for chunk in request.content.iter_chunked(65536):
+                size += len(chunk)
+                if size > limit:
+                    raise ApiError(413, "too_large", f"body over {limit} bytes")
+                chunks.append(chunk)
+    except TimeoutError:
+        raise ApiError(408, "timeout", f"the body did not arrive within {seconds:g} s",
+                       headers={"Connection": "close"}) from None
     return b"".join(chunks)
 
 
@@ -177,37 +186,6 @@ async def security_headers(request: web.Request, resp: web.StreamResponse) -> No
     resp.headers.setdefault("X-Frame-Options", "DENY")
 
 
-class _QuietRequestHandler(RequestHandler):
-    """aiohttp answers a request it cannot parse with the parser's message, which quotes
-    the offending raw line: an Authorization header with a control character in it, or a
-    request line with a signed URL. Answer with the bare status instead. (These responses
-    never reach the application, so its ``on_response_prepare`` hooks do not see them.)"""
-
-    def handle_error(self, request: BaseRequest, status: int = 500,
-                     exc: BaseException | None = None,
-                     message: str | None = None) -> web.StreamResponse:
-        if message is not None:
-            message = f"{status} {HTTPStatus(status).phrase}"
-        resp = super().handle_error(request, status, exc, message)
-        resp.headers.update(COMMON_HEADERS)
-        return resp
-
-
-class _QuietServer(web.Server):
-    def __call__(self) -> RequestHandler:
-        return _QuietRequestHandler(self, loop=self._loop, **self._kwargs)
-
-
-class ServeRunner(web.AppRunner):
-    """``web.AppRunner`` whose connections answer unparseable requests without echoing them."""
-
-    async def _make_server(self) -> web.Server:
-        server = await super()._make_server()
-        return _QuietServer(server.request_handler, request_factory=server.request_factory,
-                            handler_cancellation=server.handler_cancellation,
-                            loop=server._loop, **server._kwargs)
-
-
 # Redis connection trouble: the request may be retried once Redis answers again.
 STORAGE_ERRORS = (aioredis.ConnectionError, aioredis.TimeoutError, aioredis.BusyLoadingError)
 STORAGE_RETRY_AFTER_S = 2
@@ -276,6 +254,11 @@ def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
 def _networks(spec: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
     return tuple(ipaddress.ip_network(s.strip(), strict=False)
                  for s in spec.split(",") if s.strip())
+
+
+def is_trusted_proxy(peer: str, trusted_proxies: str) -> bool:
+    address = _address(peer)
+    return address is not None and any(address in n for n in _networks(trusted_proxies))
 
 
 _warned_peers: set[str] = set()

@@ -18,13 +18,17 @@ from server.app import create_app
 from server.config import Config, load_config
 from server.context import CONTEXT, AppContext
 from server.redis_server import PrivateRedis
+from server.serving import ServeRunner
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
 
-# Tests play whole crowds from 127.0.0.1: hundreds of buyers minting identities within a
-# second. The per-address mint limit has tests of its own (test_identity_limits.py).
-CROWD_FROM_ONE_ADDRESS = {"STALLCAST_COMMERCE_VIEWER_MINTS_PER_MINUTE": "100000"}
+# Tests play whole crowds from 127.0.0.1: hundreds of buyers minting identities and
+# holding connections at once. The per-address limits have tests of their own
+# (test_identity_limits.py, test_limits.py, test_slow_clients.py).
+CROWD_FROM_ONE_ADDRESS = {"STALLCAST_COMMERCE_VIEWER_MINTS_PER_MINUTE": "100000",
+                          "STALLCAST_LIMITS_CONNECTIONS_PER_CLIENT": "5000",
+                          "STALLCAST_LIMITS_HALF_OPEN_PER_CLIENT": "1000"}
 
 
 def free_port() -> int:
@@ -77,7 +81,8 @@ async def start_server(redis_url: str, env: dict[str, str] | None = None) -> Asy
     config = load_config(env={**CROWD_FROM_ONE_ADDRESS, **(env or {})},
                          overrides={"http": {"port": port}, "media": {"connect_timeout_s": 10}})
     app = create_app(config, redis_url)
-    runner = web.AppRunner(app)
+    # Connection limits and timeouts as in serve.
+    runner = ServeRunner(app, config.limits, config.http.trusted_proxies)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     try:

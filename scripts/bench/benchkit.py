@@ -265,7 +265,9 @@ class Server:
         self.env = {**os.environ, "STALLCAST_LOG_LEVEL": log_level,
                     "STALLCAST_LOG_FORMAT": "text",
                     # The load comes from one address: hundreds of identities in a second.
-                    "STALLCAST_COMMERCE_VIEWER_MINTS_PER_MINUTE": "100000", **(env or {}),
+                    "STALLCAST_COMMERCE_VIEWER_MINTS_PER_MINUTE": "100000",
+                    "STALLCAST_LIMITS_CONNECTIONS_PER_CLIENT": "5000",
+                    "STALLCAST_LIMITS_HALF_OPEN_PER_CLIENT": "1000", **(env or {}),
                     "PYTHONPATH": os.pathsep.join([str(self.root)] + [
                         p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])}
         self.proc: subprocess.Popen[bytes] | None = None
