@@ -11,15 +11,28 @@ fails loudly if any attribute used here moves.
 from __future__ import annotations
 
 import asyncio
+import logging
+import random
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aioice import ice as aioice_ice
+from aioice import stun as aioice_stun
 from aioice.ice import StunProtocol
-from aiortc import MediaStreamTrack, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
+from aiortc import (
+    MediaStreamTrack,
+    RTCConfiguration,
+    RTCPeerConnection,
+    RTCRtpReceiver,
+    RTCRtpSender,
+    RTCRtpTransceiver,
+)
 from aiortc import clock as aiortc_clock
+from aiortc import rtcpeerconnection as aiortc_pc
 from aiortc.codecs import is_rtx
 from aiortc.mediastreams import MediaStreamError
+from aiortc.rtcdtlstransport import RTCCertificate
 from aiortc.rtcdtlstransport import State as DtlsState
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtcrtpreceiver import StreamStatistics
@@ -38,6 +51,10 @@ from aiortc.rtp import (
 )
 
 AIORTC_VERSION = "1.16.0"
+# aioice's own consent loop, which judge_consent_by() replaces (tests/test_adapter.py checks
+# that it still does what the replacement does).
+AIOICE_QUERY_CONSENT = aioice_ice.Connection.query_consent
+log = logging.getLogger("stallcast.media.adapter")
 
 
 def _ignore_connection_error(task: asyncio.Future[None]) -> None:
@@ -53,6 +70,105 @@ def set_consent_timing(interval: float, failures: int) -> None:
         raise ValueError("consent checks need an interval > 0 and failures >= 1")
     aioice_ice.CONSENT_INTERVAL = interval  # type: ignore[assignment]
     aioice_ice.CONSENT_FAILURES = failures
+
+
+class NodeCertificate(RTCCertificate):
+    """One DTLS certificate for every peer connection of the node (LiveKit and mediasoup
+    keep one per worker), with the OpenSSL context built from it once per SRTP profile
+    list. aiortc makes a key, a certificate and a context per connection otherwise: ~3 ms
+    of a join storm's loop time per viewer."""
+
+    def __init__(self, key: Any, cert: Any) -> None:
+        super().__init__(key, cert)
+        self.created = time.monotonic()
+        self._contexts: dict[tuple[bytes, ...], Any] = {}
+
+    def _create_ssl_context(self, srtp_profiles: list[Any]) -> Any:
+        key = tuple(p.openssl_profile for p in srtp_profiles)
+        context = self._contexts.get(key)
+        if context is None:
+            context = self._contexts[key] = super()._create_ssl_context(srtp_profiles)
+        return context
+
+
+class _Shared:
+    """Stands in for ``RTCCertificate`` in aiortc.rtcpeerconnection while one SFU peer
+    connection is built, so its constructor takes the node's certificate."""
+
+    certificate: NodeCertificate
+
+    @classmethod
+    def generateCertificate(cls) -> NodeCertificate:  # noqa: N802 (aiortc's name)
+        return cls.certificate
+
+
+class Certificates:
+    """The node's certificate, replaced by a new one every ``rotate_s`` seconds (peers
+    connected meanwhile keep the one they handshook with)."""
+
+    def __init__(self, rotate_s: float = 86400.0) -> None:
+        self.rotate_s = rotate_s
+        self._current: NodeCertificate | None = None
+
+    def current(self) -> NodeCertificate:
+        cert = self._current
+        if cert is None or time.monotonic() - cert.created > self.rotate_s:
+            cert = self._current = NodeCertificate.generateCertificate()
+        return cert
+
+    def peer_connection(self, configuration: RTCConfiguration) -> RTCPeerConnection:
+        _Shared.certificate = self.current()
+        aiortc_pc.RTCCertificate = _Shared  # type: ignore[misc,assignment]
+        try:
+            return RTCPeerConnection(configuration)
+        finally:
+            aiortc_pc.RTCCertificate = RTCCertificate  # type: ignore[misc]
+
+
+def local_certificate(pc: Any) -> RTCCertificate:
+    return pc._RTCPeerConnection__certificates[0]
+
+
+def judge_consent_by(late_since: Callable[[float], bool]) -> None:
+    """Replace aioice's consent freshness loop (RFC 7675) with one that does not blame a
+    peer for the node's own lateness.
+
+    aioice sends a check every ~CONSENT_INTERVAL s, waits RETRY_RTO (0.5 s) for the answer
+    and drops the peer after CONSENT_FAILURES misses in a row. When this node's event loop
+    is late, the timeout fires before the answer waiting in the socket is read, so a busy
+    node used to drop a healthy host. A check whose wait overran, or during which
+    ``late_since(start)`` says the loop was late, is not counted either way; a peer that
+    answered none of twice CONSENT_FAILURES checks in a row is dropped all the same.
+    """
+
+    async def query_consent(self: Any) -> None:
+        assert self.remote_password is not None
+        loop = asyncio.get_running_loop()
+        failures = unanswered = 0
+        while True:
+            interval, allowed = aioice_ice.CONSENT_INTERVAL, aioice_ice.CONSENT_FAILURES
+            await asyncio.sleep(interval * (0.8 + 0.4 * random.random()))
+            for pair in list(self._nominated.values()):
+                request = self.build_request(pair, nominate=False)
+                started, wall = loop.time(), time.monotonic()
+                try:
+                    await pair.protocol.request(
+                        request, pair.remote_addr,
+                        integrity_key=self.remote_password.encode("utf8"), retransmissions=0)
+                    failures = unanswered = 0
+                except aioice_stun.TransactionError:
+                    unanswered += 1
+                    overran = loop.time() - started > aioice_stun.RETRY_RTO + 0.2
+                    if not (overran or late_since(wall)):
+                        failures += 1
+                if failures >= allowed or unanswered >= 2 * allowed:
+                    log.info("consent to send expired (%d misses, %d unanswered)",
+                             failures, unanswered)
+                    self._query_consent_task = None
+                    await self.close()
+                    return
+
+    aioice_ice.Connection.query_consent = query_consent  # type: ignore[method-assign]
 
 
 def enlarge_receive_buffers(pc: Any, size: int) -> int:
@@ -101,6 +217,8 @@ RECEIVER_METHODS = ("_handle_rtp_packet", "_send_rtcp_nack", "_send_rtcp_pli", "
 SENDER_METHODS = ("_handle_rtcp_packet", "send")
 
 RtpSink = Callable[[RtpPacket, RTCRtpCodecParameters], Awaitable[None]]
+# A publisher's packets are fanned out for at most this long before other work may run.
+YIELD_AFTER_S = 0.002
 
 
 def current_ntp_time() -> int:
@@ -158,6 +276,7 @@ class ReceiverTap:
         self.media_ssrc: int | None = None
         self.packets = 0
         self.nacks_sent = 0
+        self._step_started = 0.0
         # Loss as the network caused it, before NACKs repair it: sequence gaps seen on first
         # arrival, against packets that arrived in order.
         self._max_seq: int | None = None
@@ -174,6 +293,14 @@ class ReceiverTap:
         r._handle_rtp_packet = self._handle_rtp_packet
 
     async def _handle_rtp_packet(self, packet: RtpPacket, arrival_time_ms: int) -> None:
+        # aioice queues every datagram it reads, and awaiting a queue that holds items does
+        # not suspend: without this yield a backlog of packets (a join storm's stall) was
+        # fanned out in one go, starving HTTP, DTLS handshakes and consent answers for
+        # seconds. Yield once the loop has spent YIELD_AFTER_S here.
+        now = time.perf_counter()
+        if now - self._step_started > YIELD_AFTER_S:
+            await asyncio.sleep(0)
+            self._step_started = time.perf_counter()
         codec = self._codecs.get(packet.payload_type)
         if codec is None:
             return
@@ -242,6 +369,11 @@ class ReceiverTap:
             return self.first_arrivals, expected, 0, 90000
         st = self._streams[self.media_ssrc]
         return self.first_arrivals, expected, st.jitter, st._clockrate
+
+    @property
+    def backlog(self) -> int:
+        """Datagrams from the publisher read off the socket and not handled yet."""
+        return int(self.receiver.transport.transport._connection._queue.qsize())
 
     @property
     def decoding(self) -> bool:

@@ -17,11 +17,14 @@ from aiortc import (
     RTCSessionDescription,
 )
 
+from .admission import Admission, JoinQueueFull, LoopWatch, Ticket
 from .aiortc_adapter import (
+    Certificates,
     ForwardTrack,
     ReceiverTap,
     SenderTap,
     enlarge_receive_buffers,
+    judge_consent_by,
     negotiated_video_codec,
     set_consent_timing,
 )
@@ -30,7 +33,7 @@ from .sdp import SUPPORTED_AUDIO, SUPPORTED_VIDEO, SdpError, advertise_public_ip
 
 log = logging.getLogger("stallcast.media.sfu")
 
-__all__ = ["MediaSettings", "Sfu", "RoomBusy", "SdpError", "SessionNotFound"]
+__all__ = ["JoinQueueFull", "MediaSettings", "Sfu", "RoomBusy", "SdpError", "SessionNotFound"]
 
 
 class SessionNotFound(KeyError):
@@ -54,6 +57,14 @@ class MediaSettings:
     # A peer that answers no ICE consent check for interval x failures seconds is gone.
     consent_interval: float = 5.0
     consent_failures: int = 6
+    # Viewer joins: handshakes in flight at once, how many more may wait, for how long.
+    join_concurrency: int = 8
+    join_queue_max: int = 300
+    join_wait: float = 15.0
+    # Joins wait while a publisher has this many packets read and not yet forwarded.
+    join_max_backlog: int = 64
+    # The node's one DTLS certificate is replaced this often.
+    certificate_rotate: float = 86400.0
 
     def rtc_configuration(self) -> RTCConfiguration:
         servers = [
@@ -84,6 +95,12 @@ class Sfu:
     def __init__(self, settings: MediaSettings) -> None:
         self.settings = settings
         set_consent_timing(settings.consent_interval, settings.consent_failures)
+        self.loop_watch = LoopWatch()
+        judge_consent_by(self.loop_watch.late_since)
+        self.certificates = Certificates(settings.certificate_rotate)
+        self._holding = ""  # why joins are held back now ("" = they are not)
+        self.admission = Admission(settings.join_concurrency, settings.join_queue_max,
+                                   settings.join_wait, self._healthy)
         self.routers: dict[str, Router] = {}
         self._sessions: dict[str, tuple[str, str]] = {}  # session id -> (room id, role)
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -108,7 +125,36 @@ class Sfu:
         task.add_done_callback(self._tasks.discard)
 
     def _new_pc(self) -> RTCPeerConnection:
-        return RTCPeerConnection(self.settings.rtc_configuration())
+        self.loop_watch.start()
+        return self.certificates.peer_connection(self.settings.rtc_configuration())
+
+    def _healthy(self) -> bool:
+        """May another join start now? Not while the loop runs late or a publisher's
+        packets queue up unforwarded: the audience already watching comes first."""
+        reason = ""
+        if self.loop_watch.late_within(0.5):
+            reason = "event loop late"
+        else:
+            backlog = max((tap.backlog for router in self.routers.values()
+                           if router.producer is not None
+                           for tap in router.producer.taps.values()), default=0)
+            if backlog >= self.settings.join_max_backlog:
+                reason = f"publisher backlog {backlog} packets"
+        if bool(reason) != bool(self._holding):
+            log.info("viewer joins %s", f"held: {reason}" if reason else "resumed",
+                     extra={"queued": self.admission.queued})
+        self._holding = reason
+        return not reason
+
+    def _hold_until_settled(self, pc: RTCPeerConnection, ticket: Ticket) -> None:
+        """A join keeps its admission slot until its peer connects, fails or times out."""
+
+        @pc.on("connectionstatechange")
+        def _settled() -> None:
+            if pc.connectionState in ("connected", "failed", "closed"):
+                ticket.release()
+
+        asyncio.get_running_loop().call_later(self.settings.connect_timeout, ticket.release)
 
     async def _answer(self, pc: RTCPeerConnection) -> str:
         await pc.setLocalDescription(await pc.createAnswer())
@@ -191,8 +237,10 @@ class Sfu:
         host watching its own room) gets everything but is not counted in the audience;
         ``client`` is kept on the session for the layer above (where it connected from)."""
         parse_offer(offer_sdp, publish=False)
+        ticket = await self.admission.enter()  # raises JoinQueueFull
         router = self.router(room_id)
         pc = self._new_pc()
+        self._hold_until_settled(pc, ticket)
         session_id = secrets.token_urlsafe(12)
         viewer = ViewerSession(session_id, pc, identity, room_id)
         viewer.observer = observer
@@ -230,6 +278,7 @@ class Sfu:
                 viewer.consumers[t.kind] = self._consumer(t, router)
             answer = await self._answer(pc)
         except Exception as exc:
+            ticket.release()
             await pc.close()
             raise SdpError(f"cannot negotiate: {exc}") from None
         router.add_viewer(viewer)
@@ -299,6 +348,7 @@ class Sfu:
             await self.end_session(sid)
 
     async def close(self) -> None:
+        await self.loop_watch.close()
         for sid in list(self._sessions):
             await self.end_session(sid)
         for task in list(self._tasks):

@@ -123,3 +123,48 @@ def test_consent_checks_are_the_only_single_shot_requests() -> None:
     assert source.count("retransmissions=0") == 1
     assert "retransmissions=0" in inspect.getsource(aioice.ice.Connection.query_consent)
     assert "_nominated" in inspect.getsource(aioice.ice.Connection.query_consent)
+
+
+def test_consent_loop_is_still_the_one_judge_consent_by_replaces() -> None:
+    source = inspect.getsource(aiortc_adapter.AIOICE_QUERY_CONSENT)
+    for needle in ("self.remote_password", "CONSENT_INTERVAL", "CONSENT_FAILURES",
+                   "self._nominated.values()", "self.build_request(pair, nominate=False)",
+                   "pair.protocol.request(", "retransmissions=0", "stun.TransactionError",
+                   "self._query_consent_task = None", "await self.close()"):
+        assert needle in source, f"aioice's consent loop changed: no {needle!r}"
+    from aioice import stun
+
+    assert isinstance(stun.RETRY_RTO, float)
+    assert issubclass(stun.TransactionTimeout, stun.TransactionError)
+
+
+async def test_node_certificate_internals() -> None:
+    import asyncio
+
+    from aiortc import rtcpeerconnection
+    from aiortc.rtcdtlstransport import RTCCertificate, RTCDtlsTransport
+
+    # RTCPeerConnection makes its certificate through the name its module imported...
+    assert rtcpeerconnection.RTCCertificate is RTCCertificate
+    assert "RTCCertificate.generateCertificate()" in inspect.getsource(
+        RTCPeerConnection.__init__)
+    # ... and the DTLS transport builds its OpenSSL context from it.
+    assert list(inspect.signature(RTCCertificate._create_ssl_context).parameters) == [
+        "self", "srtp_profiles"]
+    assert "__local_certificate._create_ssl_context(" in inspect.getsource(
+        RTCDtlsTransport.start)
+    certificates = aiortc_adapter.Certificates()
+    pcs = [certificates.peer_connection(aiortc.RTCConfiguration()) for _ in range(2)]
+    try:
+        shared = aiortc_adapter.local_certificate(pcs[0])
+        assert shared is aiortc_adapter.local_certificate(pcs[1])
+        assert isinstance(shared, aiortc_adapter.NodeCertificate)
+        assert not isinstance(aiortc_adapter.local_certificate(RTCPeerConnection()),
+                              aiortc_adapter.NodeCertificate)
+        # ReceiverTap.backlog reads the ICE connection's datagram queue.
+        pcs[0].addTransceiver("video")
+        connection = pcs[0].getTransceivers()[0].receiver.transport.transport._connection
+        assert isinstance(connection._queue, asyncio.Queue)
+    finally:
+        for pc in pcs:
+            await pc.close()
