@@ -286,14 +286,21 @@ class Commerce:
 
     def start(self, interval: float = 0.2) -> None:
         async def loop() -> None:
+            delay = interval
             while True:
                 try:
                     await self.tick()
+                    if delay > interval:
+                        log.info("commerce tick recovered")
+                    delay = interval
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
-                    log.warning("commerce tick failed", extra={"reason": str(exc)})
-                await asyncio.sleep(interval)
+                    # Redis away: back off (to 5 s) instead of failing five times a second.
+                    if delay == interval:
+                        log.warning("commerce tick failed", extra={"reason": str(exc)})
+                    delay = min(delay * 2, 5.0)
+                await asyncio.sleep(delay)
 
         self._ticker = asyncio.create_task(loop())
 
