@@ -9,10 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from .chat import ChatLimited
-from .commerce.rules import RuleError
 from .commerce.service import order_view
-from .commerce.store import BuyRefused
 from .context import ctx
 from .http_util import ApiError, bearer_token, client_address, read_json
 from .ratelimit import RateLimiter
@@ -48,13 +45,9 @@ async def _body(request: web.Request) -> dict[str, Any]:
 
 
 async def order_response(placing: Awaitable[dict[str, Any]]) -> web.Response:
-    """Answer a buy: 201 for a new order, 200 for a replayed idempotency key, or the error."""
-    try:
-        order = await placing
-    except BuyRefused as exc:
-        raise ApiError(exc.status, exc.code, str(exc)) from None
-    except RuleError as exc:
-        raise ApiError(400, exc.code, str(exc)) from None
+    """Answer a buy: 201 for a new order, 200 for a replayed idempotency key (a refusal
+    is a RuleError: the error middleware answers it)."""
+    order = await placing
     return json_response(order, status=201 if order["created"] else 200)
 
 
@@ -120,11 +113,8 @@ async def chat(request: web.Request) -> web.Response:
     room_id = await _room_id(request)
     body = await _body(request)
     name = body.get("name") if isinstance(body.get("name"), str) else "viewer"
-    try:
-        message = await ctx(request).chat.send(room_id, viewer_id, str(name), body.get("text"),
-                                               client=await client_tag(request))
-    except RuleError as exc:
-        raise _chat_error(exc) from None
+    message = await ctx(request).chat.send(room_id, viewer_id, str(name), body.get("text"),
+                                           client=await client_tag(request))
     return json_response(message, status=201)
 
 
@@ -133,19 +123,8 @@ async def like(request: web.Request) -> web.Response:
     viewer_id = current_viewer(request)
     room_id = await _room_id(request)
     body = await _body(request)
-    try:
-        total = await ctx(request).chat.like(room_id, viewer_id, body.get("count"))
-    except RuleError as exc:
-        raise _chat_error(exc) from None
+    total = await ctx(request).chat.like(room_id, viewer_id, body.get("count"))
     return json_response({"total": total})
-
-
-def _chat_error(exc: RuleError) -> ApiError:
-    """429 with Retry-After for a limit, 403 for a muted viewer, 400 for bad input."""
-    if isinstance(exc, ChatLimited) and exc.code == "rate_limited":
-        wait = str(max(1, math.ceil(exc.retry_after)))
-        return ApiError(429, exc.code, str(exc), headers={"Retry-After": wait})
-    return ApiError(403 if exc.code == "muted" else 400, exc.code, str(exc))
 
 
 @routes.get("/api/rooms/{room_id}/state")

@@ -109,9 +109,7 @@ return bound
 
 
 class ChatLimited(RuleError):
-    def __init__(self, message: str, code: str, retry_after: float = 0.0) -> None:
-        super().__init__(message, code=code)
-        self.retry_after = retry_after
+    """A chat, like or data-channel request refused by a limit or a mute."""
 
 
 class Chat:

@@ -8,6 +8,7 @@ import functools
 import ipaddress
 import json
 import logging
+import math
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -16,6 +17,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 from . import wire
+from .commerce.rules import RuleError
 
 log = logging.getLogger("stallcast.http")
 
@@ -191,13 +193,29 @@ STORAGE_ERRORS = (aioredis.ConnectionError, aioredis.TimeoutError, aioredis.Busy
 STORAGE_RETRY_AFTER_S = 2
 
 
+# The one table from a rule's code to an HTTP status; codes not listed are 400.
+RULE_STATUS = {
+    "unauthorized": 401, "forbidden": 403, "muted": 403, "not_found": 404,
+    "conflict": 409, "insufficient": 409, "sold_out": 409, "not_started": 409, "ended": 409,
+    "limit": 409, "rate_limited": 429,
+}
+
+
+def rule_error(exc: RuleError) -> ApiError:
+    headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after)))} if exc.retry_after else None
+    return ApiError(RULE_STATUS.get(exc.code, 400), exc.code, str(exc), headers=headers)
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Turn aiohttp's plain-text errors and unexpected exceptions into JSON errors."""
+    """Turn rule errors, aiohttp's plain-text errors and unexpected exceptions into JSON
+    errors with the right status."""
     try:
         return await handler(request)
     except ApiError:
         raise
+    except RuleError as exc:
+        raise rule_error(exc) from None
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

@@ -8,7 +8,6 @@ from aiohttp import web
 
 from .commerce.rules import (
     STATUSES,
-    RuleError,
     order_kind,
     orders_csv,
     product_edit,
@@ -24,13 +23,6 @@ from .store import Host
 from .wire import json_response
 
 routes = web.RouteTableDef()
-
-
-RULE_STATUS = {"conflict": 409, "insufficient": 409, "not_found": 404, "forbidden": 403}
-
-
-def rule_error(exc: RuleError) -> ApiError:
-    return ApiError(RULE_STATUS.get(exc.code, 400), exc.code, str(exc))
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
@@ -57,10 +49,7 @@ async def _product_from_body(request: web.Request, host: Host,
 @routes.post("/api/products")
 async def create_product(request: web.Request) -> web.Response:
     host = await current_host(request)
-    try:
-        data = product_input(await _body(request))
-    except RuleError as exc:
-        raise rule_error(exc) from None
+    data = product_input(await _body(request))
     product = await ctx(request).commerce.store.create_product(host.host_id, data)
     return json_response(product, status=201)
 
@@ -82,15 +71,12 @@ async def get_product(request: web.Request) -> web.Response:
 async def update_product(request: web.Request) -> web.Response:
     host = await current_host(request)
     product = await own_product(request, host, request.match_info["product_id"])
-    try:
-        # The body may arrive long after the product was read: nothing read above is
-        # written back; the script writes only the fields named, atomically.
-        edit = product_edit(await _body(request))
-        app = ctx(request)
-        updated = await app.commerce.store.update_product(product["product_id"],
-                                                          host.host_id, edit)
-    except RuleError as exc:
-        raise rule_error(exc) from None
+    # The body may arrive long after the product was read: nothing read above is
+    # written back; the script writes only the fields named, atomically.
+    edit = product_edit(await _body(request))
+    app = ctx(request)
+    updated = await app.commerce.store.update_product(product["product_id"],
+                                                      host.host_id, edit)
     # Rooms showing this card show the new price and stock at once.
     rooms = await app.store.rooms_of(host.host_id)
     pinned = await app.commerce.store.pinned_ids([r.room_id for r in rooms])
@@ -157,10 +143,7 @@ async def start_sale(request: web.Request) -> web.Response:
     host, room = await own_room(request)
     body = await _body(request)
     product = await _product_from_body(request, host, body)
-    try:
-        sale = await ctx(request).commerce.start_sale(room.room_id, product, body)
-    except RuleError as exc:
-        raise rule_error(exc) from None
+    sale = await ctx(request).commerce.start_sale(room.room_id, product, body)
     return json_response(sale_view(sale), status=201)
 
 
@@ -265,10 +248,7 @@ async def own_order(request: web.Request) -> dict[str, Any]:
 
 async def _move(request: web.Request, new: str, **extra: str) -> web.Response:
     order = await own_order(request)
-    try:
-        updated = await ctx(request).commerce.set_status(order, new, **extra)
-    except RuleError as exc:
-        raise rule_error(exc) from None
+    updated = await ctx(request).commerce.set_status(order, new, **extra)
     return json_response(order_view(updated))
 
 
@@ -281,10 +261,7 @@ async def confirm_order(request: web.Request) -> web.Response:
 async def ship_order(request: web.Request) -> web.Response:
     await own_order(request)
     body = await _body(request)
-    try:
-        tracking = tracking_number(body.get("tracking_number"))
-    except RuleError as exc:
-        raise rule_error(exc) from None
+    tracking = tracking_number(body.get("tracking_number"))
     return await _move(request, "shipped", tracking_number=tracking)
 
 

@@ -24,11 +24,14 @@ MAX_SALE_SECONDS = 24 * 3600
 
 
 class RuleError(ValueError):
-    """Input breaks a commerce rule; the message is safe to show the client."""
+    """Input breaks a rule; the message is safe to show the client. ``code`` says which
+    kind (the error middleware's one table turns it into an HTTP status; the data channel
+    sends it as is) and ``retry_after`` when trying again later will work."""
 
-    def __init__(self, message: str, code: str = "invalid") -> None:
+    def __init__(self, message: str, code: str = "invalid", retry_after: float = 0.0) -> None:
         super().__init__(message)
         self.code = code
+        self.retry_after = retry_after
 
 
 def _text(body: Mapping[str, Any], key: str, max_len: int, required: bool = True,

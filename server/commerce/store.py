@@ -21,22 +21,19 @@ CLICKERS_TTL_S = 2 * 86400  # who clicked the pinned card: kept while a show cou
 ROOM_INDEX_DONE = "migration:room_orders"  # set once every old order is in its room's index
 
 BUY_ERRORS = {
-    "not_found": (404, "no such sale or product"),
-    "not_started": (409, "the sale has not started yet"),
-    "ended": (409, "the sale has ended"),
-    "sold_out": (409, "sold out"),
-    "insufficient": (409, "not enough left for that quantity"),
-    "limit": (409, "over this buyer's limit"),
+    "not_found": "no such sale or product",
+    "not_started": "the sale has not started yet",
+    "ended": "the sale has ended",
+    "sold_out": "sold out",
+    "insufficient": "not enough left for that quantity",
+    "limit": "over this buyer's limit",
 }
 
 
 class BuyRefused(RuleError):
     def __init__(self, code: str, remaining: int) -> None:
-        status, message = BUY_ERRORS[code]
-        super().__init__(message, code=code)
-        self.status = status
+        super().__init__(BUY_ERRORS[code], code=code)
         self.remaining = remaining
-
 
 
 INT_FIELDS = {"price", "stock", "per_buyer_limit", "quantity", "remaining", "unit_price"}
