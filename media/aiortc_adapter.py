@@ -277,6 +277,7 @@ class ReceiverTap:
         self.packets = 0
         self.nacks_sent = 0
         self._step_started = 0.0
+        self.forward_s = 0.0  # seconds one packet takes to fan out (moving average)
         # Loss as the network caused it, before NACKs repair it: sequence gaps seen on first
         # arrival, against packets that arrived in order.
         self._max_seq: int | None = None
@@ -340,7 +341,9 @@ class ReceiverTap:
         if not packet.payload:  # padding-only probe
             return
         self.packets += 1
+        started = time.perf_counter()
         await self.sink(packet, codec)
+        self.forward_s += 0.05 * (time.perf_counter() - started - self.forward_s)
 
     def _count_arrival(self, seq: int) -> None:
         if self._max_seq is None:
@@ -374,6 +377,12 @@ class ReceiverTap:
     def backlog(self) -> int:
         """Datagrams from the publisher read off the socket and not handled yet."""
         return int(self.receiver.transport.transport._connection._queue.qsize())
+
+    @property
+    def backlog_seconds(self) -> float:
+        """How long the queued datagrams will take to fan out: how far behind the audience
+        will be by the time the last of them goes out."""
+        return self.backlog * self.forward_s
 
     @property
     def decoding(self) -> bool:

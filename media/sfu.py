@@ -61,8 +61,8 @@ class MediaSettings:
     join_concurrency: int = 8
     join_queue_max: int = 300
     join_wait: float = 15.0
-    # Joins wait while a publisher has this many packets read and not yet forwarded.
-    join_max_backlog: int = 64
+    # Joins wait while a publisher's packets read and not yet forwarded need this long.
+    join_max_backlog: float = 0.25
     # The node's one DTLS certificate is replaced this often.
     certificate_rotate: float = 86400.0
 
@@ -135,11 +135,11 @@ class Sfu:
         if self.loop_watch.late_within(0.5):
             reason = "event loop late"
         else:
-            backlog = max((tap.backlog for router in self.routers.values()
+            backlog = max((tap.backlog_seconds for router in self.routers.values()
                            if router.producer is not None
-                           for tap in router.producer.taps.values()), default=0)
+                           for tap in router.producer.taps.values()), default=0.0)
             if backlog >= self.settings.join_max_backlog:
-                reason = f"publisher backlog {backlog} packets"
+                reason = f"publisher backlog {backlog * 1000:.0f} ms"
         if bool(reason) != bool(self._holding):
             log.info("viewer joins %s", f"held: {reason}" if reason else "resumed",
                      extra={"queued": self.admission.queued})

@@ -67,7 +67,7 @@ class MediaConfig:
     join_concurrency: int = 8
     join_queue_max: int = 300
     join_wait_s: int = 15
-    join_max_backlog_packets: int = 64
+    join_max_backlog_ms: int = 250
     certificate_rotate_s: int = 86400
 
 
@@ -217,8 +217,8 @@ def load_config(
                           "webrtc.consent_failures at least 3")
     m = cfg.media
     if (m.join_concurrency < 1 or m.join_queue_max < 0 or m.join_wait_s < 1
-            or m.join_max_backlog_packets < 1 or m.certificate_rotate_s < 60):
-        raise ConfigError("media.join_concurrency, join_wait_s and join_max_backlog_packets "
+            or m.join_max_backlog_ms < 1 or m.certificate_rotate_s < 60):
+        raise ConfigError("media.join_concurrency, join_wait_s and join_max_backlog_ms "
                           "must be at least 1, join_queue_max at least 0 and "
                           "certificate_rotate_s at least 60")
     if cfg.commerce.chat_messages_per_window < 1 or cfg.commerce.chat_window_s < 1:

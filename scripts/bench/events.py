@@ -16,7 +16,11 @@ What it does:
   Each viewer offers recvonly audio and video (as the watch page does; ``--data-only`` leaves
   them out) and an ``events`` data channel, and counts as joined once the server's
   ``welcome`` arrives on it. The room has no publisher, so no media flows; aiortc's decoder
-  threads are replaced by a no-op. Joins are staggered (``--join-concurrency`` per worker);
+  threads are replaced by a no-op. ``--viewer cheap`` (the default) also puts
+  cheapviewer.py's hook in front of aioice, so any RTP would be counted by its header and
+  never decrypted; the data channel needs SCTP over DTLS, which stays aiortc's. With no
+  media in the room both kinds cost the same: this is the cheapest viewer that still has a
+  working data channel. Joins are staggered (``--join-concurrency`` per worker);
 * measures the server's CPU with every viewer connected and nothing happening (``idle``);
 * pins the K products one after another, one ``PUT /api/rooms/{room_id}/pin`` every
   ``--interval`` seconds, noting ``time.time()`` just before each call. Every worker notes
@@ -67,6 +71,10 @@ async def viewers_worker(args: argparse.Namespace) -> None:
     import aiohttp
 
     benchkit.no_decoders()
+    if args.viewer == "cheap":
+        import cheapviewer
+
+        cheapviewer.install()
     receipts: list[list[Any]] = []  # [viewer index, product id, receipt time, server ts]
 
     def on_message(peer: Peer, event: dict[str, Any], received: float) -> None:
@@ -122,7 +130,8 @@ async def orchestrate(args: argparse.Namespace) -> dict[str, Any]:
     result: dict[str, Any] = {"benchmark": "events", "viewers": args.viewers, "pins": args.pins,
                               "interval_s": args.interval, "workers": args.workers,
                               "viewer_media": "data channel only" if args.data_only
-                              else "recvonly audio+video + data channel"}
+                              else "recvonly audio+video + data channel",
+                              "viewer": args.viewer}
     try:
         await server.start()
         token = server.host_create("Bench farm")
@@ -145,6 +154,7 @@ async def orchestrate(args: argparse.Namespace) -> dict[str, Any]:
                         "--join-concurrency", str(args.join_concurrency)]
                 if args.data_only:
                     argv.append("--data-only")
+                argv += ["--viewer", args.viewer]
                 if args.verbose:
                     argv.append("--verbose")
                 children.append(await Child.spawn(f"viewers-{w}", argv))
@@ -262,6 +272,9 @@ def parse_args() -> argparse.Namespace:
                    help="WHEP joins in flight per worker")
     p.add_argument("--data-only", action="store_true",
                    help="viewers offer only the data channel (no audio/video m-lines)")
+    p.add_argument("--viewer", choices=["cheap", "aiortc"], default="cheap",
+                   help="cheap: RTP counted by header (cheapviewer.py), SCTP kept; aiortc: "
+                        "plain aiortc viewers that decode nothing")
     p.add_argument("--idle", type=float, default=3.0, help="seconds of idle CPU measurement")
     p.add_argument("--settle", type=float, default=3.0,
                    help="seconds to wait for late events after the pin phase")
