@@ -191,7 +191,6 @@ class FrameAssembler:
         self._parts: list[bytes] = []
         self._broken = False
         self._arrival = 0.0
-        self.lost = 0
 
     def push(self, seq: int, ts: int, payload: bytes, marker: bool,
              arrival: float) -> list[tuple[list[bytes], int, float, bool]]:
@@ -205,7 +204,6 @@ class FrameAssembler:
                 return done  # duplicate or too late
             if delta > 1:
                 gap = True
-                self.lost += delta - 1
         if self._parts and ts != self._ts:
             done.append((self._parts, self._ts, self._arrival, False))  # its end was lost
             self._parts = []

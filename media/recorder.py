@@ -58,12 +58,8 @@ class RecordingStats:
     video_frames: int = 0
     audio_frames: int = 0
     dropped_frames: int = 0
-    first_video_ms: int | None = None
-    first_audio_ms: int | None = None
-    last_ms: int = 0
     width: int = 0
     height: int = 0
-    video_codec: str = ""
 
 
 class Recorder:
@@ -185,10 +181,10 @@ class Recorder:
                     for adata, ams in pending_audio:
                         if ams >= ms - 100:
                             self._mux(container, streams["audio"], adata, ams, True)
-                            self._count("audio", ams)
+                            self._count("audio")
                     pending_audio.clear()
                 self._mux(container, streams[kind], data, ms, keyframe)
-                self._count(kind, ms)
+                self._count(kind)
         except Exception as exc:  # a broken disk must not take the live stream down
             self.error = repr(exc)
             log.exception("recording failed", extra={"path": str(self.path)})
@@ -209,7 +205,7 @@ class Recorder:
                         if p and p[0] & 0x1F == 7), b"")
             size = h264_size(sps) if sps else None
         width, height = size or (640, 480)
-        self.stats.width, self.stats.height, self.stats.video_codec = width, height, codec
+        self.stats.width, self.stats.height = width, height
         self.path.parent.mkdir(parents=True, exist_ok=True)
         container = av.open(str(self.path), "w", format="matroska",
                             options={"cluster_time_limit": "1000", "flush_packets": "1"})
@@ -226,14 +222,8 @@ class Recorder:
         packet.is_keyframe = keyframe
         container.mux(packet)
 
-    def _count(self, kind: str, ms: int) -> None:
-        s = self.stats
+    def _count(self, kind: str) -> None:
         if kind == "video":
-            s.video_frames += 1
-            if s.first_video_ms is None:
-                s.first_video_ms = ms
+            self.stats.video_frames += 1
         else:
-            s.audio_frames += 1
-            if s.first_audio_ms is None:
-                s.first_audio_ms = ms
-        s.last_ms = max(s.last_ms, ms)
+            self.stats.audio_frames += 1

@@ -68,7 +68,6 @@ class Consumer:
         self._history: list[tuple[int, bytes] | None] = [None] * rtx_capacity
         self.sent = 0
         self.retransmitted = 0
-        self.unsupported = 0
         self.first_keyframe_at: float | None = None
         self.closed = False
 
@@ -84,8 +83,7 @@ class Consumer:
             self._pts = self.tap.payload_types()
             self.rewriter.clock_rate = self.tap.clock_rate()
         pt = self._pts.get(codec)
-        if pt is None:
-            self.unsupported += 1
+        if pt is None:  # the viewer did not take this codec
             return False
         if self.waiting_keyframe:
             if not keyframe:

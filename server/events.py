@@ -36,7 +36,6 @@ class EventBus:
         self._publish = redis.register_script(lua.PUBLISH)
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
-        self.received = 0
         # Called with (room_id, event) after each publish, e.g. to keep a session timeline.
         self.observers: list[Callable[[str, dict[str, Any]], Awaitable[None]]] = []
         self.on_latency: Callable[[float], None] | None = None
@@ -90,7 +89,6 @@ class EventBus:
         except (ValueError, msgpack.UnpackException) as exc:
             log.warning("dropping malformed event", extra={"reason": str(exc)})
             return
-        self.received += 1
         name = chan.decode() if isinstance(chan, bytes) else str(chan)
         room_id = name[len(CHANNEL_PREFIX):]
         lag = time.time() - float(event.get("ts", time.time()))

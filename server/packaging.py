@@ -40,7 +40,6 @@ class PackagingWorker:
         self.stale_after = stale_after
         self.poll = poll
         self._task: asyncio.Task[None] | None = None
-        self.current: str | None = None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run())
@@ -52,15 +51,12 @@ class PackagingWorker:
                 if sid is None:
                     await asyncio.sleep(self.poll)
                     continue
-                self.current = sid
                 await self._package(sid)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 log.warning("packaging loop error", extra={"reason": repr(exc)})
                 await asyncio.sleep(self.poll)
-            finally:
-                self.current = None
 
     async def _package(self, sid: str) -> None:
         session = await self.sessions.get(sid)
