@@ -160,12 +160,12 @@ def create_app(config: Config, redis_url: str) -> web.Application:
     for module in (rooms, signalling, shop, buyers, classes, ops):
         app.router.add_routes(module.routes)
     app.router.add_get("/", _page("index.html"))
-    app.router.add_get("/studio/{room_id}", _page("studio.html"))
-    app.router.add_get("/watch/{room_id}", _page("watch.html"))
-    app.router.add_get("/studio", _page("studio.html"))
-    app.router.add_get("/ops", _page("ops.html"))
-    app.router.add_get("/classes", _page("classes.html"))
-    app.router.add_get("/classes/{class_id}", _page("class.html"))
+    app.router.add_get("/studio/{room_id}", _page("studio/studio.html"))
+    app.router.add_get("/watch/{room_id}", _page("watch/watch.html"))
+    app.router.add_get("/studio", _page("studio/studio.html"))
+    app.router.add_get("/ops", _page("ops/ops.html"))
+    app.router.add_get("/classes", _page("classes/classes.html"))
+    app.router.add_get("/classes/{class_id}", _page("classes/class.html"))
     app.router.add_static("/static/", WEB_CLIENT, show_index=False)
 
     async def startup(app: web.Application) -> None:

@@ -239,7 +239,8 @@ async def run_story(server: Running, room: dict[str, str], logs: list[str],
 
 
 async def test_msgpack_decoder_matches_python(server: Running) -> None:
-    """web_client/msgpack.js decodes what Python's msgpack (the server's encoder) produces."""
+    """web_client/shared/msgpack.js decodes what Python's msgpack (the server's encoder)
+    produces."""
     value = {
         "type": "welcome", "room_id": "r_" + "x" * 40, "live": True, "ts": 1765432109.123456,
         "none": None, "no": False, "small": 7, "neg": -3, "neg8": -100, "neg16": -30000,
@@ -255,7 +256,7 @@ async def test_msgpack_decoder_matches_python(server: Running) -> None:
         await page.goto(f"{server.base}/")
         decoded = await page.evaluate(
             """async (bytes) => {
-                const { decode } = await import("/static/msgpack.js");
+                const { decode } = await import("/static/shared/msgpack.js");
                 const out = decode(new Uint8Array(bytes));
                 let truncated = "";
                 try { decode(new Uint8Array(bytes.slice(0, -1))); }

@@ -33,7 +33,7 @@ LIVE = 25_000  # ms: the dashboard refreshes every 3 s; the machine is shared an
 # The health rules, run in the page against made-up figures.
 HEALTH_RULES = """
 async () => {
-  const { health } = await import("/static/ops-format.js");
+  const { health } = await import("/static/ops/ops-format.js");
   const base = { live: true, fps: 25, ingest_bps: 900000, uplink_loss: 0,
                  viewer_loss: { p50: 0, p95: 0, max: 0 } };
   const check = (changes) => {

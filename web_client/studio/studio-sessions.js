@@ -2,7 +2,7 @@
 // recording (GET /api/sessions/{id} every 2 s while it is being packaged), and turning a
 // finished recording into a class sold at /classes/{class_id}.
 
-import { language, t } from "./i18n.js";
+import { language, t } from "../shared/i18n.js";
 import {
   CURRENCIES, api, busy, clock, el, every, say, syncList, timeOfDay, toMinor,
 } from "./studio-api.js";

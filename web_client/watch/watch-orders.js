@@ -2,7 +2,7 @@
 // reconnect, since order_status events sent while the page was away are not in the room
 // snapshot), then kept current by buy results and order_status events.
 
-import { language, t } from "./i18n.js";
+import { language, t } from "../shared/i18n.js";
 import { money } from "./watch-format.js";
 
 const ORDER_STEPS = ["reserved", "confirmed", "shipped", "delivered"];

@@ -1,7 +1,7 @@
 // Studio plumbing shared by every panel: the host token, JSON calls to the API, money input,
 // small DOM helpers. Nothing here renders a whole panel.
 
-import { t } from "./i18n.js";
+import { t } from "../shared/i18n.js";
 
 const TOKEN_KEY = "stallcast.hostToken";
 

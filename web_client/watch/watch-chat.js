@@ -2,7 +2,7 @@
 // chat_deleted); sending is a "chat" message on the data channel. The heart sends "like"
 // messages, a burst of presses summed into one message; the total comes from "likes" events.
 
-import { language, t } from "./i18n.js";
+import { language, t } from "../shared/i18n.js";
 import { friendlyError } from "./watch-format.js";
 
 const LIKE_BATCH_MS = 250;

@@ -2,9 +2,9 @@
 // complete offer: the server takes no trickle ICE), End, and the uplink's health from the
 // publisher's own RTCPeerConnection statistics.
 
-import { t } from "./i18n.js";
+import { t } from "../shared/i18n.js";
 import { describeHttpError } from "./studio-api.js";
-import { waitIceGathering } from "./webrtc.js";
+import { waitIceGathering } from "../shared/webrtc.js";
 
 const HEALTH_INTERVAL_MS = 2000;
 const VIDEO = { width: { ideal: 1280 }, height: { ideal: 720 }, frameRate: { ideal: 30 } };

@@ -1,8 +1,8 @@
 // Operator dashboard (/ops): live sessions' health and sales, charts over time, reports.
 // Operators see every session; a host's token sees the host's own sessions.
-import { initI18n, languageSwitcher, t, translate } from "/static/i18n.js";
-import * as f from "/static/ops-format.js";
-import { charts, detailFigures, liveRows, reportRows } from "/static/ops-views.js";
+import { initI18n, languageSwitcher, t, translate } from "../shared/i18n.js";
+import * as f from "./ops-format.js";
+import { charts, detailFigures, liveRows, reportRows } from "./ops-views.js";
 
 const NAMESPACES = ["ops"];
 const TOKEN_KEY = "stallcast.ops.token";

@@ -3,7 +3,7 @@
 // GET /api/me returns them), with buys on the data channel under an idempotency key that is
 // reused when a buy is retried. The orders that follow live in watch-orders.js.
 
-import { t } from "./i18n.js";
+import { t } from "../shared/i18n.js";
 import { clock, friendlyError, money } from "./watch-format.js";
 
 const BUY_ATTEMPTS = 4;

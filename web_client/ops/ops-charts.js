@@ -1,6 +1,6 @@
 // Line charts of a session's samples, drawn as plain SVG (no chart library).
-import { t } from "/static/i18n.js";
-import { clock, duration } from "/static/ops-format.js";
+import { t } from "../shared/i18n.js";
+import { clock, duration } from "./ops-format.js";
 
 const SVG = "http://www.w3.org/2000/svg";
 const W = 400;

@@ -3,11 +3,11 @@
 // bought the class gets the free preview and a Buy button; buying unlocks the whole class.
 // hls.js (window.Hls) is loaded by class.html as a classic script before this module.
 
-import { initI18n, languageSwitcher, t } from "./i18n.js";
+import { initI18n, languageSwitcher, t } from "../shared/i18n.js";
 import { wireBuying } from "./class-buy.js";
 import { ReplayTimeline } from "./class-timeline.js";
 import { NAMESPACES, describeHttpError, formatLength, formatPrice } from "./classes.js";
-import { viewerApi as api } from "./viewer.js";
+import { viewerApi as api } from "../shared/viewer.js";
 
 const SAVE_EVERY_MS = 5000;
 const TICK_MS = 100;

@@ -1,6 +1,6 @@
 // Numbers, units and session health for the operator dashboard. Every word comes from the
 // "ops" catalogue; numbers are formatted in the page's language.
-import { formatMoney, language, t } from "/static/i18n.js";
+import { formatMoney, language, t } from "../shared/i18n.js";
 
 export const DASH = "—";
 

@@ -2,9 +2,9 @@
 // carries the room events (docs/events.md); GET /api/rooms/{id}/state fills in at the start,
 // after a sequence gap, and once a second whenever the channel is not open.
 
-import { decode } from "./msgpack.js";
+import { decode } from "../shared/msgpack.js";
 import { hostToken } from "./studio-api.js";
-import { waitIceGathering } from "./webrtc.js";
+import { waitIceGathering } from "../shared/webrtc.js";
 
 const POLL_MS = 1000;
 const RECONNECT_MS = [2000, 5000, 10000, 20000];

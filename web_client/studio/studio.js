@@ -3,7 +3,7 @@
 // that), and, signed in, sell (products, pinned card, flash sales), handle orders, moderate
 // chat and turn finished recordings into classes. Panels live in studio-*.js.
 
-import { initI18n, languageSwitcher, t } from "./i18n.js";
+import { initI18n, languageSwitcher, t } from "../shared/i18n.js";
 import {
   api, busy, el, every, hostToken, say, sayAgain, setHostToken,
 } from "./studio-api.js";

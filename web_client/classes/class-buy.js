@@ -2,7 +2,7 @@
 // one idempotency key per purchase attempt, and the whole class unlocked where the preview
 // stopped once the order is confirmed.
 
-import { formatMoney, t } from "./i18n.js";
+import { formatMoney, t } from "../shared/i18n.js";
 import { describeHttpError } from "./classes.js";
 
 export function wireBuying({

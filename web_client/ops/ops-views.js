@@ -1,7 +1,7 @@
 // Tables and the session panel of the operator dashboard: they draw what ops.js fetched.
-import { t } from "/static/i18n.js";
-import { chart } from "/static/ops-charts.js";
-import * as f from "/static/ops-format.js";
+import { t } from "../shared/i18n.js";
+import { chart } from "./ops-charts.js";
+import * as f from "./ops-format.js";
 
 function cell(tr, col, labelKey, ...content) {
   const td = document.createElement("td");

@@ -7,13 +7,13 @@
 // sequence numbers), watch-shop.js (card, sale, checkout), watch-orders.js (the viewer's
 // orders), watch-chat.js (chat, likes) and watch-format.js (money, countdowns, error words).
 
-import { initI18n, languageSwitcher, t } from "./i18n.js";
+import { initI18n, languageSwitcher, t } from "../shared/i18n.js";
 import { Connection } from "./watch-conn.js";
 import { Room } from "./watch-room.js";
 import { createShop } from "./watch-shop.js";
 import { createOrders } from "./watch-orders.js";
 import { createChat } from "./watch-chat.js";
-import { currentViewer, viewerApi as api, viewerToken } from "./viewer.js";
+import { currentViewer, viewerApi as api, viewerToken } from "../shared/viewer.js";
 
 const NAMESPACES = ["watch"];
 const MAX_EVENTS = 1000; // window.stallcast.events keeps the latest this many

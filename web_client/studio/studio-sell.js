@@ -2,7 +2,7 @@
 // room and pinning one as the card viewers see, and flash sales with their countdown and
 // falling stock.
 
-import { formatMoney, t } from "./i18n.js";
+import { formatMoney, t } from "../shared/i18n.js";
 import {
   CURRENCIES, api, busy, clock, el, say, syncList, toMajorText, toMinor,
 } from "./studio-api.js";

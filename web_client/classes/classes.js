@@ -1,7 +1,7 @@
 // Stallcast class store: the list of recorded classes (GET /api/classes), and the money and
 // length formats the class page shares. Strings come from web_client/i18n/classes/<lang>.json.
 
-import { formatMoney, initI18n, languageSwitcher, t } from "./i18n.js";
+import { formatMoney, initI18n, languageSwitcher, t } from "../shared/i18n.js";
 
 export const NAMESPACES = ["classes"];
 

@@ -2,7 +2,7 @@
 // 2 s; older pages on request), moving them on (confirm payment, ship with a tracking number,
 // delivered, cancel), and the CSV export of all of them.
 
-import { formatMoney, language, t } from "./i18n.js";
+import { formatMoney, language, t } from "../shared/i18n.js";
 import {
   ApiFailure, api, busy, describeHttpError, el, every, hostToken, say, syncList, timeOfDay,
 } from "./studio-api.js";

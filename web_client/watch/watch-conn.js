@@ -6,8 +6,8 @@
 // The server answers only complete offers (no trickle ICE), so the offer is sent once ICE
 // gathering has finished.
 
-import { decode, encode } from "./msgpack.js";
-import { waitIceGathering } from "./webrtc.js";
+import { decode, encode } from "../shared/msgpack.js";
+import { waitIceGathering } from "../shared/webrtc.js";
 
 const DISCONNECTED_GRACE_MS = 3000; // "disconnected" often heals by itself; give it this long
 const OPEN_TIMEOUT_MS = 20000; // from the offer to an open data channel

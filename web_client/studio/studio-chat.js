@@ -1,7 +1,7 @@
 // Chat moderation: the room's messages as they arrive on the events connection, and the host's
 // two tools, deleting a message and muting its sender.
 
-import { language, t } from "./i18n.js";
+import { language, t } from "../shared/i18n.js";
 import { api, busy, el, say, syncList, timeOfDay } from "./studio-api.js";
 
 export class ChatPanel {

@@ -1,6 +1,6 @@
 // Formats and messages the viewer page's modules share.
 
-import { formatMoney, t } from "./i18n.js";
+import { formatMoney, t } from "../shared/i18n.js";
 
 const ERROR_CODES = new Set(["sold_out", "limit", "ended", "not_started", "insufficient",
   "not_found", "contact_required", "invalid", "unauthorized", "rate_limited", "internal",
