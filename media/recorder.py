@@ -36,7 +36,6 @@ CLOCK = {"video": 90000, "audio": 48000}
 MAX_QUEUE = 2000  # frames; a writer this far behind drops rather than grows without bound
 # Browsers send keyframes only when asked. HLS can only cut segments (and a class's free
 # preview) at keyframes, so while recording we ask for one at least this often.
-KEYFRAME_EVERY = 4.0
 
 
 @dataclass
@@ -71,8 +70,9 @@ class Recorder:
     """
 
     def __init__(self, path: Path, request_keyframe: Callable[[], None],
-                 started_at: float | None = None) -> None:
+                 started_at: float | None = None, *, keyframe_interval: float) -> None:
         self.path = path
+        self.keyframe_interval = keyframe_interval
         self.started_at = time.time() if started_at is None else started_at
         self._request_keyframe = request_keyframe
         self._tracks = {"video": _Track("video"), "audio": _Track("audio")}
@@ -129,7 +129,7 @@ class Recorder:
                 track.waiting_keyframe = False
             if keyframe:
                 self._last_keyframe = now
-            elif now - self._last_keyframe > KEYFRAME_EVERY:
+            elif now - self._last_keyframe > self.keyframe_interval:
                 self._last_keyframe = now  # ask once per interval, not on every frame
                 self._request_keyframe()
             self._emit(track, frame, track.ext_ts, keyframe)

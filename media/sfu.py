@@ -6,7 +6,7 @@ import asyncio
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from aiortc import (
@@ -42,29 +42,32 @@ class SessionNotFound(KeyError):
 
 @dataclass(frozen=True)
 class MediaSettings:
-    ice_servers: list[str] = field(default_factory=list)
-    turn_username: str = ""
-    turn_credential: str = ""
-    public_ip: str = ""
-    keyframe_min_interval: float = 0.4
-    rtx_buffer_packets: int = 512
-    connect_timeout: float = 20.0
+    """What the media plane needs to know; the server fills it from its configuration
+    (configs/default.toml holds every default)."""
+
+    ice_servers: list[str]
+    turn_username: str
+    turn_credential: str
+    public_ip: str
+    keyframe_min_interval: float
+    rtx_buffer_packets: int
+    connect_timeout: float
     # How long viewers stay attached to a room whose host left before they are dropped.
-    host_absent_timeout: float = 300.0
-    publisher_rcvbuf_bytes: int = 4 * 1024 * 1024
-    remb_floor_bps: int = 1_000_000
-    remb_ceiling_bps: int = 4_000_000
+    host_absent_timeout: float
+    publisher_rcvbuf_bytes: int
+    remb_floor_bps: int
+    remb_ceiling_bps: int
     # A peer that answers no ICE consent check for interval x failures seconds is gone.
-    consent_interval: float = 5.0
-    consent_failures: int = 6
+    consent_interval: float
+    consent_failures: int
     # Viewer joins: handshakes in flight at once, how many more may wait, for how long.
-    join_concurrency: int = 8
-    join_queue_max: int = 300
-    join_wait: float = 15.0
+    join_concurrency: int
+    join_queue_max: int
+    join_wait: float
     # Joins wait while a publisher's packets read and not yet forwarded need this long.
-    join_max_backlog: float = 0.25
+    join_max_backlog: float
     # The node's one DTLS certificate is replaced this often.
-    certificate_rotate: float = 86400.0
+    certificate_rotate: float
 
     def rtc_configuration(self) -> RTCConfiguration:
         servers = [

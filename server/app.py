@@ -45,7 +45,6 @@ from .wire import json_response
 
 WEB_CLIENT = Path(__file__).resolve().parent.parent / "web_client"
 
-ORPHAN_SCAN_S = 10  # how often a node looks for live sessions of nodes that died
 
 log = logging.getLogger("stallcast.app")
 
@@ -69,6 +68,7 @@ def media_settings(config: Config) -> MediaSettings:
         join_wait=float(config.media.join_wait_s),
         join_max_backlog=config.media.join_max_backlog_ms / 1000,
         certificate_rotate=float(config.media.certificate_rotate_s),
+        host_absent_timeout=float(config.media.host_absent_timeout_s),
     )
 
 
@@ -102,15 +102,19 @@ def create_app(config: Config, redis_url: str) -> web.Application:
     app.on_response_prepare.append(security_headers)
     # Bounded pools that queue callers instead of failing when a burst of buys arrives.
     client = aioredis.Redis(connection_pool=aioredis.BlockingConnectionPool.from_url(
-        redis_url, decode_responses=True, max_connections=64, timeout=10))
+        redis_url, decode_responses=True, max_connections=config.redis.pool_size,
+        timeout=10))
+    # Binary: events are msgpack.
     bus_client = aioredis.Redis(connection_pool=aioredis.BlockingConnectionPool.from_url(
-        redis_url, max_connections=16, timeout=10))  # binary: events are msgpack
+        redis_url, max_connections=config.redis.bus_pool_size, timeout=10))
     deliver_ref: list[Node] = []
     bus = EventBus(bus_client, lambda room_id, event: deliver_ref[0].deliver(room_id, event))
     commerce = Commerce(CommerceStore(client), bus, provider(config.commerce.payment_provider),
                         float(config.commerce.reservation_ttl_s))
     chat = Chat(client, bus, config.commerce.chat_messages_per_window,
-                config.commerce.chat_window_s)
+                config.commerce.chat_window_s,
+                address_factor=config.commerce.chat_address_factor,
+                likes_per_second=config.commerce.likes_per_second)
     sessions = SessionStore(client)
     context = AppContext(config=config, redis=client, store=Store(client),
                          sfu=Sfu(media_settings(config)), bus=bus, commerce=commerce,
@@ -120,7 +124,8 @@ def create_app(config: Config, redis_url: str) -> web.Application:
     deliver_ref.append(node)
     recording = RecordingManager(context.sfu, context.store, sessions, config.data_dir,
                                  float(config.recording.rejoin_grace_s),
-                                 record=bool(config.recording.enabled), node_id=node.node_id)
+                                 record=config.recording.enabled, node_id=node.node_id,
+                                 keyframe_interval=float(config.recording.keyframe_interval_s))
     node.observers.append(recording.on_event)
     packaging = PackagingWorker(sessions, config.data_dir, node.node_id,
                                 float(config.recording.packaging_stale_after_s))
@@ -181,7 +186,7 @@ def create_app(config: Config, redis_url: str) -> web.Application:
         if config.metrics.enabled:
             sampler.start()
         node.spawn(node.keep_claims())
-        node.spawn(recording.reap_forever(ORPHAN_SCAN_S))
+        node.spawn(recording.reap_forever(config.cluster.orphan_scan_s))
 
     async def shutdown(app: web.Application) -> None:
         steps = [("sfu", context.sfu.close), ("recording", recording.close),

@@ -26,8 +26,6 @@ from .events import EventBus
 from .ratelimit import RateLimiter
 
 HISTORY = 50
-LIKES_PER_SECOND = 100
-ADDRESS_FACTOR = 3  # one address may chat as much as this many identities
 ADDRESS_MUTE_S = 86400  # addresses change hands (NAT, mobile carriers): a mute holds one a day
 KEEP_S = 7 * 86400  # how long an identity's mint and chat addresses are remembered
 ADDRESSES_KEPT = 8
@@ -113,9 +111,9 @@ class ChatLimited(RuleError):
 
 
 class Chat:
-    def __init__(self, redis: aioredis.Redis, bus: EventBus, messages_per_window: int = 5,
-                 window: int = 10, likes_interval: float = 0.5,
-                 address_factor: int = ADDRESS_FACTOR) -> None:
+    def __init__(self, redis: aioredis.Redis, bus: EventBus, messages_per_window: int,
+                 window: int, *, address_factor: int, likes_per_second: int,
+                 likes_interval: float = 0.5) -> None:
         self.redis = redis
         self.bus = bus
         self.per_window = messages_per_window
@@ -124,7 +122,8 @@ class Chat:
         self._allow_script = redis.register_script(ALLOW)
         self._mute_script = redis.register_script(MUTE)
         self._salt: str | None = None
-        self._like_limit = RateLimiter(redis, "rl:like", LIKES_PER_SECOND, 1.0)
+        self.likes_per_second = likes_per_second
+        self._like_limit = RateLimiter(redis, "rl:like", likes_per_second, 1.0)
         self.likes_interval = likes_interval
         self._likes_pending: set[str] = set()
         self.counters: Any = None  # server/counters.py, when metrics are on
@@ -226,8 +225,8 @@ class Chat:
         n = like_count(count)
         verdict = await self._like_limit.take(viewer_id, n)
         if not verdict.allowed:
-            raise ChatLimited(f"at most {LIKES_PER_SECOND} likes a second", code="rate_limited",
-                              retry_after=verdict.retry_after)
+            raise ChatLimited(f"at most {self.likes_per_second} likes a second",
+                              code="rate_limited", retry_after=verdict.retry_after)
         total = int(await self.redis.incrby(f"room:{room_id}:likes", n))
         if self.counters is not None:
             await self.counters.add(room_id, "likes", n)

@@ -6,9 +6,9 @@ import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, get_type_hints
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "default.toml"
 ENV_PREFIX = "STALLCAST_"
@@ -20,36 +20,38 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class HttpConfig:
-    host: str = "127.0.0.1"
-    port: int = 8080
-    public_url: str = ""
-    max_sdp_bytes: int = 65536
-    max_json_bytes: int = 16384
-    cors_origins: str = ""
-    public_cors_origins: str = "*"
-    trusted_proxies: str = ""
+    host: str
+    port: int
+    public_url: str
+    max_sdp_bytes: int
+    max_json_bytes: int
+    cors_origins: str
+    public_cors_origins: str
+    trusted_proxies: str
 
 
 @dataclass(frozen=True)
 class DataConfig:
-    dir: str = "./data"
+    dir: str
 
 
 @dataclass(frozen=True)
 class RedisConfig:
-    url: str = ""
-    server_bin: str = "redis-server"
-    appendfsync: str = "always"
+    url: str
+    server_bin: str
+    appendfsync: str
+    pool_size: int
+    bus_pool_size: int
 
 
 @dataclass(frozen=True)
 class WebRtcConfig:
-    ice_servers: str = ""
-    turn_username: str = ""
-    turn_credential: str = ""
-    public_ip: str = ""
-    consent_interval_s: int = 5
-    consent_failures: int = 6
+    ice_servers: str
+    turn_username: str
+    turn_credential: str
+    public_ip: str
+    consent_interval_s: int
+    consent_failures: int
 
     @property
     def ice_server_urls(self) -> list[str]:
@@ -58,73 +60,86 @@ class WebRtcConfig:
 
 @dataclass(frozen=True)
 class MediaConfig:
-    keyframe_min_interval_ms: int = 400
-    rtx_buffer_packets: int = 512
-    connect_timeout_s: int = 20
-    publisher_rcvbuf_bytes: int = 4194304
-    remb_floor_bps: int = 1000000
-    remb_ceiling_bps: int = 4000000
-    join_concurrency: int = 8
-    join_queue_max: int = 300
-    join_wait_s: int = 15
-    join_max_backlog_ms: int = 250
-    certificate_rotate_s: int = 86400
+    keyframe_min_interval_ms: int
+    rtx_buffer_packets: int
+    connect_timeout_s: int
+    publisher_rcvbuf_bytes: int
+    remb_floor_bps: int
+    remb_ceiling_bps: int
+    join_concurrency: int
+    join_queue_max: int
+    join_wait_s: int
+    join_max_backlog_ms: int
+    certificate_rotate_s: int
+    host_absent_timeout_s: int
 
 
 @dataclass(frozen=True)
 class CommerceConfig:
-    payment_provider: str = "cod"
-    reservation_ttl_s: int = 900
-    chat_messages_per_window: int = 5
-    chat_window_s: int = 10
-    viewer_mints_per_minute: int = 30
+    payment_provider: str
+    reservation_ttl_s: int
+    chat_messages_per_window: int
+    chat_window_s: int
+    viewer_mints_per_minute: int
+    chat_address_factor: int
+    likes_per_second: int
 
 
 @dataclass(frozen=True)
 class RecordingConfig:
-    enabled: int = 1
-    rejoin_grace_s: int = 60
-    packaging_stale_after_s: int = 15
-    url_ttl_s: int = 3600
+    enabled: bool
+    rejoin_grace_s: int
+    packaging_stale_after_s: int
+    url_ttl_s: int
+    keyframe_interval_s: int
 
 
 @dataclass(frozen=True)
 class MetricsConfig:
-    enabled: int = 1
-    interval_s: int = 5
-    require_auth: int = 1
+    enabled: bool
+    interval_s: int
+    require_auth: bool
 
 
 @dataclass(frozen=True)
 class LimitsConfig:
-    half_open_per_client: int = 20
-    half_open_total: int = 300
-    viewers_per_room: int = 2000
-    viewers_per_node: int = 3000
-    connections_per_client: int = 100
-    header_timeout_s: int = 10
-    body_timeout_s: int = 30
-    retry_after_s: int = 5
+    half_open_per_client: int
+    half_open_total: int
+    viewers_per_room: int
+    viewers_per_node: int
+    connections_per_client: int
+    header_timeout_s: int
+    body_timeout_s: int
+    retry_after_s: int
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    live_ttl_s: int
+    orphan_scan_s: int
 
 
 @dataclass(frozen=True)
 class LogConfig:
-    level: str = "INFO"
-    format: str = "json"
+    level: str
+    format: str
 
 
 @dataclass(frozen=True)
 class Config:
-    http: HttpConfig = field(default_factory=HttpConfig)
-    data: DataConfig = field(default_factory=DataConfig)
-    redis: RedisConfig = field(default_factory=RedisConfig)
-    webrtc: WebRtcConfig = field(default_factory=WebRtcConfig)
-    media: MediaConfig = field(default_factory=MediaConfig)
-    commerce: CommerceConfig = field(default_factory=CommerceConfig)
-    recording: RecordingConfig = field(default_factory=RecordingConfig)
-    metrics: MetricsConfig = field(default_factory=MetricsConfig)
-    log: LogConfig = field(default_factory=LogConfig)
-    limits: LimitsConfig = field(default_factory=LimitsConfig)
+    """Every setting; configs/default.toml holds each one's default (the only place)."""
+
+    http: HttpConfig
+    data: DataConfig
+    redis: RedisConfig
+    webrtc: WebRtcConfig
+    media: MediaConfig
+    commerce: CommerceConfig
+    recording: RecordingConfig
+    metrics: MetricsConfig
+    log: LogConfig
+    limits: LimitsConfig
+    cluster: ClusterConfig
 
     @property
     def data_dir(self) -> Path:
@@ -141,7 +156,17 @@ def _check_networks(spec: str) -> None:
                                   "address or network") from None
 
 
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
 def _coerce(name: str, raw: Any, kind: type) -> Any:
+    if kind is bool:
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw).strip().lower() if isinstance(raw, (str, int)) else ""
+        if text in _TRUE or text in _FALSE:
+            return text in _TRUE
+        raise ConfigError(f"{name}: expected true or false, got {raw!r}")
     if kind is int:
         if isinstance(raw, bool):
             raise ConfigError(f"{name}: expected an integer, got {raw!r}")
@@ -177,26 +202,29 @@ def load_config(
     if path is not None:
         layers.append(_read_toml(Path(path)))
     sections: dict[str, Any] = {}
-    for f in fields(Config):
-        section_cls: Any = f.default_factory()  # type: ignore[operator]
-        known = {sf.name: type(getattr(section_cls, sf.name)) for sf in fields(section_cls)}
+    for name, section_cls in get_type_hints(Config).items():
+        known = get_type_hints(section_cls)
         values: dict[str, Any] = {}
         for layer in layers:
-            table = layer.get(f.name, {})
+            table = layer.get(name, {})
             if not isinstance(table, dict):
-                raise ConfigError(f"[{f.name}] must be a table")
+                raise ConfigError(f"[{name}] must be a table")
             for key, raw in table.items():
                 if key not in known:
-                    raise ConfigError(f"unknown setting {f.name}.{key}")
-                values[key] = _coerce(f"{f.name}.{key}", raw, known[key])
+                    raise ConfigError(f"unknown setting {name}.{key}")
+                values[key] = _coerce(f"{name}.{key}", raw, known[key])
         for key, kind in known.items():
-            env_name = f"{ENV_PREFIX}{f.name.upper()}_{key.upper()}"
+            env_name = f"{ENV_PREFIX}{name.upper()}_{key.upper()}"
             if env_name in env:
                 values[key] = _coerce(env_name, env[env_name], kind)
-        for key, raw in (overrides or {}).get(f.name, {}).items():
+        for key, raw in (overrides or {}).get(name, {}).items():
             if raw is not None:
-                values[key] = _coerce(f"{f.name}.{key}", raw, known[key])
-        sections[f.name] = type(section_cls)(**values)
+                values[key] = _coerce(f"{name}.{key}", raw, known[key])
+        missing = sorted(set(known) - set(values))
+        if missing:
+            raise ConfigError(f"missing setting(s) {', '.join(f'{name}.{k}' for k in missing)}"
+                              f" (configs/default.toml names them all)")
+        sections[name] = section_cls(**values)
     for layer in layers:
         for name in layer:
             if name not in sections:

@@ -16,7 +16,6 @@ from .sessions import node_alive_key
 
 log = logging.getLogger("stallcast.node")
 
-LIVE_TTL = 30  # seconds a node's claim on a live room lasts without renewal
 
 _RELEASE = ("if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end")
 
@@ -28,6 +27,8 @@ class Node:
     def __init__(self, context: AppContext) -> None:
         self.context = context
         self.node_id = "n_" + secrets.token_hex(4)
+        # Seconds its heartbeat and room claims last unrenewed (renewed every third of it).
+        self.live_ttl = context.config.cluster.live_ttl_s
         self._tasks: set[asyncio.Task[Any]] = set()
         self._announcements: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
         self._announcer: asyncio.Future[None] | None = None
@@ -67,7 +68,7 @@ class Node:
     async def claim_room(self, room_id: str) -> bool:
         """Claim the room's single publisher slot for this node (409 for everyone else)."""
         key = f"room:{room_id}:live"
-        if await self.context.redis.set(key, self.node_id, nx=True, ex=LIVE_TTL):
+        if await self.context.redis.set(key, self.node_id, nx=True, ex=self.live_ttl):
             return True
         return await self.context.redis.get(key) == self.node_id and not (
             self.context.sfu.routers.get(room_id) and self.context.sfu.routers[room_id].live)
@@ -81,13 +82,13 @@ class Node:
         redis = self.context.redis
         while True:
             try:
-                await redis.set(node_alive_key(self.node_id), "1", ex=LIVE_TTL)
+                await redis.set(node_alive_key(self.node_id), "1", ex=self.live_ttl)
                 for room_id, router in list(self.context.sfu.routers.items()):
                     if router.live:
-                        await redis.set(f"room:{room_id}:live", self.node_id, ex=LIVE_TTL)
+                        await redis.set(f"room:{room_id}:live", self.node_id, ex=self.live_ttl)
             except Exception as exc:  # Redis restarting: try again next round
                 log.warning("could not renew node claims", extra={"reason": str(exc)})
-            await asyncio.sleep(LIVE_TTL / 3)
+            await asyncio.sleep(self.live_ttl / 3)
 
     def deliver(self, room_id: str, event: dict[str, Any]) -> None:
         router = self.context.sfu.routers.get(room_id)

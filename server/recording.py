@@ -35,8 +35,10 @@ class RecordingManager:
     has been gone (dropped) for ``grace`` seconds; a host back within it continues the file."""
 
     def __init__(self, sfu: Sfu, store: Store, sessions: SessionStore, data_dir: Path,
-                 grace: float, record: bool = True, node_id: str = "") -> None:
+                 grace: float, *, record: bool, node_id: str,
+                 keyframe_interval: float) -> None:
         self.node_id = node_id
+        self.keyframe_interval = keyframe_interval
         self.record = record
         self.sfu = sfu
         self.store = store
@@ -98,7 +100,8 @@ class RecordingManager:
             else:
                 await self.sessions.add_part(sid, str(path))
             recorder = Recorder(path, lambda: self._request_keyframe(room_id),
-                                started_at=session["started_at"])
+                                started_at=session["started_at"],
+                                keyframe_interval=self.keyframe_interval)
             router.recorder = recorder
             self.sfu.codec_locks[room_id] = codec
         self.active[room_id] = Active(sid, recorder)

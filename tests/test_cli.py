@@ -116,6 +116,30 @@ def test_config_layers(tmp_path: Path) -> None:
             load_config(user, env={})
     with pytest.raises(ConfigError, match="integer"):
         load_config(env={"STALLCAST_HTTP_PORT": "eighty"})
+    # Switches are booleans; the 0/1 of older files and env vars still read as such.
+    for raw, want in [("0", False), ("false", False), ("1", True), ("true", True)]:
+        assert load_config(env={"STALLCAST_METRICS_ENABLED": raw}).metrics.enabled is want
+    user.write_text("[recording]\nenabled = 0\n")
+    assert load_config(user, env={}).recording.enabled is False
+    with pytest.raises(ConfigError, match="true or false"):
+        load_config(env={"STALLCAST_METRICS_REQUIRE_AUTH": "maybe"})
+
+
+def test_every_setting_has_its_default_in_default_toml_only() -> None:
+    """The dataclasses name each setting and its type, default.toml its one default: a
+    setting missing there is an error, not a silent second default."""
+    import tomllib
+    from dataclasses import MISSING, fields
+
+    from server.config import DEFAULT_CONFIG, Config
+
+    table = tomllib.loads(DEFAULT_CONFIG.read_text())
+    cfg = load_config(env={})
+    for section in fields(Config):
+        names = {f.name for f in fields(getattr(cfg, section.name))}
+        assert names == set(table[section.name]), section.name
+        assert all(f.default is MISSING and f.default_factory is MISSING
+                   for f in fields(getattr(cfg, section.name))), section.name
 
 
 def test_bad_config_exits_with_a_clear_message(tmp_path: Path) -> None:

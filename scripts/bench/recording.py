@@ -68,6 +68,7 @@ from typing import Any
 
 import benchkit
 import fanout
+from server.config import load_config
 
 log = logging.getLogger("bench.recording")
 
@@ -530,7 +531,8 @@ def make_recording(path: Path, codec: str, minutes: float, audio: list[bytes],
     started = time.monotonic()
     tmp = path.with_name(path.name + ".partial")
     tmp.unlink(missing_ok=True)
-    recorder = Recorder(tmp, lambda: None)
+    recorder = Recorder(tmp, lambda: None,
+                        keyframe_interval=float(load_config().recording.keyframe_interval_s))
     recorder._tracks["video"].codec = codec  # what on_packet sets from the first RTP packet
     queue_put = recorder._queue.put  # blocking put: back-pressure, nothing is dropped
     encoder = video_encoder(codec)
