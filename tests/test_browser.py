@@ -239,8 +239,9 @@ async def run_story(server: Running, room: dict[str, str], logs: list[str],
 
 
 async def test_msgpack_decoder_matches_python(server: Running) -> None:
-    """web_client/shared/msgpack.js decodes what Python's msgpack (the server's encoder)
-    produces."""
+    """web_client/shared/wire.js (the vendored @msgpack/msgpack) decodes what Python's msgpack
+    (the server's encoder) produces. A map with a "__proto__" key cannot set the prototype:
+    the library refuses the whole message (the hand-written decoder kept it as a plain key)."""
     value = {
         "type": "welcome", "room_id": "r_" + "x" * 40, "live": True, "ts": 1765432109.123456,
         "none": None, "no": False, "small": 7, "neg": -3, "neg8": -100, "neg16": -30000,
@@ -248,30 +249,31 @@ async def test_msgpack_decoder_matches_python(server: Running) -> None:
         "u32": 4_000_000_000, "u64": 2**53 - 1, "float": -0.5, "unicode": "mangő 🥭",
         "long": "y" * 300, "list": [1, "two", [3.5, None], {"k": "v"}],
         "big_list": list(range(20)), "big_map": {f"k{i}": i for i in range(20)},
-        "__proto__": "plain key",
     }
     packed = list(msgpack.packb(value))
+    proto = list(msgpack.packb({"type": "chat", "__proto__": {"polluted": True}}))
     async with chromium() as browser:
         page = await browser.new_page()
         await page.goto(f"{server.base}/")
         decoded = await page.evaluate(
-            """async (bytes) => {
-                const { decode } = await import("/static/shared/msgpack.js");
+            """async ([bytes, protoBytes]) => {
+                const { decode } = await import("/static/shared/wire.js");
                 const out = decode(new Uint8Array(bytes));
                 let truncated = "";
                 try { decode(new Uint8Array(bytes.slice(0, -1))); }
                 catch (err) { truncated = err.name; }
                 const plain = Object.getPrototypeOf(out) === Object.prototype;
-                const proto = Object.getOwnPropertyDescriptor(out, "__proto__");
-                delete out["__proto__"]; // Playwright would not carry it back
-                return { out, truncated, plain, proto: proto && proto.value };
+                let proto = "";
+                try { decode(new Uint8Array(protoBytes)); }
+                catch (err) { proto = err.name; }
+                return { out, truncated, plain, proto, polluted: ({}).polluted === true };
             }""",
-            packed,
+            [packed, proto],
         )
-    assert decoded["proto"] == value.pop("__proto__")
     assert decoded["out"] == value
     assert decoded["plain"] is True
     assert decoded["truncated"] == "RangeError"
+    assert decoded["proto"] == "DecodeError" and decoded["polluted"] is False
 
 
 async def test_studio_asks_for_the_key_and_reports_http_errors(server: Running) -> None:

@@ -283,8 +283,8 @@ async def story(server: Running, api: Api, host: str, room: dict[str, str], pub:
 
 
 async def test_msgpack_encoder_matches_python(server: Running) -> None:
-    """web_client/shared/msgpack.js encode() writes what Python's msgpack (the server) reads, and
-    decode(encode(x)) gives x back."""
+    """web_client/shared/wire.js (the vendored @msgpack/msgpack) encode() writes what Python's
+    msgpack (the server) reads, and decode(encode(x)) gives x back."""
     import msgpack
 
     value = {
@@ -300,7 +300,7 @@ async def test_msgpack_encoder_matches_python(server: Running) -> None:
         await page.goto(f"{server.base}/")
         out = await page.evaluate(
             """async (value) => {
-                const { encode, decode } = await import("/static/shared/msgpack.js");
+                const { encode, decode } = await import("/static/shared/wire.js");
                 const bytes = encode({ ...value, skipped: undefined });
                 return { bytes: Array.from(bytes), back: decode(bytes),
                          bin: Array.from(encode(new Uint8Array([1, 2, 3]))) };

@@ -2,7 +2,7 @@
 // carries the room events (docs/events.md); GET /api/rooms/{id}/state fills in at the start,
 // after a sequence gap, and once a second whenever the channel is not open.
 
-import { decode } from "../shared/msgpack.js";
+import { decode } from "../shared/wire.js";
 import { hostToken } from "./studio-api.js";
 import { waitIceGathering } from "../shared/webrtc.js";
 

@@ -6,7 +6,7 @@
 // The server answers only complete offers (no trickle ICE), so the offer is sent once ICE
 // gathering has finished.
 
-import { decode, encode } from "../shared/msgpack.js";
+import { decode, encode } from "../shared/wire.js";
 import { waitIceGathering } from "../shared/webrtc.js";
 
 const DISCONNECTED_GRACE_MS = 3000; // "disconnected" often heals by itself; give it this long
