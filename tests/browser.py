@@ -12,7 +12,7 @@ import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, ConsoleMessage, Page, Response, async_playwright
 
 CHROMIUM = os.environ.get("STALLCAST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -68,3 +68,27 @@ async def no_sideways_scroll(page: Page) -> None:
     overflow = await page.evaluate(
         "() => document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 0, f"the page scrolls sideways by {overflow}px"
+
+
+def collect_logs(page: Page, name: str, logs: list[str], errors: list[str] | None = None) -> None:
+    """Record what a page says into ``logs``: each console message as ``[name console.TYPE]
+    text``, each uncaught error as ``[name pageerror] error`` (also into ``errors`` as ``name:
+    error``, when given) and each HTTP response of 400 or more as ``[name HTTP STATUS] METHOD
+    url``. An empty ``name`` leaves the prefix out: ``[pageerror] error``."""
+    tag = f"{name} " if name else ""
+
+    def on_console(msg: ConsoleMessage) -> None:
+        logs.append(f"[{tag}console.{msg.type}] {msg.text}")
+
+    def on_error(exc: Exception) -> None:
+        logs.append(f"[{tag}pageerror] {exc}")
+        if errors is not None:
+            errors.append(f"{name}: {exc}")
+
+    def on_response(response: Response) -> None:
+        if response.status >= 400:
+            logs.append(f"[{tag}HTTP {response.status}] {response.request.method} {response.url}")
+
+    page.on("console", on_console)
+    page.on("pageerror", on_error)
+    page.on("response", on_response)

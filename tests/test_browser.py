@@ -12,9 +12,9 @@ from typing import Any
 
 import msgpack
 import pytest
-from playwright.async_api import ConsoleMessage, Page, expect
+from playwright.async_api import Page, expect
 
-from browser import chromium
+from browser import chromium, collect_logs
 from conftest import Running
 
 pytestmark = [
@@ -53,16 +53,6 @@ async () => {
 FIRST_FRAME_TIMEOUT = 10.0
 MEASURE_SECONDS = 3.0
 MIN_FPS = 10.0
-
-
-def collect_logs(page: Page, name: str, logs: list[str]) -> None:
-    def on_console(msg: ConsoleMessage) -> None:
-        logs.append(f"[{name} console.{msg.type}] {msg.text}")
-
-    page.on("console", on_console)
-    page.on("pageerror", lambda exc: logs.append(f"[{name} pageerror] {exc}"))
-    page.on("response", lambda r: logs.append(f"[{name} HTTP {r.status}] {r.request.method} "
-                                              f"{r.url}") if r.status >= 400 else None)
 
 
 async def frames_decoded(page: Page) -> int | None:

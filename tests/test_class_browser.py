@@ -13,9 +13,9 @@ from typing import Any
 
 import aiohttp
 import pytest
-from playwright.async_api import ConsoleMessage, Page, expect
+from playwright.async_api import Page, expect
 
-from browser import chromium
+from browser import chromium, collect_logs
 from clients import publish, wait_for
 from conftest import Running
 from shop_helpers import Api
@@ -42,16 +42,6 @@ PAGE_STATE = """
            entitled: Boolean(window.stallcast.play && window.stallcast.play.entitled) };
 }
 """
-
-
-def collect_logs(page: Page, name: str, logs: list[str]) -> None:
-    def on_console(msg: ConsoleMessage) -> None:
-        logs.append(f"[{name} console.{msg.type}] {msg.text}")
-
-    page.on("console", on_console)
-    page.on("pageerror", lambda exc: logs.append(f"[{name} pageerror] {exc}"))
-    page.on("response", lambda r: logs.append(f"[{name} HTTP {r.status}] {r.request.method} "
-                                              f"{r.url}") if r.status >= 400 else None)
 
 
 def mm_ss(seconds: float) -> str:

@@ -14,9 +14,9 @@ from typing import Any
 
 import aiohttp
 import pytest
-from playwright.async_api import ConsoleMessage, Page, expect
+from playwright.async_api import Page, expect
 
-from browser import chromium
+from browser import chromium, collect_logs
 from clients import Publisher, Viewer, publish, wait_for, watch
 from conftest import Running, start_server
 from shop_helpers import CONTACT, Api
@@ -51,20 +51,6 @@ async () => {
   };
 }
 """
-
-
-def collect_logs(page: Page, name: str, logs: list[str], errors: list[str]) -> None:
-    def on_console(msg: ConsoleMessage) -> None:
-        logs.append(f"[{name} console.{msg.type}] {msg.text}")
-
-    def on_error(exc: Exception) -> None:
-        logs.append(f"[{name} pageerror] {exc}")
-        errors.append(f"{name}: {exc}")
-
-    page.on("console", on_console)
-    page.on("pageerror", on_error)
-    page.on("response", lambda r: logs.append(f"[{name} HTTP {r.status}] {r.request.method} "
-                                              f"{r.url}") if r.status >= 400 else None)
 
 
 async def sign_in(page: Page, token: str) -> None:

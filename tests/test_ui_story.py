@@ -16,9 +16,9 @@ from typing import Any
 
 import aiohttp
 import pytest
-from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, expect
+from playwright.async_api import Browser, BrowserContext, Page, expect
 
-from browser import chromium, frames, no_sideways_scroll, seconds
+from browser import chromium, collect_logs, frames, no_sideways_scroll, seconds
 from conftest import Running, start_server
 from shop_helpers import Api
 
@@ -67,17 +67,7 @@ class Story:
         self.t = now
 
     def watch(self, page: Page, name: str) -> Page:
-        def on_console(msg: ConsoleMessage) -> None:
-            self.logs.append(f"[{name} console.{msg.type}] {msg.text}")
-
-        def on_error(exc: Exception) -> None:
-            self.logs.append(f"[{name} pageerror] {exc}")
-            self.errors.append(f"{name}: {exc}")
-
-        page.on("console", on_console)
-        page.on("pageerror", on_error)
-        page.on("response", lambda r: self.logs.append(
-            f"[{name} HTTP {r.status}] {r.request.method} {r.url}") if r.status >= 400 else None)
+        collect_logs(page, name, self.logs, self.errors)
         return page
 
     async def shot(self, page: Page, what: str, full_page: bool = False) -> None:

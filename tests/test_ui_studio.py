@@ -15,9 +15,9 @@ from typing import Any
 
 import aiohttp
 import pytest
-from playwright.async_api import ConsoleMessage, Page, expect
+from playwright.async_api import Page, expect
 
-from browser import chromium
+from browser import chromium, collect_logs
 from clients import watch
 from conftest import Running
 from shop_helpers import CONTACT, Api
@@ -39,16 +39,6 @@ UNLABELLED = """
   .filter((el) => !(el.labels && el.labels.length) && !el.getAttribute("aria-label"))
   .map((el) => el.id || el.outerHTML.slice(0, 80))
 """
-
-
-def collect_logs(page: Page, logs: list[str]) -> None:
-    def on_console(msg: ConsoleMessage) -> None:
-        logs.append(f"[console.{msg.type}] {msg.text}")
-
-    page.on("console", on_console)
-    page.on("pageerror", lambda exc: logs.append(f"[pageerror] {exc}"))
-    page.on("response", lambda r: logs.append(f"[HTTP {r.status}] {r.request.method} {r.url}")
-            if r.status >= 400 else None)
 
 
 class Steps:
@@ -76,7 +66,7 @@ async def test_host_studio_in_chromium(server: Running, artifacts: Path) -> None
                                                 permissions=["camera", "microphone"],
                                                 accept_downloads=True, locale="en-US")
             page = await context.new_page()
-            collect_logs(page, logs)
+            collect_logs(page, "", logs)
             await run_story(server, Api(server.base, http), token, page, steps, artifacts)
     finally:
         (artifacts / "studio-console.log").write_text("\n".join(logs) + "\n")
@@ -376,7 +366,7 @@ async def test_studio_pages_through_older_orders(server: Running, artifacts: Pat
         await context.add_init_script(
             f"localStorage.setItem('stallcast.hostToken', {json.dumps(token)})")
         page = await context.new_page()
-        collect_logs(page, logs)
+        collect_logs(page, "", logs)
         await page.goto(f"{server.base}/studio/{rid}")
         orders = page.locator("#orders > li")
         await expect(page.locator("#orders-count")).to_have_text("60", timeout=SLOW)

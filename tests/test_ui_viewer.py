@@ -16,9 +16,9 @@ from typing import Any
 
 import aiohttp
 import pytest
-from playwright.async_api import Browser, ConsoleMessage, Page, expect
+from playwright.async_api import Browser, Page, expect
 
-from browser import chromium, frames, no_sideways_scroll, seconds
+from browser import chromium, collect_logs, frames, no_sideways_scroll, seconds
 from clients import Publisher, publish, wait_for
 from conftest import Running
 from shop_helpers import Api
@@ -33,19 +33,6 @@ LIVE_TIMEOUT = 30_000  # ms: two pages and an aiortc publisher on a busy 2-core 
 STEP = 15_000
 
 
-
-def collect_logs(page: Page, name: str, logs: list[str]) -> None:
-    def on_console(msg: ConsoleMessage) -> None:
-        logs.append(f"[{name} console.{msg.type}] {msg.text}")
-
-    page.on("console", on_console)
-    page.on("pageerror", lambda exc: logs.append(f"[{name} pageerror] {exc}"))
-    page.on("response", lambda r: logs.append(f"[{name} HTTP {r.status}] {r.request.method} "
-                                              f"{r.url}") if r.status >= 400 else None)
-
-
-
-
 async def more_frames(page: Page, count: int = 10, timeout: float = 15.0) -> None:
     """Wait until the page has decoded ``count`` more video frames."""
     start = await frames(page)
@@ -53,10 +40,6 @@ async def more_frames(page: Page, count: int = 10, timeout: float = 15.0) -> Non
     while await frames(page) < start + count:
         assert time.monotonic() < deadline, "no new video frames"
         await asyncio.sleep(0.25)
-
-
-
-
 
 
 @pytest.mark.timeout(170)
