@@ -11,6 +11,8 @@ fails loudly if any attribute used here moves.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import logging
 import random
 import time
@@ -171,6 +173,28 @@ def judge_consent_by(late_since: Callable[[float], bool]) -> None:
     aioice_ice.Connection.query_consent = query_consent  # type: ignore[method-assign]
 
 
+def consent_without_verdict(pc: Any) -> int:
+    """Keep sending a peer's consent checks (ConsentRtt times its uplink with them) but never
+    drop it for unanswered ones: for a publisher, whose liveness is judged on the media it
+    sends instead (media/liveness.py). Some encoders (FFmpeg's WHIP muxer) answer no
+    consent check at all. Call before the connection is made: aioice starts
+    ``self.query_consent()`` once ICE completes. Returns how many connections were set."""
+    connections = {id(c): c for c in _ice_connections(pc)}
+    for connection in connections.values():
+        connection.query_consent = functools.partial(_checks_only, connection)
+    return len(connections)
+
+
+async def _checks_only(connection: Any) -> None:
+    while True:
+        await asyncio.sleep(aioice_ice.CONSENT_INTERVAL * (0.8 + 0.4 * random.random()))
+        for pair in list(connection._nominated.values()):
+            with contextlib.suppress(aioice_stun.TransactionError):
+                await pair.protocol.request(
+                    connection.build_request(pair, nominate=False), pair.remote_addr,
+                    integrity_key=connection.remote_password.encode("utf8"), retransmissions=0)
+
+
 def enlarge_receive_buffers(pc: Any, size: int) -> int:
     """Give the publisher's UDP sockets a bigger kernel receive buffer, so a burst of packets
     that arrives while the event loop fans out the previous ones is not dropped. Returns
@@ -212,8 +236,8 @@ SENDER_ATTRS = (
     "_RTCRtpSender__octet_count",
     "_RTCRtpSender__packet_count",
 )
-RECEIVER_METHODS = ("_handle_rtp_packet", "_send_rtcp_nack", "_send_rtcp_pli", "_send_rtcp",
-                    "receive", "_RTCRtpReceiver__stop_decoder")
+RECEIVER_METHODS = ("_handle_rtp_packet", "_handle_rtcp_packet", "_send_rtcp_nack",
+                    "_send_rtcp_pli", "_send_rtcp", "receive", "_RTCRtpReceiver__stop_decoder")
 SENDER_METHODS = ("_handle_rtcp_packet", "send")
 
 RtpSink = Callable[[RtpPacket, RTCRtpCodecParameters], Awaitable[None]]
@@ -292,8 +316,19 @@ class ReceiverTap:
 
         r.receive = receive
         r._handle_rtp_packet = self._handle_rtp_packet
+        # Every RTP and RTCP packet the publisher sends, whatever becomes of it: what its
+        # liveness is judged on (media/liveness.py).
+        self.arrivals = 0
+        original_rtcp = r._handle_rtcp_packet
+
+        async def handle_rtcp(packet: Any) -> None:
+            self.arrivals += 1
+            await original_rtcp(packet)
+
+        r._handle_rtcp_packet = handle_rtcp
 
     async def _handle_rtp_packet(self, packet: RtpPacket, arrival_time_ms: int) -> None:
+        self.arrivals += 1
         # aioice queues every datagram it reads, and awaiting a queue that holds items does
         # not suspend: without this yield a backlog of packets (a join storm's stall) was
         # fanned out in one go, starving HTTP, DTLS handshakes and consent answers for
@@ -548,8 +583,9 @@ class ConsentRtt:
 
 
 def _ice_connection(pc: Any) -> Any:
-    for t in pc.getTransceivers():
-        dtls = t.receiver.transport
-        if dtls is not None:
-            return dtls.transport._connection
-    return None
+    return next(iter(_ice_connections(pc)), None)
+
+
+def _ice_connections(pc: Any) -> list[Any]:
+    return [t.receiver.transport.transport._connection for t in pc.getTransceivers()
+            if t.receiver.transport is not None]

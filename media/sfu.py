@@ -23,11 +23,14 @@ from .aiortc_adapter import (
     ForwardTrack,
     ReceiverTap,
     SenderTap,
+    consent_without_verdict,
     enlarge_receive_buffers,
     judge_consent_by,
     negotiated_video_codec,
     set_consent_timing,
 )
+from .heap import HeapTrimmer
+from .liveness import Liveness
 from .router import Consumer, Producer, RoomBusy, Router, ViewerSession
 from .sdp import SUPPORTED_AUDIO, SUPPORTED_VIDEO, SdpError, advertise_public_ip, parse_offer
 
@@ -107,6 +110,7 @@ class Sfu:
         self.routers: dict[str, Router] = {}
         self._sessions: dict[str, tuple[str, str]] = {}  # session id -> (room id, role)
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.heap = HeapTrimmer()  # gives departed peers' memory back to the system
         # Hooks for the layer above: room announcements, a viewer's channel opening, and
         # messages viewers send on it. The defaults keep the media plane usable on its own.
         self.announce: Callable[[str, dict[str, Any]], None] | None = None
@@ -175,16 +179,19 @@ class Sfu:
 
         @pc.on("connectionstatechange")
         def _state() -> None:
+            if pc.connectionState in ("connected", "failed", "closed"):
+                # The timer's callback holds the peer connection: a viewer that left soon
+                # after joining stayed in memory (transports, DTLS, SCTP) until it fired.
+                deadline.cancel()
             if pc.connectionState in ("failed", "closed"):
                 fire()
 
-        async def timeout() -> None:
-            await asyncio.sleep(self.settings.connect_timeout)
+        def timeout() -> None:
             if pc.connectionState != "connected":
                 log.info("peer never connected, dropping")
                 fire()
 
-        self._spawn(timeout())
+        deadline = asyncio.get_running_loop().call_later(self.settings.connect_timeout, timeout)
 
     async def publish(self, room_id: str, offer_sdp: str) -> tuple[str, str]:
         """Answer a host's offer; returns (session id, answer SDP)."""
@@ -204,14 +211,20 @@ class Sfu:
                         t.receiver, router.sink_for(track.kind),
                         (self.settings.remb_floor_bps, self.settings.remb_ceiling_bps))
 
+        judged = False
+
         @pc.on("connectionstatechange")
         def on_state() -> None:
-            if pc.connectionState == "connected":
+            nonlocal judged
+            if pc.connectionState == "connected" and not judged:
+                judged = True
                 enlarge_receive_buffers(pc, self.settings.publisher_rcvbuf_bytes)
                 router.request_keyframe()
+                self._spawn(self._judge_publisher(producer))
 
         try:
             await pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
+            consent_without_verdict(pc)  # judged on its media instead: _judge_publisher
             for t in pc.getTransceivers():
                 if t.kind in ("audio", "video"):
                     lock = self.codec_locks.get(room_id) or router.video_codec
@@ -233,6 +246,16 @@ class Sfu:
         router.announce_live()
         log.info("publisher joined", extra={"room_id": room_id, "session": session_id})
         return session_id, answer
+
+    async def _judge_publisher(self, producer: Producer) -> None:
+        """Drop a publisher once nothing (RTP or RTCP) arrived from it for the consent
+        timeout; see media/liveness.py for why consent is not asked of publishers."""
+        s = self.settings
+        liveness = Liveness(lambda: sum(tap.arrivals for tap in producer.taps.values()),
+                            s.consent_interval, s.consent_failures, self.loop_watch.late_since)
+        if await liveness.until_silent(lambda: producer.closed):
+            log.info("publisher went silent, dropping", extra={"session": producer.session_id})
+            await self.end_session(producer.session_id, reason="dropped")
 
     async def view(self, room_id: str, offer_sdp: str, identity: str | None = None,
                    observer: bool = False, client: str = "") -> tuple[str, str]:
@@ -314,6 +337,15 @@ class Sfu:
         except KeyError:
             raise SessionNotFound(session_id) from None
 
+    async def end_session_soon(self, session_id: str) -> None:
+        """End a session the way a WHIP/WHEP DELETE needs: the room and its audience forget
+        it before this returns, and its peer connection closes in the background, so the
+        HTTP answer never waits on a peer (a DTLS close or a busy loop can take seconds)."""
+        self._spawn(self.end_session(session_id))
+        # One loop pass: end_session runs up to its first wait, which comes after it
+        # detached the session (asyncio runs ready callbacks in order).
+        await asyncio.sleep(0)
+
     async def end_session(self, session_id: str, reason: str = "ended") -> None:
         """End a session. For a publisher, ``reason`` is "ended" (the host said so) or
         "dropped" (its connection failed): a dropped host may come back to the same session."""
@@ -332,6 +364,7 @@ class Sfu:
         else:
             await router.remove_viewer(session_id)
             log.info("viewer left", extra={"room_id": room_id, "session": session_id})
+        self.heap.departed()
         if router.empty:
             self.routers.pop(room_id, None)
 
@@ -352,6 +385,7 @@ class Sfu:
 
     async def close(self) -> None:
         await self.loop_watch.close()
+        self.heap.close()
         for sid in list(self._sessions):
             await self.end_session(sid)
         for task in list(self._tasks):

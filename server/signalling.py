@@ -121,8 +121,10 @@ async def _end(request: web.Request, role: str) -> web.Response:
         raise ApiError(404, "not_found", "no such session") from None
     if owner != room_id or kind != role:
         raise ApiError(404, "not_found", "no such session")
-    await app.sfu.end_session(session_id)
-    return web.Response(status=200)
+    # Answered at once with a complete response (200, Content-Length: 0); the peer
+    # connection is torn down after, whatever state it is in.
+    await app.sfu.end_session_soon(session_id)
+    return web.Response(status=200, body=b"")
 
 
 @routes.delete("/whip/{room_id}/{session_id}")

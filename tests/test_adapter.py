@@ -9,6 +9,7 @@ import aiortc
 from aioice.ice import StunProtocol
 from aiortc import RTCPeerConnection
 from aiortc.rtcrtpreceiver import decoder_worker
+from aiortc.rtp import RtcpRrPacket
 
 from conftest import Running
 from media import aiortc_adapter
@@ -168,3 +169,32 @@ async def test_node_certificate_internals() -> None:
     finally:
         for pc in pcs:
             await pc.close()
+
+
+async def test_publisher_consent_checks_without_verdict() -> None:
+    # aioice starts consent with self.query_consent() once ICE completes, so a publisher's
+    # connection can carry its own loop; RTCP reaches a receiver through _handle_rtcp_packet.
+    import aioice.ice
+    from aiortc.rtcdtlstransport import RTCDtlsTransport
+
+    assert "self.query_consent()" in inspect.getsource(aioice.ice.Connection.connect)
+    assert list(inspect.signature(aioice.ice.Connection.build_request).parameters) == [
+        "self", "pair", "nominate"]
+    assert "recipient._handle_rtcp_packet(packet)" in inspect.getsource(
+        RTCDtlsTransport._handle_rtcp_data)
+    pc = RTCPeerConnection()
+    try:
+        t = pc.addTransceiver("video", direction="recvonly")
+        connection = t.receiver.transport.transport._connection
+        assert aiortc_adapter.consent_without_verdict(pc) == 1
+        assert connection.query_consent.func is aiortc_adapter._checks_only
+        assert hasattr(connection, "remote_password")
+
+        async def sink(packet: object, codec: object) -> None:
+            return None
+
+        tap = aiortc_adapter.ReceiverTap(t.receiver, sink)
+        await t.receiver._handle_rtcp_packet(RtcpRrPacket(ssrc=1))
+        assert tap.arrivals == 1
+    finally:
+        await pc.close()
