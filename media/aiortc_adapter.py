@@ -120,15 +120,16 @@ class Certificates:
 
     def peer_connection(self, configuration: RTCConfiguration) -> RTCPeerConnection:
         _Shared.certificate = self.current()
-        aiortc_pc.RTCCertificate = _Shared  # type: ignore[misc,assignment]
+        setattr(aiortc_pc, "RTCCertificate", _Shared)  # noqa: B010 (aiortc names it there)
         try:
             return RTCPeerConnection(configuration)
         finally:
-            aiortc_pc.RTCCertificate = RTCCertificate  # type: ignore[misc]
+            setattr(aiortc_pc, "RTCCertificate", RTCCertificate)  # noqa: B010
 
 
 def local_certificate(pc: Any) -> RTCCertificate:
-    return pc._RTCPeerConnection__certificates[0]
+    cert: RTCCertificate = pc._RTCPeerConnection__certificates[0]
+    return cert
 
 
 def judge_consent_by(late_since: Callable[[float], bool]) -> None:

@@ -285,10 +285,11 @@ class Sfu:
 
             channel.on("open", _open)
 
-            @channel.on("message")
             def _message(message: Any) -> None:
                 if self.on_message is not None:
                     viewer.inbox_put(message, self.on_message)
+
+            channel.on("message", _message)
 
             if channel.readyState == "open":
                 _open()

@@ -1,6 +1,6 @@
 """A room's media figures at one instant: cumulative counters plus current values.
 
-The sampler above (server/metrics.py) takes two snapshots and turns their difference into
+The sampler above (server/ops/metrics.py) takes two snapshots and turns their difference into
 rates; nothing here does per-packet work.
 """
 

@@ -11,19 +11,28 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 from media.sfu import MediaSettings, Sfu
-
-from . import buyers, classes, ops, rooms, shop, signalling
-from .channel import ChannelHandler
-from .chat import Chat
-from .commerce.payments import provider
-from .commerce.rules import order_kind
-from .commerce.service import Commerce
-from .commerce.store import CommerceStore
-from .config import Config
-from .context import CONTEXT, AppContext, ctx
-from .counters import SessionCounters
-from .events import EventBus
-from .http_util import (
+from server.accounts.store import Store
+from server.audience.chat import Chat
+from server.audience.viewers import ViewerAuth
+from server.commerce.payments import provider
+from server.commerce.rules import order_kind
+from server.commerce.service import Commerce
+from server.commerce.store import CommerceStore
+from server.live.broadcasts import RecordingManager
+from server.live.channel import ChannelHandler
+from server.live.context import CONTEXT, AppContext, ctx
+from server.live.limits import LIMITS, SessionLimits
+from server.live.node import NODE, Node
+from server.ops.counters import SessionCounters
+from server.ops.metrics import NodeMetrics, Sampler
+from server.platform.config import Config
+from server.platform.events import EventBus
+from server.platform.wire import json_response
+from server.vod.packaging import PackagingWorker
+from server.vod.sessions import SessionStore
+from server.vod.signing import UrlSigner
+from server.web import buyers, classes, ops, rooms, shop, signalling
+from server.web.http import (
     BODY_TIMEOUT,
     ApiError,
     Handler,
@@ -31,17 +40,7 @@ from .http_util import (
     error_middleware,
     security_headers,
 )
-from .limits import LIMITS, SessionLimits
-from .metrics import NodeMetrics, Sampler
-from .node import NODE, Node
-from .openapi import openapi_document
-from .packaging import PackagingWorker
-from .recording import RecordingManager
-from .sessions import SessionStore
-from .signing import UrlSigner
-from .store import Store
-from .viewers import ViewerAuth
-from .wire import json_response
+from server.web.openapi import openapi_document
 
 WEB_CLIENT = Path(__file__).resolve().parent.parent / "web_client"
 

@@ -17,11 +17,11 @@ from typing import Any
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from .config import Config, ConfigError, load_config
-from .logs import setup_logging
-from .redis_server import PrivateRedis, RedisServerError, socket_path, socket_url
-from .serving import ServeRunner
-from .store import Store
+from server.accounts.store import Store
+from server.platform.config import Config, ConfigError, load_config
+from server.platform.logs import setup_logging
+from server.platform.redis_server import PrivateRedis, RedisServerError, socket_path, socket_url
+from server.web.serving import ServeRunner
 
 GC_YOUNG_THRESHOLD = 5000
 
@@ -171,8 +171,9 @@ async def _demo(store: Store, base: str) -> None:
 
 
 async def _serve(config: Config, demo: bool) -> int:
-    from .app import CONTEXT, create_app  # aiortc is heavy; only the server needs it
-    from .limits import raise_open_file_limit
+    from server.app import create_app  # aiortc is heavy; only the server needs it
+    from server.live.context import CONTEXT
+    from server.live.limits import raise_open_file_limit
 
     files = raise_open_file_limit(config.limits)
 

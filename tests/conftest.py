@@ -15,10 +15,10 @@ import pytest
 from aiohttp import web
 
 from server.app import create_app
-from server.config import Config, load_config
-from server.context import CONTEXT, AppContext
-from server.redis_server import PrivateRedis
-from server.serving import ServeRunner
+from server.live.context import CONTEXT, AppContext
+from server.platform.config import Config, load_config
+from server.platform.redis_server import PrivateRedis
+from server.web.serving import ServeRunner
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 

@@ -15,8 +15,8 @@ import aiohttp
 import pytest
 
 from conftest import Running, free_port
-from server.config import ConfigError, load_config
-from server.store import token_digest
+from server.accounts.store import token_digest
+from server.platform.config import ConfigError, load_config
 from shop_helpers import Api
 
 STALLCAST = [sys.executable, "-m", "server.cli"]
@@ -131,7 +131,7 @@ def test_every_setting_has_its_default_in_default_toml_only() -> None:
     import tomllib
     from dataclasses import MISSING, fields
 
-    from server.config import DEFAULT_CONFIG, Config
+    from server.platform.config import DEFAULT_CONFIG, Config
 
     table = tomllib.loads(DEFAULT_CONFIG.read_text())
     cfg = load_config(env={})

@@ -7,20 +7,19 @@ import io
 
 import pytest
 
+from server.audience.rules import chat_text, like_count
 from server.commerce.rules import (
     Contact,
-    RuleError,
-    chat_text,
     check_transition,
     contact_input,
     idempotency_key,
-    like_count,
     orders_csv,
     person_keys,
     product_edit,
     product_input,
     sale_input,
 )
+from server.platform.errors import RuleError
 
 MANGO = {"title": "Alphonso mangoes, 1 kg", "price": 3900, "currency": "CNY", "stock": 100}
 

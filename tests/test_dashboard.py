@@ -8,8 +8,8 @@ from pathlib import Path
 
 import redis.asyncio as aioredis
 
-from server.counters import SessionCounters
-from server.metrics import NodeMetrics
+from server.ops.counters import SessionCounters
+from server.ops.metrics import NodeMetrics
 
 DASHBOARD = Path(__file__).resolve().parent.parent / "configs" / "grafana-dashboard.json"
 

@@ -19,7 +19,7 @@ import redis.asyncio as aioredis
 
 from conftest import free_port
 from procs import broadcast, kill_private_redis, wait_healthy
-from server.redis_server import PrivateRedis
+from server.platform.redis_server import PrivateRedis
 from shop_helpers import Api
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -11,7 +11,7 @@ from aiortc import RTCPeerConnection
 
 from clients import wait_for, watch
 from conftest import Running, start_server
-from server.limits import FILES_BASE
+from server.live.limits import FILES_BASE
 
 LIMITED = {"STALLCAST_HTTP_TRUSTED_PROXIES": "127.0.0.1",
            "STALLCAST_LIMITS_HALF_OPEN_PER_CLIENT": "3", "STALLCAST_LIMITS_HALF_OPEN_TOTAL": "5",
@@ -96,8 +96,8 @@ def test_serve_raises_its_open_file_limit_to_what_the_caps_need() -> None:
         "import resource\n"
         "soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)\n"
         "resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))\n"
-        "from server.config import load_config\n"
-        "from server.limits import raise_open_file_limit\n"
+        "from server.platform.config import load_config\n"
+        "from server.live.limits import raise_open_file_limit\n"
         "print(raise_open_file_limit(load_config().limits), hard)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, timeout=60)

@@ -114,7 +114,7 @@ def captured_root(capsys: pytest.CaptureFixture[str]) -> Iterator[None]:
 @pytest.mark.parametrize("fmt", ["json", "text"])
 def test_filter_scrubs_messages_args_exceptions_and_extras(
         fmt: str, captured_root: None, capsys: pytest.CaptureFixture[str]) -> None:
-    from server.logs import setup_logging
+    from server.platform.logs import setup_logging
 
     setup_logging("INFO", fmt)
     log = logging.getLogger("stallcast.test")

@@ -9,7 +9,7 @@ import aiohttp
 import redis.asyncio as aioredis
 
 from conftest import Running
-from server.ratelimit import RateLimiter
+from server.platform.ratelimit import RateLimiter
 from shop_helpers import Api
 
 

@@ -13,7 +13,7 @@ import aiohttp
 
 from clients import publish, wait_for, watch
 from conftest import start_server
-from server.redis_server import PrivateRedis
+from server.platform.redis_server import PrivateRedis
 from shop_helpers import Api, contact_for
 
 

@@ -38,7 +38,9 @@ async def test_silent_viewer_and_host_are_cleaned_up(redis_url: str) -> None:
             assert len(router.viewers) == 2
 
             viewer_path.cut = True  # the viewer's phone went into a tunnel
-            assert await wait_for(lambda: len(router.viewers) == 1, 15)
+            # At most twice the failures when the node itself was late (media/aiortc_adapter):
+            # a bound, not a timing claim.
+            assert await wait_for(lambda: len(router.viewers) == 1, 30)
             frames = len(stays.video_frames)
             assert await wait_for(lambda: len(stays.video_frames) > frames + 10, 5)
             for _ in range(40):  # the operator's figures follow within a sample or two
@@ -49,7 +51,7 @@ async def test_silent_viewer_and_host_are_cleaned_up(redis_url: str) -> None:
             assert figures[0]["figures"]["viewers"] == 1
 
             host_path.cut = True  # the host's uplink died
-            assert await wait_for(lambda: router.producer is None, 15)
+            assert await wait_for(lambda: router.producer is None, 30)
             assert await wait_for(lambda: [e for e in stays.events if e["type"] == "host_left"],
                                   5)
             left = [e for e in stays.events if e["type"] == "host_left"]

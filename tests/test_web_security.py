@@ -152,7 +152,7 @@ def concrete(template: str) -> str:
 
 
 async def test_every_route_is_classified_public_or_private(server: Running) -> None:
-    from server.http_util import is_public_path
+    from server.web.http import is_public_path
 
     templates = {r.canonical for r in server.app.router.resources()}
     assert PUBLIC <= templates, PUBLIC - templates  # the list names real routes

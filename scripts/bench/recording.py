@@ -68,7 +68,7 @@ from typing import Any
 
 import benchkit
 import fanout
-from server.config import load_config
+from server.platform.config import load_config
 
 log = logging.getLogger("bench.recording")
 
@@ -653,8 +653,8 @@ async def packaging_part(args: argparse.Namespace, cache: Path) -> dict[str, Any
     import aiohttp
     import redis.asyncio as aioredis
 
-    from server.redis_server import socket_url
-    from server.sessions import SessionStore
+    from server.platform.redis_server import socket_url
+    from server.vod.sessions import SessionStore
 
     seconds = args.minutes * 60
     out: dict[str, Any] = {

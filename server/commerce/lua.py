@@ -146,13 +146,6 @@ end
 return {1, left}
 """
 
-# Atomically give a room event the next sequence number and publish it.
-# KEYS: room sequence counter;  ARGV: channel, msgpack payload (without seq)
-PUBLISH = """
-local seq = redis.call('INCR', KEYS[1])
-redis.call('PUBLISH', ARGV[1], seq .. ' ' .. ARGV[2])
-return seq
-"""
 
 # Change an order's status if the move is allowed by the caller's check (done in Python
 # first) and the order is still in the status the caller saw.

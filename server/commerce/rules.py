@@ -15,41 +15,14 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..text import TextError, clean_text
+from server.platform.errors import RuleError
+from server.platform.text import int_field, text_field
 
 CURRENCY = re.compile(r"^[A-Z]{3}$")
 MAX_PRICE = 10**12
 MAX_STOCK = 10**9
 MAX_SALE_SECONDS = 24 * 3600
 
-
-class RuleError(ValueError):
-    """Input breaks a rule; the message is safe to show the client. ``code`` says which
-    kind (the error middleware's one table turns it into an HTTP status; the data channel
-    sends it as is) and ``retry_after`` when trying again later will work."""
-
-    def __init__(self, message: str, code: str = "invalid", retry_after: float = 0.0) -> None:
-        super().__init__(message)
-        self.code = code
-        self.retry_after = retry_after
-
-
-def _text(body: Mapping[str, Any], key: str, max_len: int, required: bool = True,
-          multiline: bool = False) -> str:
-    try:
-        return clean_text(body.get(key, None if required else ""), key, max_len,
-                          required=required, multiline=multiline)
-    except TextError as exc:
-        raise RuleError(str(exc)) from None
-
-
-def _int(body: Mapping[str, Any], key: str, lo: int, hi: int, default: int | None = None) -> int:
-    value = body.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise RuleError(f"{key} must be an integer")
-    if not lo <= value <= hi:
-        raise RuleError(f"{key} must be between {lo} and {hi}")
-    return value
 
 
 @dataclass(frozen=True)
@@ -71,7 +44,7 @@ def _currency(body: Mapping[str, Any]) -> str:
 
 
 def _image(body: Mapping[str, Any]) -> str:
-    image = _text(body, "image", 2000, required=False)
+    image = text_field(body, "image", 2000, required=False)
     if image and not re.match(r"^(https?://|/)", image):
         raise RuleError("image must be an http(s) URL or a path")
     return image
@@ -79,13 +52,13 @@ def _image(body: Mapping[str, Any]) -> str:
 
 # One validator per product field, so a full body and a partial edit are judged alike.
 PRODUCT_FIELDS: dict[str, Callable[[Mapping[str, Any]], Any]] = {
-    "title": lambda b: _text(b, "title", 200),
-    "description": lambda b: _text(b, "description", 5000, required=False, multiline=True),
-    "price": lambda b: _int(b, "price", 0, MAX_PRICE),
+    "title": lambda b: text_field(b, "title", 200),
+    "description": lambda b: text_field(b, "description", 5000, required=False, multiline=True),
+    "price": lambda b: int_field(b, "price", 0, MAX_PRICE),
     "currency": _currency,
     "image": _image,
-    "stock": lambda b: _int(b, "stock", 0, MAX_STOCK),
-    "per_buyer_limit": lambda b: _int(b, "per_buyer_limit", 1, 10**6, default=10),
+    "stock": lambda b: int_field(b, "stock", 0, MAX_STOCK),
+    "per_buyer_limit": lambda b: int_field(b, "per_buyer_limit", 1, 10**6, default=10),
 }
 
 
@@ -117,7 +90,7 @@ def product_edit(body: Mapping[str, Any]) -> ProductEdit:
     if "expected_stock" in body:
         if "stock" not in body:
             raise RuleError("expected_stock goes with stock")
-        expected = _int(body, "expected_stock", 0, MAX_STOCK)
+        expected = int_field(body, "expected_stock", 0, MAX_STOCK)
     if not changes:
         raise RuleError(f"name at least one of {', '.join(PRODUCT_FIELDS)}")
     return ProductEdit(changes, expected)
@@ -138,7 +111,7 @@ class SaleInput:
 
 
 def sale_input(body: Mapping[str, Any], now: float, default_limit: int) -> SaleInput:
-    product_id = _text(body, "product_id", 64)
+    product_id = text_field(body, "product_id", 64)
     start_in = body.get("start_in", 0)
     starts_at = body.get("starts_at")
     if starts_at is not None:
@@ -149,14 +122,14 @@ def sale_input(body: Mapping[str, Any], now: float, default_limit: int) -> SaleI
             raise RuleError("starts_at must be now or within 30 days")
         start = max(float(starts_at), now)
     else:
-        start = now + _int({"start_in": start_in}, "start_in", 0, 30 * 86400)
+        start = now + int_field({"start_in": start_in}, "start_in", 0, 30 * 86400)
     return SaleInput(
         product_id=product_id,
-        price=_int(body, "price", 0, MAX_PRICE),
-        quantity=_int(body, "quantity", 1, MAX_STOCK),
+        price=int_field(body, "price", 0, MAX_PRICE),
+        quantity=int_field(body, "quantity", 1, MAX_STOCK),
         starts_at=start,
-        duration=_int(body, "duration", 5, MAX_SALE_SECONDS),
-        per_buyer_limit=_int(body, "per_buyer_limit", 1, 10**6, default=default_limit),
+        duration=int_field(body, "duration", 5, MAX_SALE_SECONDS),
+        per_buyer_limit=int_field(body, "per_buyer_limit", 1, 10**6, default=default_limit),
     )
 
 
@@ -176,9 +149,9 @@ def contact_input(body: Any, digital: bool = False) -> Contact:
         raise RuleError("contact must be an object with name, phone and address",
                         code="contact_required")
     contact = Contact(
-        name=_text(body, "name", 100),
-        phone=_text(body, "phone", 32),
-        address=_text(body, "address", 500, required=not digital),
+        name=text_field(body, "name", 100),
+        phone=text_field(body, "phone", 32),
+        address=text_field(body, "address", 500, required=not digital),
     )
     if not PHONE.match(contact.phone):
         raise RuleError("phone must be digits, spaces, +, - or parentheses")
@@ -286,31 +259,3 @@ def orders_csv(orders: Iterable[Mapping[str, Any]], header: bool = True) -> str:
             _safe_cell(o["address"]), o.get("tracking_number", ""),
         ])
     return out.getvalue()
-
-
-CHAT_MAX = 300
-LIKES_MAX_PER_MESSAGE = 50
-
-
-def chat_text(value: Any) -> str:
-    if isinstance(value, str):
-        value = " ".join(value.split())
-        if len(value) > CHAT_MAX:
-            raise RuleError(f"chat text longer than {CHAT_MAX} characters", code="too_long")
-    return _text({"text": value}, "text", CHAT_MAX)
-
-
-CHAT_NAME_MAX = 40
-
-
-def chat_name(value: Any) -> str:
-    """A chat display name; anything unusable becomes "viewer" rather than an error."""
-    try:
-        return clean_text(value, "name", CHAT_NAME_MAX * 4)[:CHAT_NAME_MAX] or "viewer"
-    except TextError:
-        return "viewer"
-
-
-def like_count(value: Any) -> int:
-    return _int({} if value is None else {"count": value}, "count", 1, LIKES_MAX_PER_MESSAGE,
-                default=1)

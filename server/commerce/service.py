@@ -8,10 +8,11 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ..events import EventBus
-from .payments import DIGITAL, PaymentProvider
-from .rules import RuleError, contact_input, idempotency_key, order_kind, sale_input
-from .store import BuyRefused, CommerceStore
+from server.commerce.payments import DIGITAL, PaymentProvider
+from server.commerce.rules import contact_input, idempotency_key, order_kind, sale_input
+from server.commerce.store import BuyRefused, CommerceStore
+from server.platform.errors import RuleError
+from server.platform.events import EventBus
 
 log = logging.getLogger("stallcast.commerce")
 
@@ -102,7 +103,7 @@ class Commerce:
         self.reservation_ttl = reservation_ttl
         self.stock = StockCoalescer(self)
         self._ticker: asyncio.Task[None] | None = None
-        # Session counters (server/counters.py), when metrics are on.
+        # Session counters (server/ops/counters.py), when metrics are on.
         self.counters: Any = None
         # A digital good is never cash on delivery: its payment is confirmed first.
         self.digital_payments: PaymentProvider = DIGITAL
@@ -140,7 +141,7 @@ class Commerce:
                                                      "sale_id": sale["sale_id"]})
 
     async def set_status(self, order: dict[str, Any], new: str, **extra: str) -> dict[str, Any]:
-        from .rules import check_transition
+        from server.commerce.rules import check_transition
 
         check_transition(order["status"], new, digital=order_kind(order) == "digital")
         now = time.time()

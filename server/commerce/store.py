@@ -10,9 +10,16 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from ..batch import hashes
-from . import lua
-from .rules import Contact, ProductEdit, ProductInput, RuleError, SaleInput, person_keys
+from server.commerce import lua
+from server.commerce.rules import (
+    Contact,
+    ProductEdit,
+    ProductInput,
+    SaleInput,
+    person_keys,
+)
+from server.platform.batch import hashes
+from server.platform.errors import RuleError
 
 RESERVATIONS = "reservations"
 SALE_SCHEDULE = "sales:schedule"

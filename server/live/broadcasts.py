@@ -13,9 +13,8 @@ from typing import Any
 
 from media.recorder import Recorder
 from media.sfu import Sfu
-
-from .sessions import SessionStore
-from .store import Store
+from server.accounts.store import Store
+from server.vod.sessions import SessionStore
 
 ADOPTION_CHECK_S = 2.0  # how often a dropped host's node looks whether another took over
 

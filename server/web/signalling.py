@@ -8,13 +8,13 @@ import logging
 from aiohttp import web
 
 from media.sfu import JoinQueueFull, RoomBusy, SdpError, SessionNotFound
-
-from .buyers import client_tag, optional_viewer
-from .context import ctx
-from .http_util import ApiError, bearer_token, read_body
-from .limits import LIMITS
-from .node import NODE
-from .store import Room, token_digest
+from server.accounts.store import Room, token_digest
+from server.live.context import ctx
+from server.live.limits import LIMITS
+from server.live.node import NODE
+from server.platform.errors import RuleError
+from server.web.buyers import client_tag, optional_viewer
+from server.web.http import ApiError, bearer_token, read_body
 
 log = logging.getLogger("stallcast.signalling")
 
@@ -88,11 +88,11 @@ async def whip_publish(request: web.Request) -> web.Response:
     try:
         with request.app[LIMITS].slot(client):
             session_id, answer = await ctx(request).sfu.publish(room.room_id, offer)
-    except (SdpError, ApiError) as exc:
+    except (SdpError, RuleError) as exc:
         router = ctx(request).sfu.routers.get(room.room_id)
         if router is None or not router.live:
             await node.release_room(room.room_id)
-        if isinstance(exc, ApiError):
+        if isinstance(exc, RuleError):
             raise
         raise ApiError(400, "bad_sdp", str(exc)) from None
     except RoomBusy:

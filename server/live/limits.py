@@ -21,9 +21,8 @@ from aiohttp import web
 
 from media.router import ViewerSession
 from media.sfu import Sfu
-
-from .config import LimitsConfig
-from .http_util import ApiError
+from server.platform.config import LimitsConfig
+from server.platform.errors import RuleError
 
 log = logging.getLogger("stallcast.limits")
 
@@ -32,7 +31,7 @@ FILES_BASE = 512  # Redis pools, HTTP connections, logs, recordings
 
 
 def _connected(pc: Any) -> bool:
-    return pc.connectionState == "connected"
+    return bool(pc.connectionState == "connected")
 
 
 class SessionLimits:
@@ -76,20 +75,19 @@ class SessionLimits:
             if producer is not None and not _connected(producer.pc):
                 yield getattr(producer, "client", ""), producer.pc
 
-    def _full(self, what: str) -> ApiError:
+    def _full(self, what: str) -> RuleError:
         log.warning("session refused: node full", extra={"limit": what})
-        return ApiError(503, "unavailable", f"this node is full ({what}); retry later",
-                        headers={"Retry-After": str(self.limits.retry_after_s)})
+        return RuleError(f"this node is full ({what}); retry later", code="unavailable",
+                         retry_after=self.limits.retry_after_s)
 
     def admit(self, client: str, room_id: str | None = None) -> None:
-        """Raise ApiError unless a new session from ``client`` (a viewer of ``room_id``, or
-        a publisher when None) fits under every cap."""
+        """Raise RuleError (rate_limited, unavailable) unless a new session from ``client``
+        (a viewer of ``room_id``, or a publisher when None) fits under every cap."""
         lim = self.limits
         pending = [c for c, _ in self._half_open()] + list(self._negotiating.elements())
         if client and pending.count(client) >= lim.half_open_per_client:
-            raise ApiError(429, "rate_limited",
-                           f"{lim.half_open_per_client} sessions from your address are still "
-                           "connecting; wait for them", headers={"Retry-After": "2"})
+            raise RuleError(f"{lim.half_open_per_client} sessions from your address are still "
+                            "connecting; wait for them", code="rate_limited", retry_after=2)
         if len(pending) >= lim.half_open_total:
             raise self._full("sessions connecting")
         if room_id is None:

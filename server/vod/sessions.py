@@ -9,14 +9,14 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from .batch import hashes
+from server.platform.batch import hashes
 
 JOBS = "jobs:package"
 LIVE_SESSIONS = "sessions:live"  # sid -> start time, while the session is live
 
 
 def node_alive_key(node_id: str) -> str:
-    """Set with a TTL by every running node (server/node.py): its sessions are looked after."""
+    """Set with a TTL by every running node (server/live/node.py): its sessions are looked after."""
     return f"node:{node_id}:alive"
 
 

@@ -13,15 +13,13 @@ from typing import Any
 import msgpack
 
 from media.router import Router, ViewerSession
-
-from .chat import ChatLimited
-from .commerce.rules import RuleError
-from .commerce.store import BuyRefused
-from .context import AppContext
-from .http_util import STORAGE_ERRORS, STORAGE_RETRY_AFTER_S
-from .ratelimit import LocalBucket
-from .snapshot import room_snapshot
-from .wire import WireError, check_tree
+from server.audience.chat import ChatLimited
+from server.commerce.store import BuyRefused
+from server.live.context import AppContext
+from server.live.snapshot import room_snapshot
+from server.platform.errors import STORAGE_ERRORS, STORAGE_RETRY_AFTER_S, RuleError
+from server.platform.ratelimit import LocalBucket
+from server.platform.wire import WireError, check_tree
 
 log = logging.getLogger("stallcast.channel")
 

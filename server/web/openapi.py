@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .openapi_commerce import class_paths, commerce_paths, commerce_schemas, ops_paths
+from server.web.openapi_commerce import class_paths, commerce_paths, commerce_schemas, ops_paths
 
 VERSION = "0.1.0"
 

@@ -8,15 +8,14 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 from media.sfu import Sfu
-
-from .chat import Chat
-from .commerce.service import Commerce
-from .config import Config
-from .events import EventBus
-from .sessions import SessionStore
-from .signing import UrlSigner
-from .store import Store
-from .viewers import ViewerAuth
+from server.accounts.store import Store
+from server.audience.chat import Chat
+from server.audience.viewers import ViewerAuth
+from server.commerce.service import Commerce
+from server.platform.config import Config
+from server.platform.events import EventBus
+from server.vod.sessions import SessionStore
+from server.vod.signing import UrlSigner
 
 
 @dataclass

@@ -7,11 +7,11 @@ from typing import Any
 
 from aiohttp import web
 
-from .context import AppContext, ctx
-from .http_util import ApiError, bearer_token, read_json
-from .store import TITLE_MAX, Host, Room
-from .text import TextError, clean_text
-from .wire import json_response
+from server.accounts.store import TITLE_MAX, Host, Room
+from server.live.context import AppContext, ctx
+from server.platform.text import TextError, clean_text
+from server.platform.wire import json_response
+from server.web.http import ApiError, bearer_token, read_json
 
 log = logging.getLogger("stallcast.rooms")
 

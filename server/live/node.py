@@ -11,8 +11,8 @@ from typing import Any
 
 from aiohttp import web
 
-from .context import AppContext
-from .sessions import node_alive_key
+from server.live.context import AppContext
+from server.vod.sessions import node_alive_key
 
 log = logging.getLogger("stallcast.node")
 

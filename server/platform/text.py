@@ -7,7 +7,10 @@ the CLI, so a lone surrogate or a control character is refused the same way ever
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
+
+from server.platform.errors import RuleError
 
 # C0 controls and DEL, but not tab, newline or carriage return; also the bidi overrides
 # that can make text display as something else.
@@ -34,15 +37,37 @@ def clean_text(value: Any, name: str, max_len: int, *, required: bool = True,
         return ""
     if not isinstance(value, str):
         raise TextError(f"{name} must be a string")
-    if not encodable(value):
+    text: str = value
+    if not encodable(text):
         raise TextError(f"{name} contains characters that cannot be encoded")
-    if not multiline and ("\n" in value or "\r" in value):
-        value = " ".join(value.split())
-    if _CONTROLS.search(value):
+    if not multiline and ("\n" in text or "\r" in text):
+        text = " ".join(text.split())
+    if _CONTROLS.search(text):
         raise TextError(f"{name} contains control characters")
-    value = value.strip()
-    if required and not value:
+    text = text.strip()
+    if required and not text:
         raise TextError(f"{name} must be a non-empty string")
-    if len(value) > max_len:
+    if len(text) > max_len:
         raise TextError(f"{name} longer than {max_len} characters")
+    return text
+
+
+def text_field(body: Mapping[str, Any], key: str, max_len: int, required: bool = True,
+               multiline: bool = False) -> str:
+    """A text field of a request body, as clean_text keeps it; a RuleError naming it."""
+    try:
+        return clean_text(body.get(key, None if required else ""), key, max_len,
+                          required=required, multiline=multiline)
+    except TextError as exc:
+        raise RuleError(str(exc)) from None
+
+
+def int_field(body: Mapping[str, Any], key: str, lo: int, hi: int,
+              default: int | None = None) -> int:
+    """An integer field (not a bool, not a float) within [lo, hi]; a RuleError if not."""
+    value = body.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise RuleError(f"{key} must be an integer")
+    if not lo <= value <= hi:
+        raise RuleError(f"{key} must be between {lo} and {hi}")
     return value

@@ -6,7 +6,8 @@ from typing import Any
 
 from aiohttp import web
 
-from .commerce.rules import (
+from server.accounts.store import Host
+from server.commerce.rules import (
     STATUSES,
     order_kind,
     orders_csv,
@@ -14,13 +15,12 @@ from .commerce.rules import (
     product_input,
     tracking_number,
 )
-from .commerce.service import card_view, order_view, sale_view
-from .commerce.store import PAGE_MAX
-from .context import ctx
-from .http_util import ApiError, read_json
-from .rooms import current_host, own_room
-from .store import Host
-from .wire import json_response
+from server.commerce.service import card_view, order_view, sale_view
+from server.commerce.store import PAGE_MAX
+from server.live.context import ctx
+from server.platform.wire import json_response
+from server.web.http import ApiError, read_json
+from server.web.rooms import current_host, own_room
 
 routes = web.RouteTableDef()
 

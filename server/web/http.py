@@ -13,11 +13,10 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import redis.asyncio as aioredis
 from aiohttp import web
 
-from . import wire
-from .commerce.rules import RuleError
+from server.platform import wire
+from server.platform.errors import STORAGE_ERRORS, STORAGE_RETRY_AFTER_S, RuleError
 
 log = logging.getLogger("stallcast.http")
 
@@ -188,16 +187,13 @@ async def security_headers(request: web.Request, resp: web.StreamResponse) -> No
     resp.headers.setdefault("X-Frame-Options", "DENY")
 
 
-# Redis connection trouble: the request may be retried once Redis answers again.
-STORAGE_ERRORS = (aioredis.ConnectionError, aioredis.TimeoutError, aioredis.BusyLoadingError)
-STORAGE_RETRY_AFTER_S = 2
 
 
 # The one table from a rule's code to an HTTP status; codes not listed are 400.
 RULE_STATUS = {
     "unauthorized": 401, "forbidden": 403, "muted": 403, "not_found": 404,
     "conflict": 409, "insufficient": 409, "sold_out": 409, "not_started": 409, "ended": 409,
-    "limit": 409, "rate_limited": 429,
+    "limit": 409, "rate_limited": 429, "unavailable": 503,
 }
 
 

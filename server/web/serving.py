@@ -22,8 +22,8 @@ from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 
-from .config import LimitsConfig
-from .http_util import COMMON_HEADERS, is_trusted_proxy
+from server.platform.config import LimitsConfig
+from server.web.http import COMMON_HEADERS, is_trusted_proxy
 
 log = logging.getLogger("stallcast.http")
 

@@ -9,12 +9,12 @@ from typing import Any
 
 from aiohttp import web
 
-from .commerce.service import order_view
-from .context import ctx
-from .http_util import ApiError, bearer_token, client_address, read_json
-from .ratelimit import RateLimiter
-from .snapshot import room_snapshot
-from .wire import json_response
+from server.commerce.service import order_view
+from server.live.context import ctx
+from server.live.snapshot import room_snapshot
+from server.platform.ratelimit import RateLimiter
+from server.platform.wire import json_response
+from server.web.http import ApiError, bearer_token, client_address, read_json
 
 routes = web.RouteTableDef()
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from .context import AppContext
-from .wire import WireError, check_tree
+from server.live.context import AppContext
+from server.platform.wire import WireError, check_tree
 
 log = logging.getLogger("stallcast.snapshot")
 

@@ -20,10 +20,11 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from . import wire
-from .commerce.rules import RuleError, chat_name, chat_text, like_count
-from .events import EventBus
-from .ratelimit import RateLimiter
+from server.audience.rules import chat_name, chat_text, like_count
+from server.platform import wire
+from server.platform.errors import RuleError
+from server.platform.events import EventBus
+from server.platform.ratelimit import RateLimiter
 
 HISTORY = 50
 ADDRESS_MUTE_S = 86400  # addresses change hands (NAT, mobile carriers): a mute holds one a day
@@ -126,7 +127,7 @@ class Chat:
         self._like_limit = RateLimiter(redis, "rl:like", likes_per_second, 1.0)
         self.likes_interval = likes_interval
         self._likes_pending: set[str] = set()
-        self.counters: Any = None  # server/counters.py, when metrics are on
+        self.counters: Any = None  # server/ops/counters.py, when metrics are on
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def _identity_salt(self) -> str:

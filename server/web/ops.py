@@ -9,10 +9,10 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from .context import ctx
-from .http_util import ApiError, bearer_token
-from .metrics import LIVE_INDEX, REPORTS, NodeMetrics, series
-from .wire import json_response
+from server.live.context import ctx
+from server.ops.metrics import LIVE_INDEX, REPORTS, NodeMetrics, series
+from server.platform.wire import json_response
+from server.web.http import ApiError, bearer_token
 
 routes = web.RouteTableDef()
 

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .sessions import SessionStore
+from server.vod.sessions import SessionStore
 
 log = logging.getLogger("stallcast.packaging")
 

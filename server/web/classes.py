@@ -8,13 +8,13 @@ from typing import Any
 
 from aiohttp import web
 
-from .buyers import current_viewer, optional_viewer, order_response
-from .commerce.rules import CURRENCY
-from .context import ctx
-from .http_util import ApiError, read_json
-from .rooms import current_host
-from .text import TextError, clean_text
-from .wire import json_response
+from server.commerce.rules import CURRENCY
+from server.live.context import ctx
+from server.platform.text import TextError, clean_text
+from server.platform.wire import json_response
+from server.web.buyers import current_viewer, optional_viewer, order_response
+from server.web.http import ApiError, read_json
+from server.web.rooms import current_host
 
 routes = web.RouteTableDef()
 

@@ -22,9 +22,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from media.sfu import Sfu
 from media.stats import MediaSnapshot, snapshot, spread
-
-from .counters import SessionCounters
-from .sessions import SessionStore
+from server.ops.counters import SessionCounters
+from server.vod.sessions import SessionStore
 
 log = logging.getLogger("stallcast.metrics")
 

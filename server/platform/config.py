@@ -10,7 +10,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, get_type_hints
 
-DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "default.toml"
+DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "default.toml"
 ENV_PREFIX = "STALLCAST_"
 
 

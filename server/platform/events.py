@@ -15,9 +15,20 @@ from typing import Any
 import msgpack
 import redis.asyncio as aioredis
 
-from .commerce import lua
+# Atomically give a room event the next sequence number and publish it.
+# KEYS: room sequence counter;  ARGV: channel, msgpack payload (without seq)
+PUBLISH = """
+local seq = redis.call('INCR', KEYS[1])
+redis.call('PUBLISH', ARGV[1], seq .. ' ' .. ARGV[2])
+return seq
+"""
+
 
 log = logging.getLogger("stallcast.events")
+
+
+async def _close(pubsub: Any) -> None:
+    await pubsub.aclose()  # redis-py leaves PubSub.aclose unannotated
 
 CHANNEL_PREFIX = "stallcast:room:"
 Deliver = Callable[[str, dict[str, Any]], Awaitable[None] | None]
@@ -33,7 +44,7 @@ class EventBus:
     def __init__(self, redis: aioredis.Redis, deliver: Deliver) -> None:
         self.redis = redis
         self.deliver = deliver
-        self._publish = redis.register_script(lua.PUBLISH)
+        self._publish = redis.register_script(PUBLISH)
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
         # Called with (room_id, event) after each publish, e.g. to keep a session timeline.
@@ -72,11 +83,11 @@ class EventBus:
                     if message.get("type") == "pmessage":
                         await self._dispatch(message["channel"], message["data"])
             except asyncio.CancelledError:
-                await pubsub.aclose()
+                await _close(pubsub)
                 raise
             except Exception as exc:  # Redis restarted or the connection dropped
                 log.warning("event subscription lost, retrying", extra={"reason": str(exc)})
-                await pubsub.aclose()
+                await _close(pubsub)
                 await asyncio.sleep(0.5)
 
     async def _dispatch(self, chan: Any, data: Any) -> None:

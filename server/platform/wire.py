@@ -16,7 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
-from .text import TextError, encodable
+from server.platform.text import TextError, encodable
 
 MAX_DEPTH = 32  # no request body needs more nesting than this
 

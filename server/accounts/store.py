@@ -12,8 +12,8 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from .batch import hashes
-from .text import clean_text
+from server.platform.batch import hashes
+from server.platform.text import clean_text
 
 TITLE_MAX = 200
 NAME_MAX = 100

@@ -1,0 +1,8 @@
+"""Recorded sessions and what they become: the broadcast sessions store with timelines,
+packaging jobs, classes, entitlements and positions (sessions), the packaging worker that
+runs media.packager in a child process (packaging), and signed replay URLs (signing).
+Owns ``session:*``, ``sessions:*``, ``job:*``, ``class:*``, ``classes`` and a viewer's
+``:classes``/``:positions``.
+
+May import: server.platform, server.accounts, server.audience, server.commerce.
+"""
