@@ -251,8 +251,9 @@ class Sfu:
         """Drop a publisher once nothing (RTP or RTCP) arrived from it for the consent
         timeout; see media/liveness.py for why consent is not asked of publishers."""
         s = self.settings
-        liveness = Liveness(lambda: sum(tap.arrivals for tap in producer.taps.values()),
-                            s.consent_interval, s.consent_failures, self.loop_watch.late_since)
+        taps = producer.taps.values()
+        liveness = Liveness(lambda: sum(tap.arrivals for tap in taps), s.consent_interval,
+                            s.consent_failures, lambda: max((t.backlog for t in taps), default=0))
         if await liveness.until_silent(lambda: producer.closed):
             log.info("publisher went silent, dropping", extra={"session": producer.session_id})
             await self.end_session(producer.session_id, reason="dropped")
