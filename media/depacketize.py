@@ -3,30 +3,17 @@ RTP framing (RFC 7741 for VP8, RFC 6184 for H264) is undone."""
 
 from __future__ import annotations
 
+from .rtp import vp8_descriptor
+
 ANNEXB = b"\x00\x00\x00\x01"
 
 
 def vp8_payload(payload: bytes) -> tuple[bytes, bool]:
     """Strip the VP8 payload descriptor; returns (data, starts a partition 0)."""
-    if not payload:
+    descriptor = vp8_descriptor(payload)
+    if descriptor is None:
         return b"", False
-    b0 = payload[0]
-    i = 1
-    if b0 & 0x80:
-        if len(payload) < 2:
-            return b"", False
-        ext = payload[1]
-        i = 2
-        if ext & 0x80:
-            if len(payload) <= i:
-                return b"", False
-            i += 2 if payload[i] & 0x80 else 1
-        if ext & 0x40:
-            i += 1
-        if ext & 0x30:
-            i += 1
-    start = bool(b0 & 0x10) and (b0 & 0x07) == 0
-    return payload[i:], start
+    return payload[descriptor[0]:], descriptor[1]
 
 
 def vp8_size(frame: bytes) -> tuple[int, int] | None:
@@ -73,6 +60,14 @@ class H264Depacketizer:
                 self._fu = None
                 return ANNEXB + nal
         return b""
+
+
+def picture_size(codec: str, frame: bytes) -> tuple[int, int] | None:
+    """Width and height from a keyframe (VP8 frame, or H264 Annex-B with its SPS)."""
+    if codec == "vp8":
+        return vp8_size(frame)
+    sps = next((n for n in frame.split(ANNEXB) if n and n[0] & 0x1F == 7), None)
+    return h264_size(sps) if sps else None
 
 
 def h264_nal_types(frame: bytes) -> set[int]:

@@ -7,6 +7,8 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
+from .tasks import TaskSet
+
 log = logging.getLogger("stallcast.media.keyframe")
 
 
@@ -22,7 +24,7 @@ class KeyframeRequester:
         self.min_interval = min_interval
         self._last = -1e9
         self._pending: asyncio.TimerHandle | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = TaskSet()
         self.requested = 0
         self.sent = 0
 
@@ -39,9 +41,7 @@ class KeyframeRequester:
     def _fire(self) -> None:
         self._pending = None
         self._last = time.monotonic()
-        task = asyncio.ensure_future(self._run())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(self._run())
 
     async def _run(self) -> None:
         try:

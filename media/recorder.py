@@ -23,10 +23,8 @@ from .depacketize import (
     FrameAssembler,
     H264Depacketizer,
     h264_nal_types,
-    h264_parameter_sets,
-    h264_size,
+    picture_size,
     vp8_payload,
-    vp8_size,
 )
 
 log = logging.getLogger("stallcast.media.recorder")
@@ -197,14 +195,7 @@ class Recorder:
 
     def _open(self, keyframe: bytes) -> tuple[Any, dict[str, Any]]:
         codec = self._tracks["video"].codec
-        size = None
-        if codec == "vp8":
-            size = vp8_size(keyframe)
-        else:
-            sps = next((p for p in h264_parameter_sets(keyframe).split(b"\x00\x00\x00\x01")
-                        if p and p[0] & 0x1F == 7), b"")
-            size = h264_size(sps) if sps else None
-        width, height = size or (640, 480)
+        width, height = picture_size(codec, keyframe) or (640, 480)
         self.stats.width, self.stats.height = width, height
         self.path.parent.mkdir(parents=True, exist_ok=True)
         container = av.open(str(self.path), "w", format="matroska",

@@ -17,7 +17,7 @@ from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtp import RtpPacket
 
 from .aiortc_adapter import ConsentRtt, ReceiverTap, SenderTap, current_ntp_time
-from .depacketize import ANNEXB, H264Depacketizer, h264_size, vp8_payload, vp8_size
+from .depacketize import H264Depacketizer, picture_size, vp8_payload
 from .keyframe import KeyframeRequester
 from .rtp import StreamRewriter, starts_keyframe
 
@@ -278,13 +278,9 @@ class Router:
 
     def _note_keyframe(self, codec: str, payload: bytes) -> None:
         """Learn the picture size from keyframe headers: no decoding needed."""
-        size = None
-        if codec == "vp8":
-            size = vp8_size(vp8_payload(payload)[0])
-        elif codec == "h264":
-            sps = next((n for n in H264Depacketizer().push(payload).split(ANNEXB)
-                        if n and n[0] & 0x1F == 7), None)
-            size = h264_size(sps) if sps else None
+        frame = (vp8_payload(payload)[0] if codec == "vp8" else
+                 H264Depacketizer().push(payload) if codec == "h264" else b"")
+        size = picture_size(codec, frame) if frame else None
         if size:
             self.resolution = size
 

@@ -19,32 +19,35 @@ _STAP_A = 24
 _FU_A = 28
 
 
-def vp8_starts_keyframe(payload: bytes) -> bool:
-    """True when this VP8 RTP payload (RFC 7741) is the first packet of a key frame."""
-    if len(payload) < 1:
-        return False
+def vp8_descriptor(payload: bytes) -> tuple[int, bool] | None:
+    """The VP8 payload descriptor (RFC 7741) of an RTP payload: (its length in bytes,
+    whether this packet starts partition 0 of a frame); None when it is cut short."""
+    if not payload:
+        return None
     b0 = payload[0]
-    start = b0 & 0x10
-    pid = b0 & 0x07
-    if not start or pid != 0:
-        return False
     i = 1
     if b0 & 0x80:  # X: extension byte
         if len(payload) <= i:
-            return False
+            return None
         ext = payload[i]
         i += 1
         if ext & 0x80:  # I: picture id
             if len(payload) <= i:
-                return False
+                return None
             i += 2 if payload[i] & 0x80 else 1
         if ext & 0x40:  # L: TL0PICIDX
             i += 1
         if ext & 0x30:  # T or K
             i += 1
-    if len(payload) <= i:
+    return i, bool(b0 & 0x10) and (b0 & 0x07) == 0
+
+
+def vp8_starts_keyframe(payload: bytes) -> bool:
+    """True when this VP8 RTP payload (RFC 7741) is the first packet of a key frame."""
+    descriptor = vp8_descriptor(payload)
+    if descriptor is None or not descriptor[1] or len(payload) <= descriptor[0]:
         return False
-    return payload[i] & 0x01 == 0  # VP8 frame tag: P bit 0 means key frame
+    return payload[descriptor[0]] & 0x01 == 0  # VP8 frame tag: P bit 0 means key frame
 
 
 def h264_starts_keyframe(payload: bytes) -> bool:

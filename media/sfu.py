@@ -33,6 +33,7 @@ from .heap import HeapTrimmer
 from .liveness import Liveness
 from .router import Consumer, Producer, RoomBusy, Router, ViewerSession
 from .sdp import SUPPORTED_AUDIO, SUPPORTED_VIDEO, SdpError, advertise_public_ip, parse_offer
+from .tasks import TaskSet
 
 log = logging.getLogger("stallcast.media.sfu")
 
@@ -109,7 +110,7 @@ class Sfu:
                                    settings.join_wait, self._healthy)
         self.routers: dict[str, Router] = {}
         self._sessions: dict[str, tuple[str, str]] = {}  # session id -> (room id, role)
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskSet()
         self.heap = HeapTrimmer()  # gives departed peers' memory back to the system
         # Hooks for the layer above: room announcements, a viewer's channel opening, and
         # messages viewers send on it. The defaults keep the media plane usable on its own.
@@ -127,9 +128,7 @@ class Sfu:
         return router
 
     def _spawn(self, coro: Any) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(coro)
 
     def _new_pc(self) -> RTCPeerConnection:
         self.loop_watch.start()
@@ -390,6 +389,4 @@ class Sfu:
         self.heap.close()
         for sid in list(self._sessions):
             await self.end_session(sid)
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.close()

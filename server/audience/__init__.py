@@ -3,5 +3,5 @@ their limits and mutes (chat, rules). Owns ``stallcast:viewer_secret``, the iden
 ``room:{id}:chat``, ``room:{id}:muted``, ``room:{id}:likes`` and the viewers' mint and
 chat addresses.
 
-May import: server.platform, server.accounts.
+May import: server.platform, server.accounts, and media.tasks.
 """

@@ -20,6 +20,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from media.tasks import TaskSet
 from server.audience.rules import chat_name, chat_text, like_count
 from server.platform import wire
 from server.platform.errors import RuleError
@@ -128,7 +129,7 @@ class Chat:
         self.likes_interval = likes_interval
         self._likes_pending: set[str] = set()
         self.counters: Any = None  # server/ops/counters.py, when metrics are on
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = TaskSet()
 
     async def _identity_salt(self) -> str:
         """One salt for every node, made once and kept in Redis (like the viewer secret)."""
@@ -233,9 +234,7 @@ class Chat:
             await self.counters.add(room_id, "likes", n)
         if room_id not in self._likes_pending:
             self._likes_pending.add(room_id)
-            task = asyncio.create_task(self._flush_likes(room_id))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._tasks.spawn(self._flush_likes(room_id))
         return total
 
     async def _flush_likes(self, room_id: str) -> None:
@@ -248,6 +247,4 @@ class Chat:
         return int(await self.redis.get(f"room:{room_id}:likes") or 0)
 
     async def close(self) -> None:
-        for t in list(self._tasks):
-            t.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.close()

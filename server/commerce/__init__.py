@@ -4,5 +4,5 @@ plain code with no I/O (rules). Owns ``product:*``, ``sale:*``, ``order:*``, the
 indexes, ``reservations``, ``sales:schedule``, ``idem:*``, ``room:{id}:products``,
 ``room:{id}:pinned``, ``room:{id}:clickers`` and a viewer's ``:contact``.
 
-May import: server.platform, server.accounts, server.audience.
+May import: server.platform, server.accounts, server.audience, and media.tasks.
 """

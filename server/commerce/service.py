@@ -8,6 +8,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from media.tasks import TaskSet
 from server.commerce.payments import DIGITAL, PaymentProvider
 from server.commerce.rules import contact_input, idempotency_key, order_kind, sale_input
 from server.commerce.store import BuyRefused, CommerceStore
@@ -52,15 +53,13 @@ class StockCoalescer:
         self.interval = interval
         self._dirty: dict[str, str] = {}  # sale id -> room id
         self._scheduled: set[str] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = TaskSet()
 
     def mark(self, room_id: str, sale_id: str) -> None:
         self._dirty[sale_id] = room_id
         if sale_id not in self._scheduled:
             self._scheduled.add(sale_id)
-            task = asyncio.create_task(self._flush(sale_id))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._tasks.spawn(self._flush(sale_id))
 
     async def _flush(self, sale_id: str) -> None:
         redis = self.commerce.store.redis
@@ -89,9 +88,7 @@ class StockCoalescer:
             log.exception("stock update failed", extra={"sale_id": sale_id})
 
     async def close(self) -> None:
-        for t in list(self._tasks):
-            t.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.close()
 
 
 class Commerce:

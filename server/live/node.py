@@ -11,6 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
+from media.tasks import TaskSet
 from server.live.context import AppContext
 from server.vod.sessions import node_alive_key
 
@@ -29,16 +30,14 @@ class Node:
         self.node_id = "n_" + secrets.token_hex(4)
         # Seconds its heartbeat and room claims last unrenewed (renewed every third of it).
         self.live_ttl = context.config.cluster.live_ttl_s
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskSet()
         self._announcements: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
         self._announcer: asyncio.Future[None] | None = None
         # Told of host_live/host_left on this node before the room hears of it.
         self.observers: list[Callable[[str, dict[str, Any]], Awaitable[None]]] = []
 
     def spawn(self, coro: Any) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(coro)
 
     def announce(self, room_id: str, event: dict[str, Any]) -> None:
         """Called by the media plane; handled in order, one at a time, off its call stack."""
@@ -99,9 +98,7 @@ class Node:
         if self._announcer is not None:
             self._announcer.cancel()
             await asyncio.gather(self._announcer, return_exceptions=True)
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.close()
         try:  # a clean stop: nothing of ours is left for other nodes to take over
             await self.context.redis.delete(node_alive_key(self.node_id))
         except Exception as exc:
