@@ -4,8 +4,8 @@ aiortc decodes everything it receives and encodes everything it sends. The SFU n
 opposite: take RTP packets as they arrive and put rewritten RTP packets on the wire. This
 module taps an ``RTCRtpReceiver`` before its jitter buffer and decoder, and lets us send
 ready-made RTP through an ``RTCRtpSender`` while keeping its RTCP sender reports right and
-seeing its viewer's NACK/PLI/FIR. aiortc is pinned in pyproject.toml; tests/test_adapter.py
-fails loudly if any attribute used here moves.
+seeing its viewer's NACK/PLI/FIR. aiortc is pinned in pyproject.toml;
+tests/unit/test_adapter.py fails loudly if any attribute used here moves.
 """
 
 from __future__ import annotations
@@ -53,8 +53,8 @@ from aiortc.rtp import (
 )
 
 AIORTC_VERSION = "1.16.0"
-# aioice's own consent loop, which judge_consent_by() replaces (tests/test_adapter.py checks
-# that it still does what the replacement does).
+# aioice's own consent loop, which judge_consent_by() replaces (tests/unit/test_adapter.py
+# checks that it still does what the replacement does).
 AIOICE_QUERY_CONSENT = aioice_ice.Connection.query_consent
 log = logging.getLogger("stallcast.media.adapter")
 

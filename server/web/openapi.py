@@ -1,7 +1,7 @@
 """The OpenAPI 3 description of the HTTP API, served at /api/openapi.json.
 
-tests/test_openapi.py checks that every route the server registers is described here and
-that the documented status codes are the ones the handlers answer with.
+tests/cluster/test_openapi.py checks that every route the server registers is described here
+and that the documented status codes are the ones the handlers answer with.
 """
 
 from __future__ import annotations

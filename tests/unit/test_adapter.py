@@ -1,0 +1,179 @@
+"""Fails loudly if the aiortc internals media/aiortc_adapter.py relies on move (with real
+peers: cluster/test_adapter_peers.py)."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import inspect
+
+import aiortc
+from aioice.ice import StunProtocol
+from aiortc import RTCPeerConnection
+from aiortc.rtcrtpreceiver import decoder_worker
+from aiortc.rtp import RtcpRrPacket
+
+from media import aiortc_adapter
+
+
+def test_aiortc_is_the_pinned_version() -> None:
+    assert importlib.metadata.version("aiortc") == aiortc_adapter.AIORTC_VERSION
+    assert aiortc.__version__ == aiortc_adapter.AIORTC_VERSION
+
+
+async def test_private_attributes_still_exist() -> None:
+    pc = RTCPeerConnection()
+    try:
+        video = pc.addTransceiver("video")
+        audio = pc.addTransceiver("audio")
+        for t in (video, audio):
+            for name in aiortc_adapter.RECEIVER_ATTRS:
+                assert hasattr(t.receiver, name), f"RTCRtpReceiver lost {name}"
+            for name in aiortc_adapter.RECEIVER_METHODS:
+                assert callable(getattr(t.receiver, name, None)), f"RTCRtpReceiver lost {name}"
+            for name in aiortc_adapter.SENDER_ATTRS:
+                assert isinstance(getattr(t.sender, name, None), int), f"RTCRtpSender lost {name}"
+            for name in aiortc_adapter.SENDER_OPTIONAL_ATTRS:
+                assert hasattr(t.sender, name), f"RTCRtpSender lost {name}"
+            for name in aiortc_adapter.SENDER_METHODS:
+                assert callable(getattr(t.sender, name, None)), f"RTCRtpSender lost {name}"
+            assert isinstance(t._codecs, list)
+            assert isinstance(t.sender._ssrc, int)
+        # The RTP handler the DTLS transport calls must keep its signature.
+        params = list(inspect.signature(video.receiver._handle_rtp_packet).parameters)
+        assert params == ["packet", "arrival_time_ms"]
+        params = list(inspect.signature(video.sender._handle_rtcp_packet).parameters)
+        assert params == ["packet"]
+        dtls = video.sender.transport
+        assert callable(getattr(dtls, "_send_rtp", None))
+        # The fast send path: DTLS state and SRTP context, ICE's nominated pairs.
+        assert hasattr(dtls, "_state") and hasattr(dtls, "_tx_srtp")
+        assert isinstance(dtls.transport._connection._nominated, dict)
+        assert isinstance(dtls.transport._connection._protocols, list)
+    finally:
+        await pc.close()
+
+
+def test_stream_statistics_fields() -> None:
+    from aiortc.rtcrtpreceiver import StreamStatistics
+
+    stats = StreamStatistics(90000)
+    for name in aiortc_adapter.STATISTICS_ATTRS:
+        assert hasattr(stats, name), f"StreamStatistics lost {name}"
+
+
+def test_decoder_worker_signature() -> None:
+    # Benchmarks replace it to build cheap viewers; the adapter stops its thread.
+    assert list(inspect.signature(decoder_worker).parameters) == [
+        "loop", "input_q", "output_q", "decode_error"]
+
+
+async def test_tap_installs_on_instances() -> None:
+    pc = RTCPeerConnection()
+    try:
+        t = pc.addTransceiver("video")
+        received: list[object] = []
+
+        async def sink(packet: object, codec: object) -> None:
+            received.append(packet)
+
+        tap = aiortc_adapter.ReceiverTap(t.receiver, sink)
+        assert t.receiver._handle_rtp_packet == tap._handle_rtp_packet
+        sender_tap = aiortc_adapter.SenderTap(t, on_nack=sink_nack, on_keyframe_request=noop)
+        assert sender_tap.ssrc == t.sender._ssrc
+    finally:
+        await pc.close()
+
+
+async def sink_nack(lost: list[int]) -> None:
+    return None
+
+
+def noop() -> None:
+    return None
+
+
+def test_consent_checks_are_the_only_single_shot_requests() -> None:
+    # ConsentRtt times StunProtocol.request calls made with retransmissions=0 on the
+    # nominated pair: that must still be how aioice checks consent, and only there.
+    import aioice.ice
+
+    assert list(inspect.signature(StunProtocol.request).parameters) == [
+        "self", "request", "addr", "integrity_key", "retransmissions"]
+    source = inspect.getsource(aioice.ice)
+    assert source.count("retransmissions=0") == 1
+    assert "retransmissions=0" in inspect.getsource(aioice.ice.Connection.query_consent)
+    assert "_nominated" in inspect.getsource(aioice.ice.Connection.query_consent)
+
+
+def test_consent_loop_is_still_the_one_judge_consent_by_replaces() -> None:
+    source = inspect.getsource(aiortc_adapter.AIOICE_QUERY_CONSENT)
+    for needle in ("self.remote_password", "CONSENT_INTERVAL", "CONSENT_FAILURES",
+                   "self._nominated.values()", "self.build_request(pair, nominate=False)",
+                   "pair.protocol.request(", "retransmissions=0", "stun.TransactionError",
+                   "self._query_consent_task = None", "await self.close()"):
+        assert needle in source, f"aioice's consent loop changed: no {needle!r}"
+    from aioice import stun
+
+    assert isinstance(stun.RETRY_RTO, float)
+    assert issubclass(stun.TransactionTimeout, stun.TransactionError)
+
+
+async def test_node_certificate_internals() -> None:
+    import asyncio
+
+    from aiortc import rtcpeerconnection
+    from aiortc.rtcdtlstransport import RTCCertificate, RTCDtlsTransport
+
+    # RTCPeerConnection makes its certificate through the name its module imported...
+    assert rtcpeerconnection.RTCCertificate is RTCCertificate
+    assert "RTCCertificate.generateCertificate()" in inspect.getsource(
+        RTCPeerConnection.__init__)
+    # ... and the DTLS transport builds its OpenSSL context from it.
+    assert list(inspect.signature(RTCCertificate._create_ssl_context).parameters) == [
+        "self", "srtp_profiles"]
+    assert "__local_certificate._create_ssl_context(" in inspect.getsource(
+        RTCDtlsTransport.start)
+    certificates = aiortc_adapter.Certificates()
+    pcs = [certificates.peer_connection(aiortc.RTCConfiguration()) for _ in range(2)]
+    try:
+        shared = aiortc_adapter.local_certificate(pcs[0])
+        assert shared is aiortc_adapter.local_certificate(pcs[1])
+        assert isinstance(shared, aiortc_adapter.NodeCertificate)
+        assert not isinstance(aiortc_adapter.local_certificate(RTCPeerConnection()),
+                              aiortc_adapter.NodeCertificate)
+        # ReceiverTap.backlog reads the ICE connection's datagram queue.
+        pcs[0].addTransceiver("video")
+        connection = pcs[0].getTransceivers()[0].receiver.transport.transport._connection
+        assert isinstance(connection._queue, asyncio.Queue)
+    finally:
+        for pc in pcs:
+            await pc.close()
+
+
+async def test_publisher_consent_checks_without_verdict() -> None:
+    # aioice starts consent with self.query_consent() once ICE completes, so a publisher's
+    # connection can carry its own loop; RTCP reaches a receiver through _handle_rtcp_packet.
+    import aioice.ice
+    from aiortc.rtcdtlstransport import RTCDtlsTransport
+
+    assert "self.query_consent()" in inspect.getsource(aioice.ice.Connection.connect)
+    assert list(inspect.signature(aioice.ice.Connection.build_request).parameters) == [
+        "self", "pair", "nominate"]
+    assert "recipient._handle_rtcp_packet(packet)" in inspect.getsource(
+        RTCDtlsTransport._handle_rtcp_data)
+    pc = RTCPeerConnection()
+    try:
+        t = pc.addTransceiver("video", direction="recvonly")
+        connection = t.receiver.transport.transport._connection
+        assert aiortc_adapter.consent_without_verdict(pc) == 1
+        assert connection.query_consent.func is aiortc_adapter._checks_only
+        assert hasattr(connection, "remote_password")
+
+        async def sink(packet: object, codec: object) -> None:
+            return None
+
+        tap = aiortc_adapter.ReceiverTap(t.receiver, sink)
+        await t.receiver._handle_rtcp_packet(RtcpRrPacket(ssrc=1))
+        assert tap.arrivals == 1
+    finally:
+        await pc.close()
