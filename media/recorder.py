@@ -67,12 +67,13 @@ class Recorder:
     comes back continues the same file after a gap.
     """
 
-    def __init__(self, path: Path, request_keyframe: Callable[[], None],
+    def __init__(self, path: Path, request_keyframe: Callable[[], None] | None = None,
                  started_at: float | None = None, *, keyframe_interval: float) -> None:
         self.path = path
         self.keyframe_interval = keyframe_interval
         self.started_at = time.time() if started_at is None else started_at
-        self._request_keyframe = request_keyframe
+        # Router.attach_recorder points this at the router the packets come from.
+        self.request_keyframe: Callable[[], None] = request_keyframe or (lambda: None)
         self._tracks = {"video": _Track("video"), "audio": _Track("audio")}
         self._queue: queue.Queue[tuple[str, bytes, int, bool] | None] = queue.Queue(MAX_QUEUE)
         self._thread = threading.Thread(target=self._write, name="recorder", daemon=True)
@@ -118,7 +119,7 @@ class Recorder:
             if not complete:
                 track.waiting_keyframe = True
                 self.stats.dropped_frames += 1
-                self._request_keyframe()
+                self.request_keyframe()
                 continue
             if track.waiting_keyframe:
                 if not keyframe:
@@ -129,7 +130,7 @@ class Recorder:
                 self._last_keyframe = now
             elif now - self._last_keyframe > self.keyframe_interval:
                 self._last_keyframe = now  # ask once per interval, not on every frame
-                self._request_keyframe()
+                self.request_keyframe()
             self._emit(track, frame, track.ext_ts, keyframe)
 
     @staticmethod

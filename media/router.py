@@ -19,6 +19,7 @@ from aiortc.rtp import RtpPacket
 from .aiortc_adapter import ConsentRtt, ReceiverTap, SenderTap, current_ntp_time
 from .depacketize import H264Depacketizer, picture_size, vp8_payload
 from .keyframe import KeyframeRequester
+from .recorder import Recorder
 from .rtp import StreamRewriter, starts_keyframe
 
 log = logging.getLogger("stallcast.media.router")
@@ -212,10 +213,25 @@ class Router:
         self.watch_seconds = 0.0  # of viewers who have left
         self.join_latencies: list[float] = []  # seconds, drained by whoever samples them
         self.host_left_at: float | None = None
-        # Anything with on_packet(kind, codec, ssrc, seq, ts, marker, payload): the recorder.
-        self.recorder: Any = None
+        self._recorder: Recorder | None = None
         # The video codec a session started with; a returning host is held to it.
         self.video_codec: str | None = None
+
+    @property
+    def recorder(self) -> Recorder | None:
+        """The recording fed with every packet the publisher sends, if any."""
+        return self._recorder
+
+    def attach_recorder(self, recorder: Recorder) -> None:
+        """Feed ``recorder`` from now on; it asks this router for the keyframes it needs."""
+        recorder.request_keyframe = self.request_keyframe
+        self._recorder = recorder
+
+    def detach_recorder(self, recorder: Recorder | None = None) -> None:
+        """Stop feeding the recorder (only ``recorder``, when named: another may have
+        taken its place)."""
+        if recorder is None or self._recorder is recorder:
+            self._recorder = None
 
     @property
     def live(self) -> bool:
@@ -254,8 +270,8 @@ class Router:
             self.packets_in += 1
             name = codec.mimeType.split("/")[-1].lower()
             keyframe = is_video and starts_keyframe(name, packet.payload)
-            if self.recorder is not None:
-                self.recorder.on_packet(kind, name, packet.ssrc, packet.sequence_number,
+            if self._recorder is not None:
+                self._recorder.on_packet(kind, name, packet.ssrc, packet.sequence_number,
                                         packet.timestamp, bool(packet.marker), packet.payload)
             size = len(packet.payload)
             self.bytes_in += size

@@ -118,7 +118,14 @@ class Sfu:
         self.on_channel_open: Callable[[ViewerSession, Router], Awaitable[None]] | None = None
         self.on_message: Callable[[ViewerSession, Any], Awaitable[None]] | None = None
         # Room id -> video codec a returning host should keep (set while a session records).
-        self.codec_locks: dict[str, str] = {}
+        self._codec_locks: dict[str, str] = {}
+
+    def lock_codec(self, room_id: str, codec: str) -> None:
+        """Hold a returning host to ``codec`` (a recording cannot change codec midway)."""
+        self._codec_locks[room_id] = codec
+
+    def unlock_codec(self, room_id: str) -> None:
+        self._codec_locks.pop(room_id, None)
 
     def router(self, room_id: str) -> Router:
         router = self.routers.get(room_id)
@@ -226,7 +233,7 @@ class Sfu:
             consent_without_verdict(pc)  # judged on its media instead: _judge_publisher
             for t in pc.getTransceivers():
                 if t.kind in ("audio", "video"):
-                    lock = self.codec_locks.get(room_id) or router.video_codec
+                    lock = self._codec_locks.get(room_id) or router.video_codec
                     t.setCodecPreferences(_preferred_codecs(t.kind, lock))
                     t.direction = "recvonly"
             answer = await self._answer(pc)

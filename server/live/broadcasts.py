@@ -48,11 +48,6 @@ class RecordingManager:
         # Called with (room id, session id) as a session ends, before it is closed in Redis.
         self.on_session_end: Callable[[str, str], Awaitable[Any]] | None = None
 
-    def _request_keyframe(self, room_id: str) -> None:
-        router = self.sfu.routers.get(room_id)
-        if router is not None:
-            router.request_keyframe()
-
     async def on_event(self, room_id: str, event: dict[str, Any]) -> None:
         kind = event.get("type")
         if kind == "host_live":
@@ -71,7 +66,8 @@ class RecordingManager:
                 current.grace = None
             current.left_at = None
             await self.sessions.forget_host_left(current.session_id)
-            router.recorder = current.recorder
+            if current.recorder is not None:
+                router.attach_recorder(current.recorder)
             log.info("session continues", extra={"room_id": room_id,
                                                  "session": current.session_id})
             return
@@ -98,11 +94,10 @@ class RecordingManager:
                 await self.sessions.update(sid, file=str(path))
             else:
                 await self.sessions.add_part(sid, str(path))
-            recorder = Recorder(path, lambda: self._request_keyframe(room_id),
-                                started_at=session["started_at"],
+            recorder = Recorder(path, started_at=session["started_at"],
                                 keyframe_interval=self.keyframe_interval)
-            router.recorder = recorder
-            self.sfu.codec_locks[room_id] = codec
+            router.attach_recorder(recorder)
+            self.sfu.lock_codec(room_id, codec)
         self.active[room_id] = Active(sid, recorder)
         log.info("session continues here" if adopted else "session started", extra={
             "room_id": room_id, "session": sid, "recorded": recorder is not None})
@@ -113,7 +108,7 @@ class RecordingManager:
             return
         router = self.sfu.routers.get(room_id)
         if router is not None:
-            router.recorder = None
+            router.detach_recorder()
         current.left_at = time.time()
         if reason == "ended":
             await self.finish(room_id)
@@ -153,12 +148,12 @@ class RecordingManager:
         # The session ended when its host left, not when the file is closed and the report
         # written; a host that never left (shutdown) ends now.
         ended = current.left_at or time.time()
-        self.sfu.codec_locks.pop(room_id, None)
+        self.sfu.unlock_codec(room_id)
         await self._session_ending(room_id, current.session_id, ended)
         router = self.sfu.routers.get(room_id)
         recorder = current.recorder
-        if router is not None and recorder is not None and router.recorder is recorder:
-            router.recorder = None
+        if router is not None and recorder is not None:
+            router.detach_recorder(recorder)
         if recorder is None:
             await self.sessions.finish(current.session_id, room_id, False, ended_at=ended,
                                        node=self.node_id)
