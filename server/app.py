@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
-from typing import Any
 
 import redis.asyncio as aioredis
 from aiohttp import web
@@ -15,6 +14,7 @@ from server.accounts.store import Store
 from server.audience.chat import Chat
 from server.audience.viewers import ViewerAuth
 from server.commerce.payments import provider
+from server.commerce.records import Order
 from server.commerce.rules import order_kind
 from server.commerce.service import Commerce
 from server.commerce.store import CommerceStore
@@ -140,7 +140,7 @@ def create_app(config: Config, redis_url: str) -> web.Application:
     bus.on_latency = node_metrics.fanout.observe
     app[ops.METRICS_KEY] = node_metrics
 
-    async def class_access(order: dict[str, Any]) -> None:
+    async def class_access(order: Order) -> None:
         """A class is watched while its order is paid: granted on confirmation, taken back
         when the order is cancelled or refunded."""
         if order_kind(order) != "digital":

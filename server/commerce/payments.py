@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from server.commerce.records import Order
+
 
 class PaymentProvider(Protocol):
     name: str
     #: True: orders are confirmed when placed (stock is taken for good).
     confirms_at_once: bool
 
-    def instructions(self, order: dict[str, Any]) -> dict[str, Any]:
+    def instructions(self, order: Order) -> dict[str, Any]:
         """What the buyer is told to do to pay, shown with the order."""
         ...
 
@@ -22,7 +24,7 @@ class CashOnDelivery:
     name = "cod"
     confirms_at_once = True
 
-    def instructions(self, order: dict[str, Any]) -> dict[str, Any]:
+    def instructions(self, order: Order) -> dict[str, Any]:
         return {"method": "cash_on_delivery", "amount": order["unit_price"] * order["quantity"],
                 "currency": order["currency"]}
 
@@ -34,7 +36,7 @@ class ManualTransfer:
     name = "manual"
     confirms_at_once = False
 
-    def instructions(self, order: dict[str, Any]) -> dict[str, Any]:
+    def instructions(self, order: Order) -> dict[str, Any]:
         return {"method": "transfer", "reference": order["order_id"],
                 "amount": order["unit_price"] * order["quantity"],
                 "currency": order["currency"], "pay_before": order["expires_at"]}

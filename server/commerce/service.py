@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 from media.tasks import TaskSet
 from server.commerce.payments import DIGITAL, PaymentProvider
+from server.commerce.records import Order, Product, Sale, Sellable, SellableClass
 from server.commerce.rules import contact_input, idempotency_key, order_kind, sale_input
 from server.commerce.store import BuyRefused, CommerceStore
 from server.platform.errors import RuleError
@@ -23,22 +24,28 @@ ORDER_FIELDS = ("order_id", "status", "room_id", "product_id", "product_title", 
                 "expires_at", "tracking_number", "cancel_reason", "buyer_id")
 
 
-def order_view(order: dict[str, Any]) -> dict[str, Any]:
-    view = {k: order[k] for k in ORDER_FIELDS if k in order}
+def _pick(record: Mapping[str, Any], keys: Iterable[str]) -> dict[str, Any]:
+    """The named fields a record has, in the order named."""
+    return {k: record[k] for k in keys if k in record}
+
+
+def order_view(order: Order) -> dict[str, Any]:
+    view = _pick(order, ORDER_FIELDS)
     view["kind"] = order_kind(order)
     return view
 
 
-def card_view(product: dict[str, Any]) -> dict[str, Any]:
+def card_view(product: Product) -> dict[str, Any]:
     keys = ("product_id", "title", "description", "price", "currency", "image", "stock",
             "per_buyer_limit")
-    return {k: product[k] for k in keys}
+    fields: Mapping[str, Any] = product
+    return {k: fields[k] for k in keys}
 
 
-def sale_view(sale: dict[str, Any]) -> dict[str, Any]:
+def sale_view(sale: Sale) -> dict[str, Any]:
     keys = ("sale_id", "product_id", "title", "price", "list_price", "currency", "quantity",
             "remaining", "per_buyer_limit", "starts_at", "ends_at", "status")
-    return {k: sale[k] for k in keys if k in sale}
+    return _pick(sale, keys)
 
 
 class StockCoalescer:
@@ -106,10 +113,10 @@ class Commerce:
         self.digital_payments: PaymentProvider = DIGITAL
         # Called with each order whose status moved (confirmed, cancelled): a class order
         # grants access on confirmation and takes it back on cancellation.
-        self.on_status: Callable[[dict[str, Any]], Awaitable[None]] | None = None
+        self.on_status: Callable[[Order], Awaitable[None]] | None = None
 
     # -- host actions ----------------------------------------------------------------------
-    async def pin(self, room_id: str, product: dict[str, Any]) -> None:
+    async def pin(self, room_id: str, product: Product) -> None:
         await self.store.attach(room_id, product["product_id"])
         await self.store.pin(room_id, product["product_id"])
         await self.bus.publish(room_id, {"type": "card_pinned", "card": card_view(product)})
@@ -120,8 +127,8 @@ class Commerce:
         await self.store.pin(room_id, None)
         await self.bus.publish(room_id, {"type": "card_unpinned"})
 
-    async def start_sale(self, room_id: str, product: dict[str, Any],
-                         body: dict[str, Any]) -> dict[str, Any]:
+    async def start_sale(self, room_id: str, product: Product,
+                         body: dict[str, Any]) -> Sale:
         now = time.time()
         data = sale_input(body, now, product["per_buyer_limit"])
         if data.product_id != product["product_id"]:
@@ -132,12 +139,12 @@ class Commerce:
         await self.bus.publish(room_id, {"type": kind, "sale": sale_view(sale)})
         return sale
 
-    async def end_sale(self, sale: dict[str, Any]) -> None:
+    async def end_sale(self, sale: Sale) -> None:
         if await self.store.end_sale(sale["sale_id"], time.time()) is not None:
             await self.bus.publish(sale["room_id"], {"type": "sale_ended",
                                                      "sale_id": sale["sale_id"]})
 
-    async def set_status(self, order: dict[str, Any], new: str, **extra: str) -> dict[str, Any]:
+    async def set_status(self, order: Order, new: str, **extra: str) -> Order:
         from server.commerce.rules import check_transition
 
         check_transition(order["status"], new, digital=order_kind(order) == "digital")
@@ -161,7 +168,7 @@ class Commerce:
         await self._tell_buyer(updated)
         return updated
 
-    async def _tell_buyer(self, order: dict[str, Any]) -> None:
+    async def _tell_buyer(self, order: Order) -> None:
         await self.bus.publish(order["room_id"], {"type": "order_status", "to": order["buyer_id"],
                                                   "order": order_view(order)})
 
@@ -174,18 +181,19 @@ class Commerce:
         if isinstance(quantity, bool) or not isinstance(quantity, int) or not 1 <= quantity <= 99:
             raise RuleError("quantity must be an integer from 1 to 99")
         sale_id, product_id = body.get("sale_id"), body.get("product_id")
-        source: dict[str, Any] | None
+        source: Sellable | None = None
+        on_sale = ""  # the flash sale's id when the buy is from one
         if isinstance(sale_id, str):
-            source = await self.store.get_sale(sale_id)
-            is_sale = True
+            sale = await self.store.get_sale(sale_id)
+            if sale is not None and sale["room_id"] == room_id:
+                source, on_sale = sale, sale["sale_id"]
         elif isinstance(product_id, str):
-            source = await self.store.get_product(product_id)
-            is_sale = False
-            if source and not await self.store.is_attached(room_id, product_id):
-                source = None
+            product = await self.store.get_product(product_id)
+            if product and await self.store.is_attached(room_id, product_id):
+                source = product
         else:
             raise RuleError("a buy names a sale_id or a product_id")
-        if source is None or source.get("room_id", room_id) != room_id:
+        if source is None:
             raise BuyRefused("not_found", -1)
         raw_contact = body.get("contact")
         if raw_contact is None:
@@ -194,7 +202,7 @@ class Commerce:
         now = time.time()
         try:
             order, created, remaining = await self.store.buy(
-                buyer_id=buyer_id, source=source, is_sale=is_sale, quantity=quantity, idem=idem,
+                buyer_id=buyer_id, source=source, sale_id=on_sale, quantity=quantity, idem=idem,
                 contact=contact, room_id=room_id, confirm=self.payments.confirms_at_once,
                 reservation_ttl=self.reservation_ttl, now=now)
         except BuyRefused:
@@ -210,18 +218,18 @@ class Commerce:
                 await self.counters.add(room_id, "buys")
         if created:
             await self.store.save_contact(buyer_id, contact)
-            if is_sale:
-                self.stock.mark(room_id, source["sale_id"])
+            if on_sale:
+                self.stock.mark(room_id, on_sale)
                 if remaining == 0:
                     await self.bus.publish(room_id, {"type": "sale_sold_out",
-                                                     "sale_id": source["sale_id"]})
+                                                     "sale_id": on_sale})
             await self._tell_buyer(order)
         view = order_view(order)
         view["payment"] = self.payments.instructions(order)
         view["created"] = created
         return view
 
-    async def buy_class(self, cls: dict[str, Any], buyer_id: str,
+    async def buy_class(self, cls: SellableClass, buyer_id: str,
                         body: dict[str, Any]) -> dict[str, Any]:
         """Buy a recorded class through the same order flow. It is held as a reservation
         until its payment is confirmed; access follows confirmation (``on_status``)."""
@@ -231,7 +239,7 @@ class Commerce:
             raw_contact = await self.store.contact_of(buyer_id)
         contact = contact_input(raw_contact, digital=True)
         order, created, _ = await self.store.buy(
-            buyer_id=buyer_id, source=cls, is_sale=False, quantity=1, idem=idem,
+            buyer_id=buyer_id, source=cls, sale_id="", quantity=1, idem=idem,
             contact=contact, room_id=cls["room_id"], confirm=False,
             reservation_ttl=self.reservation_ttl, now=time.time(),
             source_key=f"class:{cls['class_id']}")

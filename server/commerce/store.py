@@ -11,6 +11,15 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from server.commerce import lua
+from server.commerce.records import (
+    Order,
+    Product,
+    Sale,
+    Sellable,
+    decode_order,
+    decode_product,
+    decode_sale,
+)
 from server.commerce.rules import (
     Contact,
     ProductEdit,
@@ -43,23 +52,6 @@ class BuyRefused(RuleError):
         self.remaining = remaining
 
 
-INT_FIELDS = {"price", "stock", "per_buyer_limit", "quantity", "remaining", "unit_price"}
-FLOAT_FIELDS = {"created_at", "starts_at", "ends_at", "expires_at", "updated_at", "ended_at"}
-
-
-def _decode(raw: dict[Any, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in raw.items():
-        key, val = str(k), str(v)
-        if key in INT_FIELDS:
-            out[key] = int(val)
-        elif key in FLOAT_FIELDS:
-            out[key] = float(val)
-        else:
-            out[key] = val
-    return out
-
-
 class CommerceStore:
     """Needs a client made with ``decode_responses=True``."""
 
@@ -75,7 +67,7 @@ class CommerceStore:
         self._click = redis.register_script(lua.CARD_CLICK)
 
     # -- products -------------------------------------------------------------------------
-    async def create_product(self, host_id: str, data: ProductInput) -> dict[str, Any]:
+    async def create_product(self, host_id: str, data: ProductInput) -> Product:
         pid = "p_" + secrets.token_hex(6)
         fields = {**asdict(data), "product_id": pid, "host_id": host_id,
                   "created_at": time.time(), "status": "active"}
@@ -83,25 +75,25 @@ class CommerceStore:
             pipe.hset(f"product:{pid}", mapping=fields)  # type: ignore[arg-type]
             pipe.sadd(f"host:{host_id}:products", pid)
             await pipe.execute()
-        return _decode(fields)
+        return decode_product(fields)
 
-    async def get_product(self, pid: str) -> dict[str, Any] | None:
+    async def get_product(self, pid: str) -> Product | None:
         if len(pid) > 64:
             return None
         raw = await self.redis.hgetall(f"product:{pid}")
         if not raw or raw.get("status") == "deleted":
             return None
-        return _decode(raw)
+        return decode_product(raw)
 
-    async def _products(self, ids: Iterable[Any]) -> list[dict[str, Any]]:
+    async def _products(self, ids: Iterable[Any]) -> list[Product]:
         raws = await hashes(self.redis, "product:", ids)
-        return [_decode(r) for r in raws if r and r.get("status") != "deleted"]
+        return [decode_product(r) for r in raws if r and r.get("status") != "deleted"]
 
-    async def products_of(self, host_id: str) -> list[dict[str, Any]]:
+    async def products_of(self, host_id: str) -> list[Product]:
         ids = await self.redis.smembers(f"host:{host_id}:products")
         return sorted(await self._products(ids), key=lambda p: p["created_at"])
 
-    async def update_product(self, pid: str, host_id: str, edit: ProductEdit) -> dict[str, Any]:
+    async def update_product(self, pid: str, host_id: str, edit: ProductEdit) -> Product:
         """Write the named fields in one script; stock never goes through Python."""
         flat = [str(x) for kv in edit.changes.items() for x in kv]
         expected = "" if edit.expected_stock is None else str(edit.expected_stock)
@@ -117,7 +109,7 @@ class CommerceStore:
             raise RuleError("no such product", code="not_found")
         return product
 
-    async def delete_product(self, product: dict[str, Any]) -> None:
+    async def delete_product(self, product: Product) -> None:
         pid = product["product_id"]
         await self.redis.hset(f"product:{pid}", "status", "deleted")
         await self.redis.srem(f"host:{product['host_id']}:products", pid)
@@ -132,7 +124,7 @@ class CommerceStore:
             "if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end",
             1, f"room:{room_id}:pinned", pid)
 
-    async def room_products(self, room_id: str) -> list[dict[str, Any]]:
+    async def room_products(self, room_id: str) -> list[Product]:
         ids = sorted(str(i) for i in await self.redis.smembers(f"room:{room_id}:products"))
         return await self._products(ids)
 
@@ -162,15 +154,15 @@ class CommerceStore:
         return [str(p) if p else None
                 for p in await self.redis.mget([f"room:{r}:pinned" for r in room_ids])]
 
-    async def pinned(self, room_id: str) -> dict[str, Any] | None:
+    async def pinned(self, room_id: str) -> Product | None:
         pid = await self.redis.get(f"room:{room_id}:pinned")
         return await self.get_product(str(pid)) if pid else None
 
     # -- flash sales ------------------------------------------------------------------------
-    async def create_sale(self, room_id: str, product: dict[str, Any], data: SaleInput,
-                          now: float) -> dict[str, Any]:
+    async def create_sale(self, room_id: str, product: Product, data: SaleInput,
+                          now: float) -> Sale:
         sid = "s_" + secrets.token_hex(6)
-        fields: dict[str, Any] = {
+        fields: dict[str, str | int | float] = {
             "sale_id": sid, "room_id": room_id, "product_id": product["product_id"],
             "host_id": product["host_id"], "title": product["title"],
             "currency": product["currency"], "price": data.price, "list_price": product["price"],
@@ -196,16 +188,16 @@ class CommerceStore:
         assert sale is not None
         return sale
 
-    async def get_sale(self, sid: str) -> dict[str, Any] | None:
+    async def get_sale(self, sid: str) -> Sale | None:
         if len(sid) > 64:
             return None
         raw = await self.redis.hgetall(f"sale:{sid}")
-        return _decode(raw) if raw else None
+        return decode_sale(raw) if raw else None
 
-    async def room_sales(self, room_id: str, active_only: bool = True) -> list[dict[str, Any]]:
+    async def room_sales(self, room_id: str, active_only: bool = True) -> list[Sale]:
         ids = await self.redis.smembers(f"room:{room_id}:sales")
         raws = await hashes(self.redis, "sale:", ids)
-        sales = [_decode(r) for r in raws if r]
+        sales = [decode_sale(r) for r in raws if r]
         out = [s for s in sales if not active_only or s["status"] != "ended"]
         return sorted(out, key=lambda s: s["starts_at"])
 
@@ -237,18 +229,21 @@ class CommerceStore:
         return out
 
     # -- orders -----------------------------------------------------------------------------
-    async def buy(self, *, buyer_id: str, source: dict[str, Any], is_sale: bool, quantity: int,
+    async def buy(self, *, buyer_id: str, source: Sellable, sale_id: str, quantity: int,
                   idem: str, contact: Contact, room_id: str, confirm: bool,
                   reservation_ttl: float, now: float,
-                  source_key: str | None = None) -> tuple[dict[str, Any], bool, int]:
-        """Reserve stock and write the order. Returns (order, created, remaining)."""
+                  source_key: str | None = None) -> tuple[Order, bool, int]:
+        """Reserve stock and write the order: from the sale ``sale_id``, or with
+        ``sale_id`` "" from the product (or the class at ``source_key``) ``source`` itself.
+        Returns (order, created, remaining)."""
         oid = "o_" + secrets.token_hex(8)
+        is_sale = bool(sale_id)
         src_key = source_key or (
-            f"sale:{source['sale_id']}" if is_sale else f"product:{source['product_id']}")
-        fields: dict[str, Any] = {
+            f"sale:{sale_id}" if is_sale else f"product:{source['product_id']}")
+        fields: dict[str, str | int | float] = {
             "order_id": oid, "buyer_id": buyer_id, "host_id": source["host_id"],
             "room_id": room_id, "product_id": source["product_id"],
-            "product_title": source["title"], "sale_id": source.get("sale_id", ""),
+            "product_title": source["title"], "sale_id": sale_id,
             "quantity": quantity, "unit_price": source["price"], "currency": source["currency"],
             "name": contact.name, "phone": contact.phone, "address": contact.address,
             "created_at": now, "idempotency_key": idem, "source": src_key,
@@ -274,14 +269,14 @@ class CommerceStore:
         assert order is not None
         return order, True, int(remaining)
 
-    async def get_order(self, oid: str) -> dict[str, Any] | None:
+    async def get_order(self, oid: str) -> Order | None:
         if len(oid) > 64:
             return None
         raw = await self.redis.hgetall(f"order:{oid}")
-        return _decode(raw) if raw else None
+        return decode_order(raw) if raw else None
 
     async def order_page(self, index: str, limit: int,
-                         after: str = "") -> tuple[list[dict[str, Any]], str | None]:
+                         after: str = "") -> tuple[list[Order], str | None]:
         """Up to ``limit`` orders of an index (``host:{id}:orders``, ``room:{id}:orders``,
         ``buyer:{id}:orders``), newest first, after order ``after``. Returns the orders and the
         cursor of the next page (None at the end). Raises KeyError for an unknown cursor."""
@@ -290,10 +285,10 @@ class CommerceStore:
             raise KeyError(after)
         more = len(ids) > limit
         ids = ids[:limit]
-        orders = [_decode(r) for r in await hashes(self.redis, "order:", ids) if r]
+        orders = [decode_order(r) for r in await hashes(self.redis, "order:", ids) if r]
         return orders, (str(ids[-1]) if more else None)
 
-    async def order_pages(self, index: str) -> AsyncIterator[list[dict[str, Any]]]:
+    async def order_pages(self, index: str) -> AsyncIterator[list[Order]]:
         """Every order of an index, newest first, a page at a time (for exports)."""
         cursor: str | None = ""
         while cursor is not None:
@@ -332,11 +327,11 @@ class CommerceStore:
         order = await self.get_order(str(newest[0])) if newest else None
         return str(order["host_id"]) if order else None
 
-    async def orders_of_buyer(self, buyer_id: str, limit: int = 200) -> list[dict[str, Any]]:
+    async def orders_of_buyer(self, buyer_id: str, limit: int = 200) -> list[Order]:
         orders, _ = await self.order_page(f"buyer:{buyer_id}:orders", limit)
         return orders
 
-    async def transition(self, order: dict[str, Any], new: str, now: float,
+    async def transition(self, order: Order, new: str, now: float,
                          **extra: str) -> str:
         flat = [str(x) for kv in extra.items() for x in kv]
         result = await self._transition(keys=[f"order:{order['order_id']}"],

@@ -10,6 +10,14 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from server.platform.batch import hashes
+from server.vod.records import (
+    Class,
+    Job,
+    Session,
+    decode_class,
+    decode_job,
+    decode_session,
+)
 
 JOBS = "jobs:package"
 LIVE_SESSIONS = "sessions:live"  # sid -> start time, while the session is live
@@ -65,10 +73,6 @@ return 1
 TIMELINE_TYPES = {"card_pinned", "card_unpinned", "sale_started", "sale_stock",
                   "sale_sold_out", "sale_ended"}
 
-_INT = {"price", "preview_seconds", "offset_ms", "attempts", "width", "height", "stock",
-        "per_buyer_limit"}
-_FLOAT = {"started_at", "ended_at", "duration", "progress", "created_at", "heartbeat"}
-
 # Claim the first packaging job that is queued, or running on a node that stopped beating.
 # KEYS: jobs zset;  ARGV: now, stale seconds, node id
 CLAIM = """
@@ -101,14 +105,6 @@ return false
 """
 
 
-def _decode(raw: dict[Any, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in raw.items():
-        key, val = str(k), str(v)
-        out[key] = int(val) if key in _INT else float(val) if key in _FLOAT else val
-    return out
-
-
 class SessionStore:
     """Needs a client made with ``decode_responses=True``."""
 
@@ -122,10 +118,10 @@ class SessionStore:
 
     # -- sessions ---------------------------------------------------------------------------
     async def start(self, room_id: str, host_id: str, title: str, file: str,
-                    codec: str, node: str = "") -> dict[str, Any]:
+                    codec: str, node: str = "") -> Session:
         sid = "sess_" + secrets.token_hex(6)
         now = time.time()
-        fields: dict[str, Any] = {
+        fields: dict[str, str | float] = {
             "session_id": sid, "room_id": room_id, "host_id": host_id, "title": title,
             "started_at": now, "status": "live", "file": file, "codec": codec,
             "progress": 0.0, "node": node}
@@ -135,22 +131,23 @@ class SessionStore:
             pipe.set(f"room:{room_id}:session", sid)
             pipe.zadd(LIVE_SESSIONS, {sid: now})
             await pipe.execute()
-        return _decode(fields)
+        return decode_session(fields)
 
-    async def get(self, sid: str) -> dict[str, Any] | None:
+    async def get(self, sid: str) -> Session | None:
         if len(sid) > 64:
             return None
         raw = await self.redis.hgetall(f"session:{sid}")
-        return _decode(raw) if raw else None
+        return decode_session(raw) if raw else None
 
     async def update(self, sid: str, **fields: Any) -> None:
         await self.redis.hset(f"session:{sid}", mapping={k: str(v) for k, v in fields.items()})
 
-    async def get_many(self, ids: list[str]) -> list[dict[str, Any] | None]:
+    async def get_many(self, ids: list[str]) -> list[Session | None]:
         """Sessions by id in one round trip, None where one is missing."""
-        return [_decode(r) if r else None for r in await hashes(self.redis, "session:", ids)]
+        return [decode_session(r) if r else None
+                for r in await hashes(self.redis, "session:", ids)]
 
-    async def of_host(self, host_id: str) -> list[dict[str, Any]]:
+    async def of_host(self, host_id: str) -> list[Session]:
         ids = await self.redis.zrevrange(f"host:{host_id}:sessions", 0, 200)
         return [s for s in await self.get_many([str(i) for i in ids]) if s]
 
@@ -190,7 +187,7 @@ class SessionStore:
         """Recording files after the first (``file``), in order."""
         return [str(p) for p in await self.redis.lrange(f"session:{sid}:parts", 0, -1)]
 
-    async def orphans(self, me: str) -> list[dict[str, Any]]:
+    async def orphans(self, me: str) -> list[Session]:
         """Live sessions whose node stopped (crashed, killed, lost power) without ending
         them; each is taken over for this node, so exactly one node finishes it."""
         ids = [str(i) for i in await self.redis.zrange(LIVE_SESSIONS, 0, 999)]
@@ -217,7 +214,7 @@ class SessionStore:
         if sid:
             await self.redis.rpush(f"session:{sid}:timeline", json.dumps(event))
 
-    async def timeline(self, session: dict[str, Any]) -> list[dict[str, Any]]:
+    async def timeline(self, session: Session) -> list[dict[str, Any]]:
         """Events with ``at``: seconds from the start of the packaged video."""
         raw = await self.redis.lrange(f"session:{session['session_id']}:timeline", 0, -1)
         zero = session["started_at"] + session.get("offset_ms", 0) / 1000
@@ -255,13 +252,13 @@ class SessionStore:
             await self.redis.zrem(JOBS, sid)
             await self.update(sid, status="failed", error=error[:500])
 
-    async def job(self, sid: str) -> dict[str, Any] | None:
+    async def job(self, sid: str) -> Job | None:
         raw = await self.redis.hgetall(f"job:{sid}")
-        return _decode(raw) if raw else None
+        return decode_job(raw) if raw else None
 
     # -- classes ----------------------------------------------------------------------------
-    async def create_class(self, session: dict[str, Any],
-                           fields: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    async def create_class(self, session: Session,
+                           fields: dict[str, Any]) -> tuple[Class, bool]:
         """Make the session's class, once: a second call returns the first class and False,
         so a double tap or two hosts' tabs never sell one recording as two classes."""
         cid = "c_" + secrets.token_hex(6)
@@ -277,17 +274,17 @@ class SessionStore:
             cls = await self.get_class(str(existing))
             if cls is not None:
                 return cls, False
-        return _decode(data), True
+        return decode_class(data), True
 
-    async def get_class(self, cid: str) -> dict[str, Any] | None:
+    async def get_class(self, cid: str) -> Class | None:
         if len(cid) > 64:
             return None
         raw = await self.redis.hgetall(f"class:{cid}")
-        return _decode(raw) if raw else None
+        return decode_class(raw) if raw else None
 
-    async def classes(self) -> list[dict[str, Any]]:
+    async def classes(self) -> list[Class]:
         ids = await self.redis.zrevrange("classes", 0, 500)
-        return [_decode(r) for r in await hashes(self.redis, "class:", ids)
+        return [decode_class(r) for r in await hashes(self.redis, "class:", ids)
                 if r]
 
     async def grant(self, viewer_id: str, cid: str) -> None:

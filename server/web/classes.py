@@ -4,6 +4,7 @@ through signed, expiring URLs (the free preview for anyone, the whole class once
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
@@ -12,6 +13,7 @@ from server.commerce.rules import CURRENCY
 from server.live.context import ctx
 from server.platform.text import TextError, clean_text
 from server.platform.wire import json_response
+from server.vod.records import Class, Session
 from server.web.buyers import current_viewer, optional_viewer, order_response
 from server.web.http import ApiError, read_json
 from server.web.rooms import current_host
@@ -21,13 +23,14 @@ routes = web.RouteTableDef()
 SEGMENT = re.compile(r"^(index\.m3u8|seg_\d{5}\.ts)$")
 
 
-def session_view(s: dict[str, Any]) -> dict[str, Any]:
+def session_view(session: Session) -> dict[str, Any]:
     keys = ("session_id", "room_id", "title", "started_at", "ended_at", "status", "progress",
             "duration", "codec", "error", "offset_ms")
+    s: Mapping[str, Any] = session
     return {k: s[k] for k in keys if k in s}
 
 
-def class_view(c: dict[str, Any], session: dict[str, Any] | None) -> dict[str, Any]:
+def class_view(c: Class, session: Session | None) -> dict[str, Any]:
     ready = bool(session and session.get("status") == "ready")
     return {
         "class_id": c["class_id"], "title": c["title"], "description": c.get("description", ""),
@@ -41,7 +44,7 @@ def class_view(c: dict[str, Any], session: dict[str, Any] | None) -> dict[str, A
     }
 
 
-async def _own_session(request: web.Request) -> dict[str, Any]:
+async def _own_session(request: web.Request) -> Session:
     host = await current_host(request)
     session = await ctx(request).sessions.get(request.match_info["session_id"])
     if session is None:
@@ -51,7 +54,7 @@ async def _own_session(request: web.Request) -> dict[str, Any]:
     return session
 
 
-async def _class(request: web.Request) -> tuple[dict[str, Any], dict[str, Any] | None]:
+async def _class(request: web.Request) -> tuple[Class, Session | None]:
     app = ctx(request)
     cls = await app.sessions.get_class(request.match_info["class_id"])
     if cls is None:

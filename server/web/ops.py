@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -12,6 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from server.live.context import ctx
 from server.ops.metrics import LIVE_INDEX, REPORTS, NodeMetrics, series
 from server.platform.wire import json_response
+from server.vod.records import Session
 from server.web.http import ApiError, bearer_token
 
 routes = web.RouteTableDef()
@@ -34,7 +34,7 @@ async def viewer_of(request: web.Request) -> tuple[str, str | None]:
                    headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
 
 
-async def _allowed(request: web.Request, sid: str) -> dict[str, Any]:
+async def _allowed(request: web.Request, sid: str) -> Session:
     role, host_id = await viewer_of(request)
     session = await ctx(request).sessions.get(sid)
     if session is None:

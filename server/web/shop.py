@@ -7,6 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from server.accounts.store import Host
+from server.commerce.records import Order, Product
 from server.commerce.rules import (
     STATUSES,
     order_kind,
@@ -29,7 +30,7 @@ async def _body(request: web.Request) -> dict[str, Any]:
     return await read_json(request, ctx(request).config.http.max_json_bytes)
 
 
-async def own_product(request: web.Request, host: Host, pid: str) -> dict[str, Any]:
+async def own_product(request: web.Request, host: Host, pid: str) -> Product:
     product = await ctx(request).commerce.store.get_product(pid)
     if product is None:
         raise ApiError(404, "not_found", "no such product")
@@ -39,7 +40,7 @@ async def own_product(request: web.Request, host: Host, pid: str) -> dict[str, A
 
 
 async def _product_from_body(request: web.Request, host: Host,
-                             body: dict[str, Any]) -> dict[str, Any]:
+                             body: dict[str, Any]) -> Product:
     pid = body.get("product_id")
     if not isinstance(pid, str):
         raise ApiError(400, "invalid", "product_id must be a string")
@@ -225,18 +226,17 @@ async def export_orders(request: web.Request) -> web.StreamResponse:
     header = True
     async for page in ctx(request).commerce.store.order_pages(index):
         # The courier's list: parcels only (a class has nothing to deliver).
-        rows = [o for o in page if (status is None or o["status"] == status)
+        rows = [{**o, "created_at_iso": datetime.datetime.fromtimestamp(
+                    o["created_at"], datetime.UTC).isoformat(timespec="seconds")}
+                for o in page if (status is None or o["status"] == status)
                 and order_kind(o) == "parcel"]
-        for o in rows:
-            o["created_at_iso"] = datetime.datetime.fromtimestamp(
-                o["created_at"], datetime.UTC).isoformat(timespec="seconds")
         await resp.write(orders_csv(rows, header=header).encode())
         header = False  # order_pages yields at least one page, empty or not
     await resp.write_eof()
     return resp
 
 
-async def own_order(request: web.Request) -> dict[str, Any]:
+async def own_order(request: web.Request) -> Order:
     host = await current_host(request)
     order = await ctx(request).commerce.store.get_order(request.match_info["order_id"])
     if order is None:

@@ -1,0 +1,90 @@
+"""The commerce records as stored: products, flash sales and orders, each a TypedDict with
+its one decoder from the Redis hash (``product:{pid}``, ``sale:{sale_id}``,
+``order:{oid}``; docs/redis-keys.md lists who writes which field).
+
+Numbers are the fields declared ``int`` or ``float``; every other field is a string as
+Redis holds it. Fields written later in a record's life (an edit, the end of a sale, a
+cancellation) or missing from records older than them are ``NotRequired``.
+"""
+
+from __future__ import annotations
+
+from typing import NotRequired, TypedDict
+
+from server.platform.records import decoder
+
+
+class Sellable(TypedDict):
+    """What every order's source has: a product, a flash sale, or a class (a recorded
+    session on sale, server/vod/records.py)."""
+
+    product_id: str
+    host_id: str
+    title: str
+    price: int  # minor units (cents, fen, yen)
+    currency: str
+    per_buyer_limit: int
+
+
+class SellableClass(Sellable):
+    """What commerce needs of a class to sell it (the whole record is
+    server/vod/records.py ``Class``)."""
+
+    class_id: str
+    room_id: str
+
+
+class Product(Sellable):
+    description: str
+    image: str
+    stock: int
+    created_at: float
+    status: str  # active, deleted
+    updated_at: NotRequired[float]  # set by each edit (UPDATE_PRODUCT)
+
+
+class Sale(Sellable):
+    sale_id: str
+    room_id: str
+    # The product's price when the sale was made. Not coerced (it never was): it reaches
+    # clients as the string Redis holds.
+    list_price: str
+    quantity: int
+    remaining: int
+    starts_at: float
+    ends_at: float
+    created_at: float
+    status: str  # scheduled, live, ended
+    ended_at: NotRequired[float]
+
+
+class Order(TypedDict):
+    order_id: str
+    buyer_id: str
+    host_id: str
+    room_id: str
+    product_id: str
+    product_title: str
+    sale_id: str  # "" for a direct buy or a class
+    quantity: int
+    unit_price: int
+    currency: str
+    name: str
+    phone: str
+    address: str
+    created_at: float
+    idempotency_key: str
+    source: str  # the stock's hash: sale:{id}, product:{id} or class:{id}
+    source_field: str  # remaining (a sale) or stock
+    tracking_number: str
+    status: str  # rules.TRANSITIONS
+    expires_at: NotRequired[float]
+    phone_key: NotRequired[str]
+    address_key: NotRequired[str]
+    updated_at: NotRequired[float]
+    cancel_reason: NotRequired[str]
+
+
+decode_product = decoder(Product)
+decode_sale = decoder(Sale)
+decode_order = decoder(Order)
