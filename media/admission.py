@@ -91,6 +91,9 @@ class Admission:
     ``queue_max`` more wait, each at most ``wait_s`` seconds."""
 
     RECHECK_S = 0.05  # how soon a queue held back by an unhealthy node looks again
+    # A node that stays behind (a saturated machine) still lets one join at a time through,
+    # at most one this often: the newcomers wait longer, but they never wait for ever.
+    TRICKLE_S = 1.0
 
     def __init__(self, concurrency: int, queue_max: int, wait_s: float,
                  healthy: Callable[[], bool] = lambda: True) -> None:
@@ -107,6 +110,7 @@ class Admission:
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._mean_hold = 0.5  # seconds a join holds its slot (moving average)
         self._recheck: asyncio.TimerHandle | None = None
+        self._last_admit = -math.inf
 
     @property
     def queued(self) -> int:
@@ -118,7 +122,7 @@ class Admission:
         return max(1, min(30, math.ceil(waves * self._mean_hold)))
 
     async def enter(self) -> Ticket:
-        if self.in_flight < self.concurrency and not self._waiters and self.healthy():
+        if self.in_flight < self.concurrency and not self._waiters and self._may_admit():
             self._take()
             return Ticket(self)
         if len(self._waiters) >= self.queue_max:
@@ -147,7 +151,14 @@ class Admission:
             raise
         return Ticket(self)
 
+    def _may_admit(self) -> bool:
+        """Healthy, or nothing in flight and the last join let through a while ago."""
+        if self.healthy():
+            return True
+        return self.in_flight == 0 and time.monotonic() - self._last_admit >= self.TRICKLE_S
+
     def _take(self) -> None:
+        self._last_admit = time.monotonic()
         self.in_flight += 1
         self.admitted += 1
         self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
@@ -163,6 +174,10 @@ class Admission:
         if not self._waiters or self.in_flight >= self.concurrency:
             return
         if not self.healthy():
+            if self._may_admit():  # behind for long: one at a time, no more
+                waiter = self._waiters.popleft()
+                waiter.set_result(None)
+                self._take()
             if self._recheck is None:
                 self._recheck = asyncio.get_running_loop().call_later(
                     self.RECHECK_S, self._recheck_now)

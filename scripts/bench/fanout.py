@@ -968,12 +968,12 @@ def rnd(value: float | None, digits: int = 2) -> float | None:
 def summarize(name: str, requested: int, window: float, cpu_pct: dict[str, float],
               idle_pct: float, busy: float, viewers: list[dict[str, Any]], join_wall: float,
               publisher: dict[str, Any]) -> dict[str, Any]:
-    receiving = [v for v in viewers if v["video"]["received"] > 0]
     totals: dict[str, dict[str, int]] = {}
     for kind in ("video", "audio"):
-        for v in viewers:
+        for v in viewers:  # a viewer that never joined received nothing
             v.setdefault(kind, {"expected": 0, "received": 0, "packets": 0, "retransmits": 0,
                                 "queue_delay_ms": None})
+    receiving = [v for v in viewers if v["video"]["received"] > 0]
         totals[kind] = {k: sum(v[kind][k] for v in viewers)
                         for k in ("expected", "received", "packets", "retransmits")}
 

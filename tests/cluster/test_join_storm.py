@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 from typing import Any
 
 import aiohttp
@@ -150,3 +151,25 @@ async def test_consent_misses_while_the_node_was_late_do_not_count() -> None:
     # ... but misses the node's own lateness may have caused count only towards the
     # backstop of twice as many unanswered checks.
     assert await _checks_until_dropped(late=True) == 6
+
+
+async def test_a_node_that_stays_behind_still_lets_joins_through_one_at_a_time() -> None:
+    """A saturated machine keeps the loop late for minutes: joins must still progress, one
+    at a time and no faster than Admission.TRICKLE_S, never all at once, never not at all."""
+    from media.admission import Admission
+
+    admission = Admission(concurrency=4, queue_max=10, wait_s=5, healthy=lambda: False)
+    admission.TRICKLE_S = 0.2
+    first = await admission.enter()  # nothing in flight, nothing let through yet
+    waiting = [asyncio.ensure_future(admission.enter()) for _ in range(3)]
+    await asyncio.sleep(0.4)
+    assert admission.in_flight == 1 and admission.queued == 3  # held while one is in flight
+    started = time.monotonic()
+    first.release()
+    tickets = []
+    for task in waiting:
+        tickets.append(await asyncio.wait_for(task, 3))
+        assert admission.in_flight == 1  # one at a time
+        tickets[-1].release()
+    spent = time.monotonic() - started
+    assert spent >= 2 * admission.TRICKLE_S, spent  # no faster than one per TRICKLE_S
