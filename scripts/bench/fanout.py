@@ -973,9 +973,9 @@ def summarize(name: str, requested: int, window: float, cpu_pct: dict[str, float
         for v in viewers:  # a viewer that never joined received nothing
             v.setdefault(kind, {"expected": 0, "received": 0, "packets": 0, "retransmits": 0,
                                 "queue_delay_ms": None})
-    receiving = [v for v in viewers if v["video"]["received"] > 0]
         totals[kind] = {k: sum(v[kind][k] for v in viewers)
                         for k in ("expected", "received", "packets", "retransmits")}
+    receiving = [v for v in viewers if v["video"]["received"] > 0]
 
     def loss(kind: str) -> float | None:
         exp = sum(totals[k]["expected"] for k in ([kind] if kind != "all" else totals))
