@@ -25,6 +25,7 @@ from server.live.limits import LIMITS, SessionLimits
 from server.live.node import NODE, Node
 from server.ops.counters import SessionCounters
 from server.ops.metrics import NodeMetrics, Sampler
+from server.ops.reports import SessionReports
 from server.platform.config import Config
 from server.platform.events import EventBus
 from server.platform.wire import json_response
@@ -139,6 +140,7 @@ def create_app(config: Config, redis_url: str) -> web.Application:
         recording.on_session_end = sampler.finish
     bus.on_latency = node_metrics.fanout.observe
     app[ops.METRICS_KEY] = node_metrics
+    app[ops.REPORTS_KEY] = SessionReports(client, sessions, float(config.metrics.interval_s))
 
     async def class_access(order: Order) -> None:
         """A class is watched while its order is paid: granted on confirmation, taken back

@@ -5,14 +5,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 from media.tasks import TaskSet
 from server.commerce.payments import DIGITAL, PaymentProvider
 from server.commerce.records import Order, Product, Sale, Sellable, SellableClass
-from server.commerce.rules import contact_input, idempotency_key, order_kind, sale_input
-from server.commerce.store import BuyRefused, CommerceStore
+from server.commerce.rules import (
+    ProductEdit,
+    ProductInput,
+    contact_input,
+    idempotency_key,
+    order_kind,
+    sale_input,
+)
+from server.commerce.store import BuyRefused, CommerceStore, host_orders, room_orders
 from server.platform.errors import RuleError
 from server.platform.events import EventBus
 
@@ -115,6 +122,85 @@ class Commerce:
         # grants access on confirmation and takes it back on cancellation.
         self.on_status: Callable[[Order], Awaitable[None]] | None = None
 
+    # -- the host's catalogue -------------------------------------------------------------
+    async def create_product(self, host_id: str, data: ProductInput) -> Product:
+        return await self.store.create_product(host_id, data)
+
+    async def get_product(self, pid: str) -> Product | None:
+        return await self.store.get_product(pid)
+
+    async def products_of(self, host_id: str) -> list[Product]:
+        return await self.store.products_of(host_id)
+
+    async def update_product(self, product: Product, edit: ProductEdit,
+                             room_ids: list[str]) -> Product:
+        """Write the fields the edit names; the rooms of ``room_ids`` that show this card
+        show the new price and stock at once."""
+        updated = await self.store.update_product(product["product_id"], product["host_id"],
+                                                  edit)
+        pinned = await self.store.pinned_ids(room_ids)
+        for room_id, pid in zip(room_ids, pinned, strict=True):
+            if pid == updated["product_id"]:
+                await self.bus.publish(room_id, {"type": "card_pinned",
+                                                 "card": card_view(updated)})
+        return updated
+
+    async def delete_product(self, product: Product) -> None:
+        await self.store.delete_product(product)
+
+    async def attach(self, room_id: str, product: Product) -> None:
+        await self.store.attach(room_id, product["product_id"])
+
+    async def detach(self, room_id: str, product: Product) -> None:
+        """Take the product off the room, and its card off screen if it is pinned."""
+        pinned = await self.store.pinned(room_id)
+        await self.store.detach(room_id, product["product_id"])
+        if pinned is not None and pinned["product_id"] == product["product_id"]:
+            await self.unpin(room_id)
+
+    async def room_products(self, room_id: str) -> list[Product]:
+        return await self.store.room_products(room_id)
+
+    async def room_sales(self, room_id: str, active_only: bool = True) -> list[Sale]:
+        return await self.store.room_sales(room_id, active_only)
+
+    async def get_sale(self, sale_id: str) -> Sale | None:
+        return await self.store.get_sale(sale_id)
+
+    # -- orders: a host's lists, a buyer's own ---------------------------------------------
+    def host_orders(self, host_id: str) -> str:
+        """The order list (index) of a host, for order_page, order_pages, order_count."""
+        return host_orders(host_id)
+
+    def room_orders(self, room_id: str) -> str:
+        """The order list (index) of a room, kept after the room is deleted."""
+        return room_orders(room_id)
+
+    async def index_owner(self, index: str) -> str | None:
+        """The host whose orders a list holds (for a room that has since been deleted)."""
+        return await self.store.index_owner(index)
+
+    async def order_page(self, index: str, limit: int,
+                         after: str = "") -> tuple[list[Order], str | None]:
+        """See CommerceStore.order_page; raises KeyError for an unknown cursor."""
+        return await self.store.order_page(index, limit, after)
+
+    def order_pages(self, index: str) -> AsyncIterator[list[Order]]:
+        return self.store.order_pages(index)
+
+    async def order_count(self, index: str) -> int:
+        return await self.store.order_count(index)
+
+    async def get_order(self, oid: str) -> Order | None:
+        return await self.store.get_order(oid)
+
+    async def orders_of_buyer(self, buyer_id: str) -> list[Order]:
+        return await self.store.orders_of_buyer(buyer_id)
+
+    async def contact_of(self, buyer_id: str) -> dict[str, str] | None:
+        """The contact a buyer's last order was sent to, if any."""
+        return await self.store.contact_of(buyer_id)
+
     # -- host actions ----------------------------------------------------------------------
     async def pin(self, room_id: str, product: Product) -> None:
         await self.store.attach(room_id, product["product_id"])
@@ -139,10 +225,12 @@ class Commerce:
         await self.bus.publish(room_id, {"type": kind, "sale": sale_view(sale)})
         return sale
 
-    async def end_sale(self, sale: Sale) -> None:
+    async def end_sale(self, sale: Sale) -> Sale | None:
+        """End the sale, if it has not ended; returns the sale as it is now."""
         if await self.store.end_sale(sale["sale_id"], time.time()) is not None:
             await self.bus.publish(sale["room_id"], {"type": "sale_ended",
                                                      "sale_id": sale["sale_id"]})
+        return await self.store.get_sale(sale["sale_id"])
 
     async def set_status(self, order: Order, new: str, **extra: str) -> Order:
         from server.commerce.rules import check_transition

@@ -46,6 +46,16 @@ BUY_ERRORS = {
 }
 
 
+def host_orders(host_id: str) -> str:
+    """The index of a host's orders (every room's, and classes')."""
+    return f"host:{host_id}:orders"
+
+
+def room_orders(room_id: str) -> str:
+    """The index of a room's orders; kept after the room is deleted (see index_owner)."""
+    return f"room:{room_id}:orders"
+
+
 class BuyRefused(RuleError):
     def __init__(self, code: str, remaining: int) -> None:
         super().__init__(BUY_ERRORS[code], code=code)
@@ -326,6 +336,9 @@ class CommerceStore:
         newest = await self.redis.zrevrange(index, 0, 0)
         order = await self.get_order(str(newest[0])) if newest else None
         return str(order["host_id"]) if order else None
+
+    async def order_count(self, index: str) -> int:
+        return int(await self.redis.zcard(index))
 
     async def orders_of_buyer(self, buyer_id: str, limit: int = 200) -> list[Order]:
         orders, _ = await self.order_page(f"buyer:{buyer_id}:orders", limit)

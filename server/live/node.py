@@ -21,6 +21,14 @@ log = logging.getLogger("stallcast.node")
 _RELEASE = ("if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end")
 
 
+async def room_is_live(context: AppContext, room_id: str) -> bool:
+    """Whether the room's host publishes now: to this node's router, or to another node
+    (which holds the room's claim)."""
+    router = context.sfu.routers.get(room_id)
+    return bool(router and router.live) or bool(
+        await context.redis.exists(f"room:{room_id}:live"))
+
+
 class Node:
     """Glue between the media plane and the cluster: room events go through Redis, and the
     node keeps its claim on the rooms whose host publishes here."""

@@ -11,6 +11,7 @@ import logging
 from typing import Any
 
 from server.live.context import AppContext
+from server.live.node import room_is_live
 from server.platform.wire import WireError, check_tree
 
 log = logging.getLogger("stallcast.snapshot")
@@ -34,8 +35,7 @@ def _keep_sound(room_id: str, what: str, items: list[Any]) -> list[Any]:
 
 async def room_snapshot(app: AppContext, room_id: str) -> dict[str, Any]:
     snapshot = await app.commerce.snapshot(room_id)
-    router = app.sfu.routers.get(room_id)
-    live = bool(router and router.live) or bool(await app.redis.exists(f"room:{room_id}:live"))
+    live = await room_is_live(app, room_id)
     snapshot.update({
         "room_id": room_id,
         "live": live,

@@ -79,21 +79,21 @@ async def new_viewer(request: web.Request) -> web.Response:
 @routes.get("/api/me")
 async def me(request: web.Request) -> web.Response:
     viewer_id = current_viewer(request)
-    contact = await ctx(request).commerce.store.contact_of(viewer_id)
+    contact = await ctx(request).commerce.contact_of(viewer_id)
     return json_response({"viewer_id": viewer_id, "contact": contact})
 
 
 @routes.get("/api/me/orders")
 async def my_orders(request: web.Request) -> web.Response:
     viewer_id = current_viewer(request)
-    orders = await ctx(request).commerce.store.orders_of_buyer(viewer_id)
+    orders = await ctx(request).commerce.orders_of_buyer(viewer_id)
     return json_response({"orders": [order_view(o) for o in orders]})
 
 
 @routes.get("/api/me/orders/{order_id}")
 async def my_order(request: web.Request) -> web.Response:
     viewer_id = current_viewer(request)
-    order = await ctx(request).commerce.store.get_order(request.match_info["order_id"])
+    order = await ctx(request).commerce.get_order(request.match_info["order_id"])
     if order is None or order["buyer_id"] != viewer_id:
         raise ApiError(404, "not_found", "no such order")
     return json_response(order_view(order))

@@ -16,7 +16,7 @@ from server.commerce.rules import (
     product_input,
     tracking_number,
 )
-from server.commerce.service import card_view, order_view, sale_view
+from server.commerce.service import order_view, sale_view
 from server.commerce.store import PAGE_MAX
 from server.live.context import ctx
 from server.platform.wire import json_response
@@ -31,7 +31,7 @@ async def _body(request: web.Request) -> dict[str, Any]:
 
 
 async def own_product(request: web.Request, host: Host, pid: str) -> Product:
-    product = await ctx(request).commerce.store.get_product(pid)
+    product = await ctx(request).commerce.get_product(pid)
     if product is None:
         raise ApiError(404, "not_found", "no such product")
     if product["host_id"] != host.host_id:
@@ -51,7 +51,7 @@ async def _product_from_body(request: web.Request, host: Host,
 async def create_product(request: web.Request) -> web.Response:
     host = await current_host(request)
     data = product_input(await _body(request))
-    product = await ctx(request).commerce.store.create_product(host.host_id, data)
+    product = await ctx(request).commerce.create_product(host.host_id, data)
     return json_response(product, status=201)
 
 
@@ -59,7 +59,7 @@ async def create_product(request: web.Request) -> web.Response:
 async def list_products(request: web.Request) -> web.Response:
     host = await current_host(request)
     return json_response(
-        {"products": await ctx(request).commerce.store.products_of(host.host_id)})
+        {"products": await ctx(request).commerce.products_of(host.host_id)})
 
 
 @routes.get("/api/products/{product_id}")
@@ -76,15 +76,9 @@ async def update_product(request: web.Request) -> web.Response:
     # written back; the script writes only the fields named, atomically.
     edit = product_edit(await _body(request))
     app = ctx(request)
-    updated = await app.commerce.store.update_product(product["product_id"],
-                                                      host.host_id, edit)
     # Rooms showing this card show the new price and stock at once.
     rooms = await app.store.rooms_of(host.host_id)
-    pinned = await app.commerce.store.pinned_ids([r.room_id for r in rooms])
-    for room, pid in zip(rooms, pinned, strict=True):
-        if pid == updated["product_id"]:
-            await app.commerce.bus.publish(room.room_id, {"type": "card_pinned",
-                                                          "card": card_view(updated)})
+    updated = await app.commerce.update_product(product, edit, [r.room_id for r in rooms])
     return json_response(updated)
 
 
@@ -92,7 +86,7 @@ async def update_product(request: web.Request) -> web.Response:
 async def delete_product(request: web.Request) -> web.Response:
     host = await current_host(request)
     product = await own_product(request, host, request.match_info["product_id"])
-    await ctx(request).commerce.store.delete_product(product)
+    await ctx(request).commerce.delete_product(product)
     return web.Response(status=204)
 
 
@@ -100,7 +94,7 @@ async def delete_product(request: web.Request) -> web.Response:
 async def attach_product(request: web.Request) -> web.Response:
     host, room = await own_room(request)
     product = await _product_from_body(request, host, await _body(request))
-    await ctx(request).commerce.store.attach(room.room_id, product["product_id"])
+    await ctx(request).commerce.attach(room.room_id, product)
     return json_response({"room_id": room.room_id, "product_id": product["product_id"]},
                              status=201)
 
@@ -109,18 +103,14 @@ async def attach_product(request: web.Request) -> web.Response:
 async def room_products(request: web.Request) -> web.Response:
     _, room = await own_room(request)
     return json_response(
-        {"products": await ctx(request).commerce.store.room_products(room.room_id)})
+        {"products": await ctx(request).commerce.room_products(room.room_id)})
 
 
 @routes.delete("/api/rooms/{room_id}/products/{product_id}")
 async def detach_product(request: web.Request) -> web.Response:
     host, room = await own_room(request)
     product = await own_product(request, host, request.match_info["product_id"])
-    app = ctx(request)
-    pinned = await app.commerce.store.pinned(room.room_id)
-    await app.commerce.store.detach(room.room_id, product["product_id"])
-    if pinned is not None and pinned["product_id"] == product["product_id"]:
-        await app.commerce.unpin(room.room_id)
+    await ctx(request).commerce.detach(room.room_id, product)
     return web.Response(status=204)
 
 
@@ -151,7 +141,7 @@ async def start_sale(request: web.Request) -> web.Response:
 @routes.get("/api/rooms/{room_id}/sales")
 async def list_sales(request: web.Request) -> web.Response:
     _, room = await own_room(request)
-    sales = await ctx(request).commerce.store.room_sales(room.room_id, active_only=False)
+    sales = await ctx(request).commerce.room_sales(room.room_id, active_only=False)
     return json_response({"sales": [sale_view(s) for s in sales]})
 
 
@@ -159,13 +149,12 @@ async def list_sales(request: web.Request) -> web.Response:
 async def end_sale(request: web.Request) -> web.Response:
     host = await current_host(request)
     app = ctx(request)
-    sale = await app.commerce.store.get_sale(request.match_info["sale_id"])
+    sale = await app.commerce.get_sale(request.match_info["sale_id"])
     if sale is None:
         raise ApiError(404, "not_found", "no such sale")
     if sale["host_id"] != host.host_id:
         raise ApiError(403, "forbidden", "this sale belongs to another host")
-    await app.commerce.end_sale(sale)
-    ended = await app.commerce.store.get_sale(sale["sale_id"])
+    ended = await app.commerce.end_sale(sale)
     assert ended is not None
     return json_response(sale_view(ended))
 
@@ -178,13 +167,14 @@ async def _order_index(request: web.Request) -> tuple[str, str | None]:
     if status is not None and status not in STATUSES:
         raise ApiError(400, "invalid", f"status must be one of {', '.join(STATUSES)}")
     room_id = request.query.get("room_id")
+    commerce = ctx(request).commerce
     if room_id is None:
-        return f"host:{host.host_id}:orders", status
+        return commerce.host_orders(host.host_id), status
     room = await ctx(request).store.get_room(room_id)
-    index = f"room:{room_id}:orders"
+    index = commerce.room_orders(room_id)
     # A deleted room's orders still need shipping: its index says whose they are.
     owner = room.host_id if room is not None else (
-        await ctx(request).commerce.store.index_owner(index) if len(room_id) <= 64 else None)
+        await commerce.index_owner(index) if len(room_id) <= 64 else None)
     if owner is None:
         raise ApiError(404, "not_found", "no such room")
     if owner != host.host_id:
@@ -200,13 +190,13 @@ async def list_orders(request: web.Request) -> web.Response:
     raw_limit = request.query.get("limit", "100")
     if not (raw_limit.isascii() and raw_limit.isdigit()) or not 1 <= int(raw_limit) <= PAGE_MAX:
         raise ApiError(400, "invalid", f"limit must be 1-{PAGE_MAX}")
-    store = ctx(request).commerce.store
+    commerce = ctx(request).commerce
     try:
-        orders, cursor = await store.order_page(index, int(raw_limit),
-                                                request.query.get("after", "")[:64])
+        orders, cursor = await commerce.order_page(index, int(raw_limit),
+                                                   request.query.get("after", "")[:64])
     except KeyError:
         raise ApiError(400, "invalid", "after: no such order in this list") from None
-    total = await store.redis.zcard(index)
+    total = await commerce.order_count(index)
     return json_response({
         "orders": [order_view(o) for o in orders if status is None or o["status"] == status],
         "next": cursor, "total": total})
@@ -224,7 +214,7 @@ async def export_orders(request: web.Request) -> web.StreamResponse:
         "Content-Disposition": 'attachment; filename="orders.csv"'})
     await resp.prepare(request)
     header = True
-    async for page in ctx(request).commerce.store.order_pages(index):
+    async for page in ctx(request).commerce.order_pages(index):
         # The courier's list: parcels only (a class has nothing to deliver).
         rows = [{**o, "created_at_iso": datetime.datetime.fromtimestamp(
                     o["created_at"], datetime.UTC).isoformat(timespec="seconds")}
@@ -238,7 +228,7 @@ async def export_orders(request: web.Request) -> web.StreamResponse:
 
 async def own_order(request: web.Request) -> Order:
     host = await current_host(request)
-    order = await ctx(request).commerce.store.get_order(request.match_info["order_id"])
+    order = await ctx(request).commerce.get_order(request.match_info["order_id"])
     if order is None:
         raise ApiError(404, "not_found", "no such order")
     if order["host_id"] != host.host_id:
