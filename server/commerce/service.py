@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from media.tasks import TaskSet
 from server.commerce.payments import DIGITAL, PaymentProvider
@@ -53,6 +53,15 @@ def sale_view(sale: Sale) -> dict[str, Any]:
     keys = ("sale_id", "product_id", "title", "price", "list_price", "currency", "quantity",
             "remaining", "per_buyer_limit", "starts_at", "ends_at", "status")
     return _pick(sale, keys)
+
+
+class Counters(Protocol):
+    """A live session's commerce counters (server/ops/counters.py SessionCounters)."""
+
+    async def add(self, room_id: str, field: str, amount: float = 1) -> None: ...
+
+    async def add_many(self, room_id: str, values: dict[str, float], buyer: str = "",
+                       currency: str = "") -> None: ...
 
 
 class StockCoalescer:
@@ -115,7 +124,7 @@ class Commerce:
         self.stock = StockCoalescer(self)
         self._ticker: asyncio.Task[None] | None = None
         # Session counters (server/ops/counters.py), when metrics are on.
-        self.counters: Any = None
+        self.counters: Counters | None = None
         # A digital good is never cash on delivery: its payment is confirmed first.
         self.digital_payments: PaymentProvider = DIGITAL
         # Called with each order whose status moved (confirmed, cancelled): a class order

@@ -15,7 +15,8 @@ import gc
 import json
 import logging
 import time
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -104,10 +105,17 @@ def _rate(new: float, old: float, seconds: float) -> float:
     return _delta(new, old) / seconds if seconds > 0 else 0.0
 
 
+class LiveRecording(Protocol):
+    """What the sampler needs of a room's live session (server/live/broadcasts.py Active)."""
+
+    @property
+    def session_id(self) -> str: ...
+
+
 class Sampler:
     def __init__(self, sfu: Sfu, redis: aioredis.Redis, sessions: SessionStore,
                  counters: SessionCounters, node: NodeMetrics, interval: float,
-                 active: dict[str, Any]) -> None:
+                 active: Mapping[str, LiveRecording]) -> None:
         self.sfu = sfu
         self.redis = redis
         self.sessions = sessions

@@ -13,8 +13,8 @@ import logging
 import signal
 import sys
 from pathlib import Path
-from typing import Any
 
+from server.vod.records import Packaged
 from server.vod.sessions import SessionStore
 
 log = logging.getLogger("stallcast.packaging")
@@ -71,7 +71,7 @@ class PackagingWorker:
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
             preexec_fn=_die_with_parent)
         progress = 0.0
-        result: dict[str, Any] | None = None
+        result: Packaged | None = None
 
         async def heartbeat() -> None:
             while True:

@@ -1,6 +1,7 @@
 """The VOD records as stored: broadcast sessions, their packaging jobs and classes, each a
 TypedDict with its one decoder from the Redis hash (``session:{sid}``, ``job:{sid}``,
-``class:{cid}``; docs/redis-keys.md lists who writes which field).
+``class:{cid}``; docs/redis-keys.md lists who writes which field), and what the packager
+reports of a packaged recording (JSON, no decoder).
 
 Numbers are the fields declared ``int`` or ``float``; every other field is a string as
 Redis holds it. A session or a job is read field by field as it fills in over its life,
@@ -56,6 +57,17 @@ class Class(SellableClass):
     created_at: float
     stock: int
     status: str
+
+
+class Packaged(TypedDict):
+    """What media.packager reports when a recording is packaged (its ``done`` line)."""
+
+    duration: float
+    codec: str
+    transcoded: bool
+    offset_ms: int
+    playlist: str
+    poster: str
 
 
 decode_session = decoder(Session)

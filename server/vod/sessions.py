@@ -13,6 +13,7 @@ from server.platform.batch import hashes
 from server.vod.records import (
     Class,
     Job,
+    Packaged,
     Session,
     decode_class,
     decode_job,
@@ -236,7 +237,7 @@ class SessionStore:
                                                      "progress": progress})
         await self.redis.hset(f"session:{sid}", "progress", progress)
 
-    async def job_done(self, sid: str, result: dict[str, Any]) -> None:
+    async def job_done(self, sid: str, result: Packaged) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(f"session:{sid}", mapping={
                 "status": "ready", "progress": 1.0, "duration": result["duration"],
