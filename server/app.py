@@ -175,7 +175,7 @@ def create_app(config: Config, redis_url: str) -> web.Application:
     app.router.add_static("/static/", WEB_CLIENT, show_index=False)
 
     async def startup(app: web.Application) -> None:
-        await context.viewers.load(client)
+        await context.viewers.load(client, config.commerce.viewer_mints_per_minute)
         context.signer = UrlSigner(context.viewers.derive("replay-urls"),
                                    config.recording.url_ttl_s)
         await bus.start()

@@ -16,6 +16,7 @@ from server.platform.batch import hashes
 from server.platform.text import clean_text
 
 TITLE_MAX = 200
+BROADCAST_KEY_TTL_S = 2 * 86400  # a broadcast's key digest outlives any show
 NAME_MAX = 100
 # Who holds bearer tokens, and where a token's digest points to its holder.
 TOKEN_PREFIX = {"host": "token", "operator": "optoken"}
@@ -135,6 +136,22 @@ class Store:
             pipe.sadd(f"{kind}:{owner_id}:tokens", token_digest(token))
             await pipe.execute()
         return token, revoked
+
+    async def remember_broadcast_key(self, resource_id: str, stream_key: str) -> None:
+        """Keep the digest of the key a WHIP broadcast began with, so its encoder can end
+        it after the room's key was rotated."""
+        await self.redis.set(f"whip:{resource_id}:key", token_digest(stream_key),
+                             ex=BROADCAST_KEY_TTL_S)
+
+    async def broadcast_key(self, resource_id: str) -> str | None:
+        """The digest ``remember_broadcast_key`` kept, if any."""
+        if len(resource_id) > 64:
+            return None
+        digest = await self.redis.get(f"whip:{resource_id}:key")
+        return str(digest) if digest is not None else None
+
+    async def forget_broadcast_key(self, resource_id: str) -> None:
+        await self.redis.delete(f"whip:{resource_id}:key")
 
     async def create_room(self, host_id: str, title: str) -> Room:
         room = Room(

@@ -8,6 +8,8 @@ import secrets
 
 import redis.asyncio as aioredis
 
+from server.platform.ratelimit import RateLimiter, Verdict
+
 SECRET_KEY = "stallcast:viewer_secret"
 
 
@@ -15,10 +17,18 @@ class ViewerAuth:
     def __init__(self, secret: bytes = b"") -> None:
         self._secret = secret
 
-    async def load(self, redis: aioredis.Redis) -> None:
+    async def load(self, redis: aioredis.Redis, mints_per_minute: int = 1) -> None:
         """Every node signs with the same secret, kept in Redis and made once."""
+        self._mints = RateLimiter(redis, "rl:mint", mints_per_minute, 60.0)
+        self.mints_per_minute = mints_per_minute
         await redis.set(SECRET_KEY, secrets.token_hex(32), nx=True)
         self._secret = str(await redis.get(SECRET_KEY)).encode()
+
+    async def allow_mint(self, client: str) -> Verdict:
+        """Identities are free, so each client address gets a budget of new ones a
+        minute; otherwise a fresh identity would be a fresh chat budget and a way around
+        a mute."""
+        return await self._mints.take(client)
 
     def derive(self, label: str) -> bytes:
         """A key for another purpose (e.g. signing replay URLs) from the shared secret."""

@@ -48,7 +48,7 @@ class Sale(Sellable):
     room_id: str
     # The product's price when the sale was made. Not coerced (it never was): it reaches
     # clients as the string Redis holds.
-    list_price: str
+    list_price: int
     quantity: int
     remaining: int
     starts_at: float

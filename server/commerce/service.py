@@ -211,6 +211,13 @@ class Commerce:
         return await self.store.contact_of(buyer_id)
 
     # -- host actions ----------------------------------------------------------------------
+    async def count_click(self, room_id: str, product_id: str, clicker: str) -> bool:
+        """Count a card click once per viewer per pin, only for the card pinned now."""
+        counted = await self.store.count_click(room_id, product_id, clicker)
+        if counted and self.counters is not None:
+            await self.counters.add(room_id, "card_clicks")
+        return counted
+
     async def pin(self, room_id: str, product: Product) -> None:
         await self.store.attach(room_id, product["product_id"])
         await self.store.pin(room_id, product["product_id"])

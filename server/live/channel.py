@@ -144,9 +144,7 @@ class ChannelHandler:
                 raise RuleError("card_click needs a product_id", code="invalid")
             _take(self.limits(viewer).click, "card_click")
             clicker = viewer.identity or f"session:{viewer.session_id}"
-            counted = await app.commerce.store.count_click(viewer.room_id, product_id, clicker)
-            if counted and app.chat.counters is not None:
-                await app.chat.counters.add(viewer.room_id, "card_clicks")
+            counted = await app.commerce.count_click(viewer.room_id, product_id, clicker)
             return {"type": "card_click_ack", "counted": counted}
         if kind not in ("buy", "chat", "like"):
             raise RuleError(f"unknown message type {kind[:40]!r}", code="unknown_type")

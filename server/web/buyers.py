@@ -12,7 +12,6 @@ from aiohttp import web
 from server.commerce.service import order_view
 from server.live.context import ctx
 from server.live.snapshot import room_snapshot
-from server.platform.ratelimit import RateLimiter
 from server.platform.wire import json_response
 from server.web.http import ApiError, bearer_token, client_address, read_json
 
@@ -59,17 +58,15 @@ async def client_tag(request: web.Request) -> str:
 
 @routes.post("/api/viewers")
 async def new_viewer(request: web.Request) -> web.Response:
-    """Identities are free to mint, so each address gets a budget of them: otherwise a
-    fresh identity would be a fresh chat budget and a way around a mute."""
+    """A new anonymous identity, within its client address's budget of them."""
     app = ctx(request)
     client = await client_tag(request)
     if client:
-        per_minute = app.config.commerce.viewer_mints_per_minute
-        # A RateLimiter only names its script: making one per mint costs nothing.
-        verdict = await RateLimiter(app.redis, "rl:mint", per_minute, 60.0).take(client)
+        verdict = await app.viewers.allow_mint(client)
         if not verdict.allowed:
             raise ApiError(429, "rate_limited",
-                           f"at most {per_minute} new viewer identities a minute per address",
+                           f"at most {app.viewers.mints_per_minute} new viewer identities "
+                           "a minute per address",
                            headers={"Retry-After": str(max(1, math.ceil(verdict.retry_after)))})
     viewer_id, token = app.viewers.issue()
     await app.chat.note_mint(viewer_id, client)

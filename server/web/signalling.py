@@ -23,7 +23,6 @@ routes = web.RouteTableDef()
 SDP = "application/sdp"
 # A broadcast outlives a key rotation: its encoder ends it with the key it started with, which
 # is remembered (as a digest) this long.
-SESSION_KEY_TTL_S = 2 * 86400
 
 
 async def _room(request: web.Request) -> Room:
@@ -97,8 +96,7 @@ async def whip_publish(request: web.Request) -> web.Response:
         raise ApiError(400, "bad_sdp", str(exc)) from None
     except RoomBusy:
         raise busy from None
-    await ctx(request).redis.set(f"whip:{session_id}:key", token_digest(bearer_token(request)),
-                                 ex=SESSION_KEY_TTL_S)
+    await ctx(request).store.remember_broadcast_key(session_id, bearer_token(request))
     return _answer_response(request, f"/whip/{room.room_id}/{session_id}", answer)
 
 
@@ -131,13 +129,10 @@ async def _end(request: web.Request, role: str) -> web.Response:
 async def whip_end(request: web.Request) -> web.Response:
     room = await _room(request)
     session_id = request.match_info["session_id"]
-    started_with = None
-    if len(session_id) <= 64:
-        digest = await ctx(request).redis.get(f"whip:{session_id}:key")
-        started_with = str(digest) if digest is not None else None
+    started_with = await ctx(request).store.broadcast_key(session_id)
     _check_key(request, room, started_with)
     response = await _end(request, "publisher")
-    await ctx(request).redis.delete(f"whip:{session_id}:key")
+    await ctx(request).store.forget_broadcast_key(session_id)
     return response
 
 
