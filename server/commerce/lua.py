@@ -73,12 +73,17 @@ return redis.call('ZREVRANGE', KEYS[1], start, start + tonumber(ARGV[2]) - 1)
 # Cancel an order and put its stock back where it came from (the sale while it runs, the
 # product once the sale has ended). Used for expired reservations and for cancellations.
 # KEYS: order hash, reservations zset
-# ARGV: order_id, now, "reserved" (only reservations) or "any" (reserved or confirmed), reason
+# ARGV: order_id, now, the statuses it may be cancelled from (space-separated, from the
+#       state machine in rules.py), reason
 # Returns {cancelled (0/1), stock key, remaining or -1, status before}
 CANCEL = """
 local status = redis.call('HGET', KEYS[1], 'status')
 if status == false then return {0, '', -1, 'not_found'} end
-if status ~= 'reserved' and not (ARGV[3] == 'any' and status == 'confirmed') then
+local allowed = false
+for from in string.gmatch(ARGV[3], '%S+') do
+  if from == status then allowed = true end
+end
+if not allowed then
   if status ~= 'reserved' then redis.call('ZREM', KEYS[2], ARGV[1]) end
   return {0, '', -1, status}
 end

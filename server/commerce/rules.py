@@ -206,6 +206,12 @@ DIGITAL_TRANSITIONS: dict[str, frozenset[str]] = {
 }
 
 
+def cancellable_statuses() -> list[str]:
+    """The statuses an order may be cancelled from (either kind of order)."""
+    return sorted({s for table in (TRANSITIONS, DIGITAL_TRANSITIONS)
+                   for s, moves in table.items() if "cancelled" in moves})
+
+
 def order_kind(order: Mapping[str, Any]) -> str:
     """"digital" (a class: access, nothing to ship) or "parcel" (goods for the courier)."""
     return "digital" if str(order.get("source", "")).startswith("class:") else "parcel"

@@ -25,6 +25,7 @@ from server.commerce.rules import (
     ProductEdit,
     ProductInput,
     SaleInput,
+    cancellable_statuses,
     person_keys,
 )
 from server.platform.batch import hashes
@@ -34,7 +35,6 @@ RESERVATIONS = "reservations"
 SALE_SCHEDULE = "sales:schedule"
 PAGE_MAX = 500  # orders per page of a listing
 CLICKERS_TTL_S = 2 * 86400  # who clicked the pinned card: kept while a show could run
-ROOM_INDEX_DONE = "migration:room_orders"  # set once every old order is in its room's index
 
 BUY_ERRORS = {
     "not_found": "no such sale or product",
@@ -305,32 +305,6 @@ class CommerceStore:
             page, cursor = await self.order_page(index, PAGE_MAX, cursor)
             yield page
 
-    async def backfill_room_orders(self) -> int:
-        """Put orders from before rooms kept their own index into it. Runs until done once
-        (any node; ZADD makes a second run or a concurrent one harmless). Returns how many
-        orders were indexed."""
-        if await self.redis.get(ROOM_INDEX_DONE):
-            return 0
-        indexed = 0
-        async for key in self.redis.scan_iter(match="host:*:orders", count=500):
-            start = 0
-            while raw := await self.redis.zrange(key, start, start + PAGE_MAX - 1,
-                                                 withscores=True):
-                start += PAGE_MAX
-                page = [(str(item[0]), float(item[1])) for item in raw]
-                async with self.redis.pipeline(transaction=False) as pipe:
-                    for oid, _ in page:
-                        pipe.hget(f"order:{oid}", "room_id")
-                    rooms = await pipe.execute()
-                async with self.redis.pipeline(transaction=False) as pipe:
-                    for (oid, score), room_id in zip(page, rooms, strict=True):
-                        if room_id:
-                            pipe.zadd(f"room:{room_id}:orders", {oid: score})
-                            indexed += 1
-                    await pipe.execute()
-        await self.redis.set(ROOM_INDEX_DONE, "1")
-        return indexed
-
     async def index_owner(self, index: str) -> str | None:
         """The host whose orders an index holds (for a room that has since been deleted)."""
         newest = await self.redis.zrevrange(index, 0, 0)
@@ -353,10 +327,12 @@ class CommerceStore:
 
     async def cancel(self, oid: str, now: float, *, only_reserved: bool,
                      reason: str) -> tuple[bool, str, int, str]:
-        """Cancel and restock. Returns (cancelled, stock key, remaining, status before)."""
+        """Cancel and restock. Returns (cancelled, stock key, remaining, status before).
+        Which statuses may be cancelled comes from the one state machine (rules)."""
+        cancellable = ["reserved"] if only_reserved else cancellable_statuses()
         done, key, remaining, before = await self._cancel(
             keys=[f"order:{oid}", RESERVATIONS],
-            args=[oid, now, "reserved" if only_reserved else "any", reason])
+            args=[oid, now, " ".join(cancellable), reason])
         return bool(done), str(key), int(remaining), str(before)
 
     async def expired_reservations(self, now: float, limit: int = 200) -> list[str]:
