@@ -179,9 +179,6 @@ def create_app(config: Config, redis_url: str) -> web.Application:
         context.signer = UrlSigner(context.viewers.derive("replay-urls"),
                                    config.recording.url_ttl_s)
         await bus.start()
-        indexed = await commerce.store.backfill_room_orders()
-        if indexed:
-            log.info("orders indexed by room", extra={"orders": indexed})
         commerce.start()
         packaging.start()
         if config.metrics.enabled:
