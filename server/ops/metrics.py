@@ -2,9 +2,10 @@
 node figures for Prometheus.
 
 Each node samples the sessions whose host publishes to it: it appends one sample to the
-session's series (``series:{sid}``), keeps the latest in ``live:{sid}`` and the session in
-the ``live_sessions`` index, so any node can answer for the whole cluster. When a session
-ends, its report (``report:{sid}``) is computed once from the series and kept.
+session's series (``series:{sid}``) and keeps the latest, with its time, in ``live:{sid}``;
+vod's ``sessions:live`` lists the sessions, so any node can answer for the whole cluster.
+When a session ends, its report (``report:{sid}``) is computed once from the series and
+kept.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ from server.vod.sessions import SessionStore
 
 log = logging.getLogger("stallcast.metrics")
 
-LIVE_INDEX = "live_sessions"
 REPORTS = "session_reports"
 SERIES_MAX = 20000  # samples kept per session (about a day at 5 s)
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
@@ -223,9 +223,9 @@ class Sampler:
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.rpush(f"series:{sid}", line)
             pipe.ltrim(f"series:{sid}", -SERIES_MAX, -1)
-            pipe.hset(f"live:{sid}", mapping={"current": line, "peak": peak, "room_id": room_id})
+            pipe.hset(f"live:{sid}", mapping={"current": line, "peak": peak, "room_id": room_id,
+                                              "at": now})
             pipe.expire(f"live:{sid}", int(self.interval * 6) + 5)
-            pipe.zadd(LIVE_INDEX, {sid: now})
             await pipe.execute()
         n = self.node
         n.packets.inc(_delta(snap.packets_out, base.packets_out))
@@ -262,7 +262,6 @@ class Sampler:
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.set(f"report:{sid}", json.dumps(report))
             pipe.zadd(REPORTS, {sid: time.time()})
-            pipe.zrem(LIVE_INDEX, sid)
             pipe.delete(f"live:{sid}")
             await pipe.execute()
         return report

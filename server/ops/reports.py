@@ -1,5 +1,5 @@
 """What operators and hosts read of the sampler's work (server/ops/metrics.py writes it):
-live sessions with their latest figures (``live_sessions``, ``live:{sid}``), a session's
+live sessions with their latest figures (``sessions:live``, ``live:{sid}``), a session's
 samples (``series:{sid}``) and the reports of ended sessions (``session_reports``,
 ``report:{sid}``). Every node answers for the whole cluster."""
 
@@ -11,7 +11,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from server.ops.metrics import LIVE_INDEX, REPORTS, series
+from server.ops.metrics import REPORTS, series
 from server.vod.sessions import SessionStore
 
 REPORTS_LISTED = 500  # newest reports in a listing
@@ -29,17 +29,18 @@ class SessionReports:
         """Live sessions on every node, with their latest figures."""
         # A node that stopped sampling (crashed) drops out; a slow sample or a Redis hiccup
         # on a short interval must not hide a live session.
-        stale = max(self.interval * 3, 10)
-        ids = [str(i) for i in await self.redis.zrangebyscore(
-            LIVE_INDEX, time.time() - stale, "+inf")]
+        # The sessions come from the one index of live sessions (vod's sessions:live); the
+        # figures from the sampler's live:{sid}, with the time they were taken.
+        fresh_after = time.time() - max(self.interval * 3, 10)
+        ids = await self.sessions.live_ids()
         sessions = await self.sessions.get_many(ids)
         async with self.redis.pipeline(transaction=False) as pipe:
             for sid in ids:
-                pipe.hget(f"live:{sid}", "current")
-            currents = await pipe.execute()
+                pipe.hmget(f"live:{sid}", ["current", "at"])
+            latest = await pipe.execute()
         out = []
-        for sid, session, current in zip(ids, sessions, currents, strict=True):
-            if session is None or current is None:
+        for sid, session, (current, at) in zip(ids, sessions, latest, strict=True):
+            if session is None or current is None or float(at or 0) < fresh_after:
                 continue
             if host_id is not None and session["host_id"] != host_id:
                 continue

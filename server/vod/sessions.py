@@ -188,10 +188,14 @@ class SessionStore:
         """Recording files after the first (``file``), in order."""
         return [str(p) for p in await self.redis.lrange(f"session:{sid}:parts", 0, -1)]
 
+    async def live_ids(self, limit: int = 1000) -> list[str]:
+        """The sessions live now, on every node, oldest first: the one index of them."""
+        return [str(i) for i in await self.redis.zrange(LIVE_SESSIONS, 0, limit - 1)]
+
     async def orphans(self, me: str) -> list[Session]:
         """Live sessions whose node stopped (crashed, killed, lost power) without ending
         them; each is taken over for this node, so exactly one node finishes it."""
-        ids = [str(i) for i in await self.redis.zrange(LIVE_SESSIONS, 0, 999)]
+        ids = await self.live_ids()
         sessions = await self.get_many(ids)
         async with self.redis.pipeline(transaction=False) as pipe:
             for s in sessions:
