@@ -15,7 +15,7 @@ import aiohttp
 import pytest
 from playwright.async_api import Page, expect
 
-from helpers.browser import chromium, collect_logs
+from helpers.browser import chromium, logged_page
 from helpers.clients import publish, wait_for
 from helpers.servers import Running
 from helpers.shop import Api
@@ -122,10 +122,8 @@ async def test_class_preview_buy_and_full_replay_in_chromium(server: Running,
 async def watch_and_buy(server: Running, cid: str, host: str, logs: list[str],
                         timings: dict[str, Any], artifacts: Path) -> None:
     async with chromium() as browser:
-        context = await browser.new_context(viewport={"width": 375, "height": 800},
-                                            locale="en-US")
-        page = await context.new_page()
-        collect_logs(page, "class", logs)
+        page = await logged_page(browser, "class", logs,
+                                 viewport={"width": 375, "height": 800}, locale="en-US")
 
         # The class list, on a phone-sized screen.
         await page.goto(f"{server.base}/classes")
@@ -229,7 +227,7 @@ async def watch_and_buy(server: Running, cid: str, host: str, logs: list[str],
             f" && !window.stallcast.video.paused", timeout=15_000)
         first = await page_state(page)
         assert first["t"] < saved + 3, (first, saved)  # started near there, not from 0 or end
-        await context.close()
+        await page.context.close()
 
 
 async def wait_position(server: Running, cid: str, token: str, expected: float) -> float:

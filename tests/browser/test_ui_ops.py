@@ -12,14 +12,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 from playwright.async_api import Page, expect
 
 from helpers.browser import chromium, collect_logs
-from helpers.clients import Publisher, Viewer, publish, wait_for, watch
-from helpers.servers import Running, start_server
-from helpers.shop import CONTACT, Api
+from helpers.clients import Publisher, Viewer, on_air, wait_for
+from helpers.rooms import staffed
+from helpers.servers import Running
+from helpers.shop import Api
 
 pytestmark = [
     pytest.mark.browser,
@@ -63,34 +63,20 @@ async def test_operator_dashboard(redis_url: str, artifacts: Path) -> None:
     t0 = time.monotonic()
     timings: dict[str, Any] = {}
     logs: list[str] = []
-    async with start_server(redis_url, ENV) as server, aiohttp.ClientSession() as http:
-        api = Api(server.base, http)
-        _, host = await server.new_host()
+    async with staffed(redis_url, ENV, "Night shift", title="Alphonso mangoes") as staff:
+        server, api, host, operator = staff.server, staff.api, staff.host, staff.operator
         _, other_host = await server.new_host("Tea garden")
-        operator = await server.new_operator("Night shift")
-        room = await server.new_room(host, title="Alphonso mangoes")
-        rid = room["room_id"]
+        rid = staff.room["room_id"]
         product = await api.product(host)
-        pub = await publish(server.base, rid, room["stream_key"])
-        viewers = [await watch(server.base, rid) for _ in range(2)]
-        try:
+        async with on_air(server.base, staff.room, viewers=2) as (pub, viewers):
             assert await wait_for(lambda: all(len(v.video_frames) > 5 for v in viewers), 30)
             timings["media_up_s"] = round(time.monotonic() - t0, 1)
-            await api.ok("PUT", f"/api/rooms/{rid}/pin", host,
-                         {"product_id": product["product_id"]})
-            _, buyer = await api.viewer()
-            await api.ok("POST", f"/api/rooms/{rid}/buy", buyer, {
-                "product_id": product["product_id"], "quantity": 1,
-                "idempotency_key": "ops-ui-buy-1", "contact": CONTACT})
+            buyer = await api.pin_and_buy(host, rid, product["product_id"], 1, "ops-ui-buy-1")
             try:
                 await story(server, api, pub, viewers, buyer, host, other_host, operator,
                             artifacts, logs, timings)
             finally:
                 (artifacts / "ops-console.log").write_text("\n".join(logs) + "\n")
-        finally:
-            for v in viewers:
-                await v.stop()
-            await pub.pc.close()
     timings["total_s"] = round(time.monotonic() - t0, 1)
     (artifacts / "ops-timings.json").write_text(json.dumps(timings, indent=2) + "\n")
 
@@ -220,7 +206,7 @@ async def story(server: Running, api: Api, pub: Publisher, viewers: list[Viewer]
         # The host's encoder drops without a DELETE: the session is flagged, then after the
         # rejoin grace it ends and moves to the reports with its peak and its order.
         t_drop = time.monotonic()
-        await pub.pc.close()
+        await pub.stop(delete=False)
         await expect(row.locator('li[data-reason="publisher_gone"]')).to_have_text(
             "Publisher gone", timeout=LIVE)
         await expect(row.locator('td[data-col="health"] .badge')).to_have_text("Trouble")

@@ -18,7 +18,15 @@ import aiohttp
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
-from helpers.browser import chromium, collect_logs, frames, no_sideways_scroll, seconds
+from helpers.browser import (
+    check_out,
+    chromium,
+    collect_logs,
+    more_frames,
+    no_sideways_scroll,
+    seconds,
+    start_flash_sale,
+)
 from helpers.servers import Running, start_server
 from helpers.shop import Api
 
@@ -90,11 +98,7 @@ async def video_plays(page: Page, count: int = 10, timeout: float = 20.0) -> Non
         "() => { const v = document.getElementById('video');"
         " return v && !v.paused && v.videoWidth > 0 && v.currentTime > 0; }",
         timeout=timeout * 1000)
-    start = await frames(page)
-    deadline = time.monotonic() + timeout
-    while await frames(page) < start + count:
-        assert time.monotonic() < deadline, "the live video is not playing"
-        await asyncio.sleep(0.25)
+    await more_frames(page, count, timeout, "the live video is not playing")
 
 
 
@@ -214,15 +218,8 @@ async def pin_and_sell(page: Page) -> None:
     await item.get_by_role("button", name=f"Pin {PRODUCT}", exact=True).click()
     await expect(item.locator(".badge.pinned")).to_have_text("Pinned", timeout=SLOW)
 
-    await page.get_by_label("Product", exact=True).select_option(label=f"{PRODUCT} (CN¥39.90)")
-    await page.get_by_label("Sale price").fill("29.90")
-    await page.get_by_label("Quantity").fill("5")
-    await page.get_by_label("Start in (seconds)").fill("0")
-    await page.get_by_label("Duration (seconds)").fill("120")
-    await page.get_by_role("button", name="Start flash sale", exact=True).click()
-    sale = page.locator("#sales li", has_text=PRODUCT)
-    await expect(sale).to_contain_text("5 of 5 left", timeout=SLOW)
-    await expect(sale).to_contain_text("On sale")
+    sale = await start_flash_sale(page, PRODUCT, "29.90", "5", "120", SLOW,
+                                  label=f"{PRODUCT} (CN¥39.90)")
     await expect(sale.locator(".countdown")).to_have_text(re.compile(r"^Ends in (2:00|1:\d\d)$"),
                                                           timeout=SLOW)
 
@@ -249,16 +246,7 @@ async def viewers_watch(server: Running, room_id: str, v1: Page, v2: Page) -> No
 
 
 async def viewer_buys(v1: Page, v2: Page) -> str:
-    await v1.get_by_role("button", name="Buy", exact=True).click()
-    dialog = v1.get_by_role("dialog", name="Checkout")
-    await expect(dialog).to_be_visible()
-    await expect(dialog.locator("#checkout-item")).to_contain_text(SALE_PRICE)
-    await dialog.get_by_label("Name").fill("Li Wei")
-    await dialog.get_by_label("Phone").fill("+86 138 0000 0000")
-    await dialog.get_by_label("Address").fill("8 Binhai Road, Haikou")
-    await dialog.get_by_role("button", name="Place order").click()
-    await expect(v1.locator("#shop-status")).to_contain_text("Confirmed", timeout=SLOW)
-    await expect(dialog).to_be_hidden()
+    await check_out(v1, SALE_PRICE, SLOW)
     row = v1.locator("#orders li[data-order-id]")
     await expect(row).to_have_count(1, timeout=SLOW)
     await expect(row).to_contain_text("Confirmed")

@@ -17,7 +17,7 @@ import aiohttp
 import pytest
 from playwright.async_api import Page, expect
 
-from helpers.browser import chromium, collect_logs
+from helpers.browser import chromium, collect_logs, start_flash_sale
 from helpers.clients import watch
 from helpers.servers import Running
 from helpers.shop import CONTACT, Api
@@ -204,15 +204,7 @@ async def add_and_pin_product(api: Api, token: str, page: Page, room_id: str) ->
 
 async def flash_sale_and_buy(api: Api, page: Page, room_id: str, product_id: str,
                              steps: Steps) -> str:
-    await page.get_by_label("Product", exact=True).select_option(product_id)
-    await page.get_by_label("Sale price").fill("59.90")
-    await page.get_by_label("Quantity").fill("5")
-    await page.get_by_label("Start in (seconds)").fill("0")
-    await page.get_by_label("Duration (seconds)").fill("30")
-    await page.get_by_role("button", name="Start flash sale", exact=True).click()
-    sale_item = page.locator("#sales li", has_text=PRODUCT)
-    await expect(sale_item).to_contain_text("5 of 5 left", timeout=SLOW)
-    await expect(sale_item).to_contain_text("On sale")
+    sale_item = await start_flash_sale(page, PRODUCT, "59.90", "5", "30", SLOW, option=product_id)
     countdown = sale_item.locator(".countdown")
     await expect(countdown).to_have_text(re.compile(r"^Ends in 0:(30|2\d)$"), timeout=SLOW)
     state = await api.ok("GET", f"/api/rooms/{room_id}/state")

@@ -16,9 +16,17 @@ from typing import Any
 
 import aiohttp
 import pytest
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, expect
 
-from helpers.browser import chromium, collect_logs, frames, no_sideways_scroll, seconds
+from helpers.browser import (
+    check_out,
+    chromium,
+    collect_logs,
+    logged_page,
+    more_frames,
+    no_sideways_scroll,
+    seconds,
+)
 from helpers.clients import Publisher, publish, wait_for
 from helpers.servers import Running
 from helpers.shop import Api
@@ -31,15 +39,6 @@ PRODUCT = "Hainan Tainong mangoes 2 kg"
 TRACKING = "SF1234567890"
 LIVE_TIMEOUT = 30_000  # ms: two pages and an aiortc publisher on a busy 2-core machine
 STEP = 15_000
-
-
-async def more_frames(page: Page, count: int = 10, timeout: float = 15.0) -> None:
-    """Wait until the page has decoded ``count`` more video frames."""
-    start = await frames(page)
-    deadline = time.monotonic() + timeout
-    while await frames(page) < start + count:
-        assert time.monotonic() < deadline, "no new video frames"
-        await asyncio.sleep(0.25)
 
 
 @pytest.mark.timeout(170)
@@ -128,16 +127,7 @@ async def story(server: Running, api: Api, host: str, room: dict[str, str], pub:
         "Sweet, ripe, picked this morning.")
 
     # Viewer 1 buys: name, phone and address in a labelled form, asked once.
-    await v1.get_by_role("button", name="Buy", exact=True).click()
-    dialog = v1.get_by_role("dialog", name="Checkout")
-    await expect(dialog).to_be_visible()
-    await expect(dialog.locator("#checkout-item")).to_contain_text("CN¥29.00")
-    await dialog.get_by_label("Name").fill("Li Wei")
-    await dialog.get_by_label("Phone").fill("+86 138 0000 0000")
-    await dialog.get_by_label("Address").fill("8 Binhai Road, Haikou")
-    await dialog.get_by_role("button", name="Place order").click()
-    await expect(v1.locator("#shop-status")).to_contain_text("Confirmed", timeout=STEP)
-    await expect(dialog).to_be_hidden()
+    await check_out(v1, "CN¥29.00", STEP)
     orders = await api.orders(host, f"room_id={rid}")
     assert len(orders) == 1, orders
     order = orders[0]
@@ -155,6 +145,7 @@ async def story(server: Running, api: Api, host: str, room: dict[str, str], pub:
     # The details are remembered: the next checkout shows them instead of asking again.
     me = await api.ok("GET", "/api/me", identity["token"])
     assert me["contact"]["address"] == "8 Binhai Road, Haikou", me
+    dialog = v1.get_by_role("dialog", name="Checkout")
     await v1.get_by_role("button", name="Buy", exact=True).click()
     await expect(dialog.locator("#contact-summary")).to_contain_text("Li Wei")
     await expect(dialog.get_by_label("Name")).to_be_hidden()
@@ -300,10 +291,8 @@ async def test_class_store_pages_follow_the_language(server: Running, artifacts:
     browser's language, Chinese after the switch in the header."""
     logs: list[str] = []
     async with chromium() as browser:
-        context = await browser.new_context(viewport={"width": 375, "height": 700},
-                                            locale="ja-JP")
-        page = await context.new_page()
-        collect_logs(page, "classes", logs)
+        page = await logged_page(browser, "classes", logs,
+                                 viewport={"width": 375, "height": 700}, locale="ja-JP")
         await page.goto(f"{server.base}/classes")
         await expect(page.get_by_role("heading", name="講座")).to_be_visible()
         await expect(page.locator("#status")).to_have_text("講座はまだありません。")
@@ -318,5 +307,5 @@ async def test_class_store_pages_follow_the_language(server: Running, artifacts:
         await expect(page.get_by_role("link", name="全部课程")).to_be_visible()
         await no_sideways_scroll(page)
         await page.screenshot(path=str(artifacts / "viewer-classes-zh.png"))
-        await context.close()
+        await page.context.close()
     assert not [line for line in logs if "pageerror" in line], logs

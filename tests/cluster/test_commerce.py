@@ -10,6 +10,7 @@ from collections import Counter
 
 import aiohttp
 
+from helpers.rooms import open_shop
 from helpers.servers import Running, start_server
 from helpers.shop import CONTACT, Api, contact_for
 
@@ -63,15 +64,10 @@ async def test_two_thousand_buys_never_oversell(server: Running) -> None:
 
 
 async def test_order_lifecycle_csv_and_host_isolation(server: Running) -> None:
-    _, host = await server.new_host()
-    _, other_host = await server.new_host("Other")
-    room = await server.new_room(host)
-    rid = room["room_id"]
-    async with aiohttp.ClientSession() as http:
-        api = Api(server.base, http)
-        product = await api.product(host, stock=3, per_buyer_limit=3)
-        pid = product["product_id"]
-        await api.ok("POST", f"/api/rooms/{rid}/products", host, {"product_id": pid})
+    async with open_shop(server, in_room=True, stock=3, per_buyer_limit=3) as shop:
+        api, host, rid, pid = shop.api, shop.host, shop.rid, shop.pid
+        http = api.http
+        _, other_host = await server.new_host("Other")
         _, viewer = await api.viewer()
         status, body = await api.call("POST", f"/api/rooms/{rid}/buy", viewer, {
             "product_id": pid, "quantity": 2, "idempotency_key": "first-buy-001"})
@@ -127,12 +123,8 @@ async def test_expired_reservations_return_their_stock(redis_url: str) -> None:
     env = {"STALLCAST_COMMERCE_PAYMENT_PROVIDER": "manual",
            "STALLCAST_COMMERCE_RESERVATION_TTL_S": "1"}
     async with start_server(redis_url, env) as running:
-        _, host = await running.new_host()
-        room = await running.new_room(host)
-        rid = room["room_id"]
-        async with aiohttp.ClientSession() as http:
-            api = Api(running.base, http)
-            product = await api.product(host, stock=10)
+        async with open_shop(running, stock=10) as shop:
+            api, host, rid, product = shop.api, shop.host, shop.rid, shop.product
             sale = await api.sale(host, rid, product["product_id"], quantity=3, per_buyer_limit=3)
             _, viewer = await api.viewer()
             held = await api.ok("POST", f"/api/rooms/{rid}/buy", viewer, {
@@ -159,12 +151,8 @@ async def test_expired_reservations_return_their_stock(redis_url: str) -> None:
 
 
 async def test_sale_window_and_validation(server: Running) -> None:
-    _, host = await server.new_host()
-    room = await server.new_room(host)
-    rid = room["room_id"]
-    async with aiohttp.ClientSession() as http:
-        api = Api(server.base, http)
-        product = await api.product(host, stock=5)
+    async with open_shop(server, stock=5) as shop:
+        api, host, rid, product = shop.api, shop.host, shop.rid, shop.product
         status, body = await api.call("POST", f"/api/rooms/{rid}/sales", host, {
             "product_id": product["product_id"], "price": 1, "quantity": 6, "duration": 60})
         assert status == 409 and body["error"]["code"] == "insufficient"

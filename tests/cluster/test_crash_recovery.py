@@ -17,9 +17,9 @@ from helpers.clients import publish
 from helpers.procs import (
     ServeProcess,
     broadcast,
+    broadcasting_node,
     host_create,
     kill_private_redis,
-    private_redis,
     serving,
     wait_healthy,
 )
@@ -27,14 +27,8 @@ from helpers.shop import Api
 
 
 async def test_a_crash_mid_broadcast_still_becomes_a_class(tmp_path: Path) -> None:
-    data = tmp_path / "data"
-    data.mkdir()
-    token = host_create(data, "Tea house")
-    node = ServeProcess(data)
-    redis = private_redis(data)
+    data, token, node, redis, pub = await broadcasting_node(tmp_path, "Tea house", "H264")
     try:
-        await wait_healthy(node.base)
-        _, pub = await broadcast(node.base, token, "H264")
         async with aiohttp.ClientSession() as http:
             api = Api(node.base, http)
             await asyncio.sleep(8)

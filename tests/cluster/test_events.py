@@ -11,12 +11,9 @@ import msgpack
 
 from helpers.clients import wait_for, watch
 from helpers.procs import host_create, serving
+from helpers.rooms import open_shop
 from helpers.servers import Running
 from helpers.shop import CONTACT, Api
-
-
-def of_type(viewer: Any, kind: str) -> list[dict[str, Any]]:
-    return [e for e in viewer.events if e.get("type") == kind]
 
 
 async def test_pin_on_node_a_reaches_viewer_on_node_b(tmp_path: Path, redis_url: str) -> None:
@@ -28,16 +25,16 @@ async def test_pin_on_node_a_reaches_viewer_on_node_b(tmp_path: Path, redis_url:
         product = await api_a.product(token, title="Hainan mangoes 2 kg")
         viewer = await watch(node_b.base, room["room_id"])
         try:
-            assert await wait_for(lambda: of_type(viewer, "welcome"), 15)
-            welcome = of_type(viewer, "welcome")[0]
+            assert await wait_for(lambda: viewer.of("welcome"), 15)
+            welcome = viewer.of("welcome")[0]
             await api_a.ok("PUT", f"/api/rooms/{room['room_id']}/pin", token,
                            {"product_id": product["product_id"]})
-            assert await wait_for(lambda: of_type(viewer, "card_pinned"), 5)
-            card = of_type(viewer, "card_pinned")[0]
+            assert await wait_for(lambda: viewer.of("card_pinned"), 5)
+            card = viewer.of("card_pinned")[0]
             assert card["card"]["title"] == "Hainan mangoes 2 kg"
             assert card["seq"] == welcome["seq"] + 1
             sale = await api_a.sale(token, room["room_id"], product["product_id"], quantity=20)
-            assert await wait_for(lambda: of_type(viewer, "sale_started"), 5)
+            assert await wait_for(lambda: viewer.of("sale_started"), 5)
             # The snapshot on node B agrees with what node A did.
             state = await Api(node_b.base, http).ok("GET", f"/api/rooms/{room['room_id']}/state")
             assert state["pinned"]["product_id"] == product["product_id"]
@@ -48,21 +45,17 @@ async def test_pin_on_node_a_reaches_viewer_on_node_b(tmp_path: Path, redis_url:
 
 
 async def test_buy_chat_like_over_the_data_channel(server: Running) -> None:
-    _, host = await server.new_host()
-    room = await server.new_room(host)
-    rid = room["room_id"]
-    async with aiohttp.ClientSession() as http:
-        api = Api(server.base, http)
-        product = await api.product(host, stock=10)
+    async with open_shop(server, stock=10) as shop:
+        api, host, rid, product = shop.api, shop.host, shop.rid, shop.product
         sale = await api.sale(host, rid, product["product_id"], quantity=3, per_buyer_limit=1)
         vid, vtoken = await api.viewer()
         buyer = await watch(server.base, rid, token=vtoken)
         other = await watch(server.base, rid)  # anonymous
         try:
-            assert await wait_for(lambda: of_type(buyer, "welcome") and of_type(other, "welcome"),
+            assert await wait_for(lambda: buyer.of("welcome") and other.of("welcome"),
                                   15)
-            assert of_type(buyer, "welcome")[0]["viewer_id"] == vid
-            assert of_type(buyer, "welcome")[0]["snapshot"]["sales"][0]["remaining"] == 3
+            assert buyer.of("welcome")[0]["viewer_id"] == vid
+            assert buyer.of("welcome")[0]["snapshot"]["sales"][0]["remaining"] == 3
 
             def send(viewer: Any, message: Any) -> None:
                 data = message if isinstance(message, (bytes, str)) else msgpack.packb(message)
@@ -70,46 +63,46 @@ async def test_buy_chat_like_over_the_data_channel(server: Running) -> None:
 
             send(buyer, {"type": "buy", "sale_id": sale["sale_id"], "ref": 1,
                          "idempotency_key": "dc-buy-00001", "contact": CONTACT})
-            assert await wait_for(lambda: of_type(buyer, "buy_result"), 5), buyer.events
-            result = of_type(buyer, "buy_result")[0]
+            assert await wait_for(lambda: buyer.of("buy_result"), 5), buyer.events
+            result = buyer.of("buy_result")[0]
             assert result["ref"] == 1 and result["order"]["status"] == "confirmed"
             # Only the buyer hears about its order; everyone sees the stock fall.
-            assert await wait_for(lambda: of_type(buyer, "order_status"), 5)
+            assert await wait_for(lambda: buyer.of("order_status"), 5)
             assert await wait_for(lambda: any(e["remaining"] == 2
-                                              for e in of_type(other, "sale_stock")), 5)
-            assert not of_type(other, "order_status")
+                                              for e in other.of("sale_stock")), 5)
+            assert not other.of("order_status")
             # Over the limit: an error on the channel, and the channel stays up.
             send(buyer, {"type": "buy", "sale_id": sale["sale_id"], "ref": 2,
                          "idempotency_key": "dc-buy-00002"})
-            assert await wait_for(lambda: any(e.get("ref") == 2 for e in of_type(buyer, "error")),
+            assert await wait_for(lambda: any(e.get("ref") == 2 for e in buyer.of("error")),
                                   5)
-            assert next(e for e in of_type(buyer, "error") if e["ref"] == 2)["code"] == "limit"
+            assert next(e for e in buyer.of("error") if e["ref"] == 2)["code"] == "limit"
 
             send(buyer, {"type": "chat", "text": "  Are they sweet?  ", "name": "Wei", "ref": 3})
             send(buyer, {"type": "like", "count": 5, "ref": 4})
-            assert await wait_for(lambda: of_type(other, "chat") and of_type(other, "likes"), 5)
-            assert of_type(other, "chat")[0]["message"]["text"] == "Are they sweet?"
-            assert of_type(other, "likes")[-1]["total"] == 5
+            assert await wait_for(lambda: other.of("chat") and other.of("likes"), 5)
+            assert other.of("chat")[0]["message"]["text"] == "Are they sweet?"
+            assert other.of("likes")[-1]["total"] == 5
 
             # Anonymous viewers can watch, not buy.
             send(other, {"type": "like", "ref": 9})
-            assert await wait_for(lambda: of_type(other, "error"), 5)
-            assert of_type(other, "error")[0]["code"] == "unauthorized"
+            assert await wait_for(lambda: other.of("error"), 5)
+            assert other.of("error")[0]["code"] == "unauthorized"
 
             # Garbage of every kind gets an error back and never breaks the channel.
             bad: list[Any] = [b"\xc1", b"\x93\x01\x02\x03", "text frame",
                               msgpack.packb({"type": "teleport"}), msgpack.packb({"no": "type"}),
                               b"\x00" * 5000, msgpack.packb({"type": "chat", "text": "x" * 400}),
                               msgpack.packb({"type": "buy", "sale_id": 5})]
-            errors_before = len(of_type(buyer, "error"))
+            errors_before = len(buyer.of("error"))
             for item in bad:
                 send(buyer, item)
-            assert await wait_for(lambda: len(of_type(buyer, "error")) >= errors_before + len(bad),
+            assert await wait_for(lambda: len(buyer.of("error")) >= errors_before + len(bad),
                                   5)
-            codes = {e["code"] for e in of_type(buyer, "error")[errors_before:]}
+            codes = {e["code"] for e in buyer.of("error")[errors_before:]}
             assert {"bad_message", "unknown_type", "too_large"} <= codes
             send(buyer, {"type": "ping", "ref": 7})
-            assert await wait_for(lambda: of_type(buyer, "pong"), 5)
+            assert await wait_for(lambda: buyer.of("pong"), 5)
             assert buyer.pc.connectionState == "connected"
 
             # The chat limit (5 at once, then one every 2 s) answers on the channel too. The
@@ -117,8 +110,8 @@ async def test_buy_chat_like_over_the_data_channel(server: Running) -> None:
             for ref in range(20, 27):
                 send(buyer, {"type": "chat", "text": f"burst {ref}", "ref": ref})
             assert await wait_for(lambda: any(e.get("ref") == 26 for e in buyer.events), 5)
-            acks = [e["ref"] for e in of_type(buyer, "chat_ack") if e["ref"] >= 20]
-            limited = [e for e in of_type(buyer, "error")
+            acks = [e["ref"] for e in buyer.of("chat_ack") if e["ref"] >= 20]
+            limited = [e for e in buyer.of("error")
                        if isinstance(e.get("ref"), int) and e["ref"] >= 20]
             assert acks == list(range(20, 20 + len(acks))) and 4 <= len(acks) <= 5
             assert [e["ref"] for e in limited] == list(range(20 + len(acks), 27))
@@ -126,14 +119,14 @@ async def test_buy_chat_like_over_the_data_channel(server: Running) -> None:
                        for e in limited)
 
             # The host moderates: deletes the message and mutes the viewer.
-            mid = of_type(other, "chat")[0]["message"]["message_id"]
+            mid = other.of("chat")[0]["message"]["message_id"]
             status, _ = await api.call("DELETE", f"/api/rooms/{rid}/chat/{mid}", host)
             assert status == 204
             await api.ok("POST", f"/api/rooms/{rid}/mutes", host, {"viewer_id": vid})
-            assert await wait_for(lambda: of_type(other, "chat_deleted"), 5)
+            assert await wait_for(lambda: other.of("chat_deleted"), 5)
             send(buyer, {"type": "chat", "text": "hello again", "ref": 11})
             assert await wait_for(
-                lambda: any(e.get("ref") == 11 for e in of_type(buyer, "error")), 5)
+                lambda: any(e.get("ref") == 11 for e in buyer.of("error")), 5)
             state = await api.ok("GET", f"/api/rooms/{rid}/state")
             assert [m["text"] for m in state["chat"]] == [f"burst {r}" for r in acks]
             assert state["likes"] == 5
@@ -146,7 +139,7 @@ async def test_buy_chat_like_over_the_data_channel(server: Running) -> None:
             await api.ok("PATCH", f"/api/products/{product['product_id']}", host,
                          {"price": 3500})
             assert await wait_for(lambda: any(e["card"]["price"] == 3500
-                                              for e in of_type(other, "card_pinned")), 5)
+                                              for e in other.of("card_pinned")), 5)
 
             # Sequence numbers only go up, one per event.
             seqs = [e["seq"] for e in other.events if "seq" in e and e["type"] != "welcome"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from helpers.clients import publish, wait_for, watch
+from helpers.rooms import live_room
 from helpers.servers import Running
 
 
@@ -39,15 +40,12 @@ async def test_viewer_waits_then_survives_host_reconnect(server: Running) -> Non
 
 
 async def test_dropped_viewer_and_host_are_cleaned_up(server: Running) -> None:
-    _, token = await server.new_host()
-    room = await server.new_room(token)
-    rid = room["room_id"]
-    pub = await publish(server.base, rid, room["stream_key"])
-    viewer = await watch(server.base, rid)
-    assert await wait_for(lambda: len(viewer.video_frames) >= 5, 20)
-    # The viewer vanishes without DELETE (tab closed): the server notices and cleans up.
-    await viewer.stop(delete=False)
-    assert await wait_for(lambda: not server.ctx.sfu.routers[rid].viewers, 40)
-    await pub.stop(delete=False)
-    assert await wait_for(lambda: rid not in server.ctx.sfu.routers, 40)
-    assert not server.ctx.sfu._sessions
+    async with live_room(server) as live:
+        rid, pub, viewer = live.rid, live.pub, live.viewer
+        assert await wait_for(lambda: len(viewer.video_frames) >= 5, 20)
+        # The viewer vanishes without DELETE (tab closed): the server notices and cleans up.
+        await viewer.stop(delete=False)
+        assert await wait_for(lambda: not server.ctx.sfu.routers[rid].viewers, 40)
+        await pub.stop(delete=False)
+        assert await wait_for(lambda: rid not in server.ctx.sfu.routers, 40)
+        assert not server.ctx.sfu._sessions

@@ -8,8 +8,7 @@ import json
 from typing import Any
 from urllib.parse import urlsplit
 
-import aiohttp
-
+from helpers.rooms import open_shop
 from helpers.servers import Running
 from helpers.shop import Api, contact_for
 
@@ -56,13 +55,8 @@ async def _buy(api: Api, rid: str, viewer: tuple[str, str], n: int, **target: An
 
 
 async def test_slow_product_edit_never_puts_sold_stock_back(server: Running) -> None:
-    _, host = await server.new_host()
-    rid = (await server.new_room(host))["room_id"]
-    async with aiohttp.ClientSession() as http:
-        api = Api(server.base, http)
-        product = await api.product(host, stock=5, per_buyer_limit=5)
-        pid = product["product_id"]
-        await api.ok("POST", f"/api/rooms/{rid}/products", host, {"product_id": pid})
+    async with open_shop(server, in_room=True, stock=5, per_buyer_limit=5) as shop:
+        api, host, rid, pid = shop.api, shop.host, shop.rid, shop.pid
         edit = SlowRequest(server.base, "PATCH", f"/api/products/{pid}", host,
                            json.dumps({"title": "Alphonso mangoes, 2 kg box"}).encode())
         await edit.start()
@@ -95,12 +89,8 @@ async def test_slow_product_edit_never_puts_sold_stock_back(server: Running) -> 
 
 async def test_slow_edit_during_sale_creation_leaves_units_in_one_place(
         server: Running) -> None:
-    _, host = await server.new_host()
-    rid = (await server.new_room(host))["room_id"]
-    async with aiohttp.ClientSession() as http:
-        api = Api(server.base, http)
-        product = await api.product(host, stock=100)
-        pid = product["product_id"]
+    async with open_shop(server, stock=100) as shop:
+        api, host, rid, pid = shop.api, shop.host, shop.rid, shop.pid
         edit = SlowRequest(server.base, "PATCH", f"/api/products/{pid}", host,
                            json.dumps({"description": "Picked this morning"}).encode())
         await edit.start()
@@ -114,12 +104,9 @@ async def test_slow_edit_during_sale_creation_leaves_units_in_one_place(
 
 async def test_numbers_json_does_not_allow_are_refused_before_anything_moves(
         server: Running) -> None:
-    _, host = await server.new_host()
-    rid = (await server.new_room(host))["room_id"]
-    async with aiohttp.ClientSession() as http:
-        api = Api(server.base, http)
-        product = await api.product(host, stock=100)
-        pid = product["product_id"]
+    async with open_shop(server, stock=100) as shop:
+        api, host, rid, pid = shop.api, shop.host, shop.rid, shop.pid
+        http = api.http
         head = {"Authorization": f"Bearer {host}", "Content-Type": "application/json"}
         base = f'"product_id": "{pid}", "price": 100, "quantity": 50, "duration": 60'
         for starts in ("NaN", "Infinity", "-Infinity", "1e400", "1e300", "9" * 5000):
@@ -146,11 +133,8 @@ async def test_numbers_json_does_not_allow_are_refused_before_anything_moves(
 
 
 async def test_a_limit_holds_per_person_not_per_free_identity(server: Running) -> None:
-    _, host = await server.new_host()
-    rid = (await server.new_room(host))["room_id"]
-    async with aiohttp.ClientSession() as http:
-        api = Api(server.base, http)
-        product = await api.product(host, stock=10)
+    async with open_shop(server, stock=10) as shop:
+        api, host, rid, product = shop.api, shop.host, shop.rid, shop.product
         sale = await api.sale(host, rid, product["product_id"], quantity=10, per_buyer_limit=1)
         same_person = [
             {"name": "Wang", "phone": "+86 138 0000 0000", "address": "8 Binhai Road, Haikou"},

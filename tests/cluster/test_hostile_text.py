@@ -11,8 +11,8 @@ import aiohttp
 import msgpack
 
 from helpers.clients import wait_for, watch
+from helpers.rooms import open_shop
 from helpers.servers import Running
-from helpers.shop import Api
 
 FLOOD = 50
 SURROGATE = '"hi \\ud800"'  # valid JSON, but no UTF-8 encoder accepts it
@@ -29,13 +29,10 @@ async def _raw(http: aiohttp.ClientSession, method: str, url: str, token: str | 
 
 async def test_lone_surrogates_are_refused_everywhere_and_nothing_is_stored(
         server: Running) -> None:
-    _, host = await server.new_host()
-    room = await server.new_room(host)
-    rid = room["room_id"]
-    async with aiohttp.ClientSession() as http:
-        api = Api(server.base, http)
+    async with open_shop(server) as shop:
+        api, host, rid, product = shop.api, shop.host, shop.rid, shop.product
+        http = api.http
         _, viewer = await api.viewer()
-        product = await api.product(host)
         b = server.base
         cases = [
             ("POST", f"{b}/api/rooms/{rid}/chat", viewer, '{"text": ' + SURROGATE + "}"),
@@ -69,12 +66,8 @@ async def test_lone_surrogates_are_refused_everywhere_and_nothing_is_stored(
 async def test_one_unreadable_stored_message_never_breaks_welcomes(server: Running) -> None:
     """A message stored by an older server (the lone surrogate kept as a JSON escape) or a
     half-written one is left out; snapshots over HTTP and welcomes on the channel work."""
-    _, host = await server.new_host()
-    room = await server.new_room(host)
-    rid = room["room_id"]
-    async with aiohttp.ClientSession() as http:
-        api = Api(server.base, http)
-        product = await api.product(host, title="Lychee 1 kg")
+    async with open_shop(server, title="Lychee 1 kg") as shop:
+        api, host, rid, product = shop.api, shop.host, shop.rid, shop.product
         await api.ok("PUT", f"/api/rooms/{rid}/pin", host, {"product_id": product["product_id"]})
         _, viewer = await api.viewer()
         await api.ok("POST", f"/api/rooms/{rid}/chat", viewer, {"text": "first"})
@@ -95,29 +88,21 @@ async def test_one_unreadable_stored_message_never_breaks_welcomes(server: Runni
             # The channel holds its messages to the same rules as HTTP bodies.
             seen.channel.send(msgpack.packb({"type": "like", "count": float("nan"), "ref": 7}))
             seen.channel.send(b"\xa3\xed\xa0\x80")  # a msgpack string holding a surrogate
-            assert await wait_for(lambda: len(_of(seen, "error")) >= 2, 5), seen.events
-            assert {e["code"] for e in _of(seen, "error")} == {"bad_message"}
+            assert await wait_for(lambda: len(seen.of("error")) >= 2, 5), seen.events
+            assert {e["code"] for e in seen.of("error")} == {"bad_message"}
         finally:
             await seen.stop()
 
 
-def _of(viewer: Any, kind: str) -> list[dict[str, Any]]:
-    return [e for e in viewer.events if e.get("type") == kind]
-
-
 async def test_snapshot_floods_are_refused_and_clicks_count_once_per_pin(
         server: Running) -> None:
-    _, host = await server.new_host()
-    room = await server.new_room(host)
-    rid = room["room_id"]
-    async with aiohttp.ClientSession() as http:
-        api = Api(server.base, http)
-        pinned = await api.product(host, title="Pinned")
+    async with open_shop(server, title="Pinned") as shop:
+        api, host, rid, pinned = shop.api, shop.host, shop.rid, shop.product
         other = await api.product(host, title="Other")
         await api.ok("PUT", f"/api/rooms/{rid}/pin", host, {"product_id": pinned["product_id"]})
         viewer = await watch(server.base, rid)  # anonymous
         try:
-            assert await wait_for(lambda: _of(viewer, "welcome"), 15)
+            assert await wait_for(lambda: viewer.of("welcome"), 15)
             commands_before = int((await server.ctx.redis.info("stats"))[
                 "total_commands_processed"])
             for i in range(FLOOD):  # within the channel's inbox, so none is dropped unread

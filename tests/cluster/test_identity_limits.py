@@ -4,7 +4,6 @@ addresses and phone, over HTTP and over the data channel."""
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Mapping
 from typing import Any
 
@@ -14,13 +13,12 @@ import pytest
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
 from helpers.clients import wait_for
-from helpers.servers import Running, start_server
+from helpers.servers import NETNS_ADDRESS, Running, in_netns, start_server
 from helpers.shop import CONTACT, Api
 
 # The server believes X-Forwarded-For from the test (its peer is 127.0.0.1), so each test
 # can speak from as many addresses as it likes.
 PROXIED = {"STALLCAST_HTTP_TRUSTED_PROXIES": "127.0.0.1"}
-NETNS_ADDRESS = "10.77.0.1"  # scripts/netns-run's veth: a real, non-loopback peer
 
 
 class Client:
@@ -48,15 +46,6 @@ class Client:
         status, body, _ = await self.call("POST", f"/api/rooms/{room_id}/chat", token,
                                           {"text": text})
         return status, body
-
-
-def _netns() -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind((NETNS_ADDRESS, 0))
-        except OSError:
-            return False
-    return True
 
 
 async def test_identity_mints_are_limited_per_address(redis_url: str) -> None:
@@ -92,7 +81,7 @@ async def test_identity_mints_are_limited_per_address(redis_url: str) -> None:
                 "POST", "/api/viewers")
             statuses.append(status)
         assert statuses == [201] * 5 + [429] * 2
-        if _netns():  # a real non-loopback peer is limited by its own address
+        if in_netns():  # a real non-loopback peer is limited by its own address
             conn = aiohttp.TCPConnector(local_addr=(NETNS_ADDRESS, 0))
             async with aiohttp.ClientSession(connector=conn) as direct:
                 statuses = []
@@ -248,7 +237,7 @@ async def _watch(base: str, room_id: str, token: str, address: str) -> Watcher:
 
 
 async def test_data_channel_chat_knows_the_address_it_watches_from(redis_url: str) -> None:
-    if not _netns():
+    if not in_netns():
         pytest.skip("opens WebRTC connections: run inside scripts/netns-run")
     async with start_server(redis_url, env=PROXIED) as server, aiohttp.ClientSession() as http:
         api = Api(server.base, http)

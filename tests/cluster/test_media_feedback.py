@@ -7,7 +7,8 @@ from typing import Any
 
 from aiortc.rtp import RtpPacket
 
-from helpers.clients import publish, wait_for, watch
+from helpers.clients import wait_for, watch
+from helpers.rooms import live_room
 from helpers.servers import Running
 from media.router import Consumer
 
@@ -29,12 +30,8 @@ def drop_every(n: int, send: Any) -> tuple[Any, list[int]]:
 
 
 async def test_viewer_nacks_are_answered_from_the_buffer(server: Running) -> None:
-    _, token = await server.new_host()
-    room = await server.new_room(token)
-    rid = room["room_id"]
-    pub = await publish(server.base, rid, room["stream_key"])
-    viewer = await watch(server.base, rid)
-    try:
+    async with live_room(server) as live:
+        rid, viewer = live.rid, live.viewer
         router = server.ctx.sfu.routers[rid]
         assert await wait_for(lambda: len(viewer.video_frames) >= 10, 20)
         consumer: Consumer = next(iter(router.viewers.values())).consumers["video"]
@@ -45,18 +42,11 @@ async def test_viewer_nacks_are_answered_from_the_buffer(server: Running) -> Non
             consumer.retransmitted, len(dropped))
         # The viewer keeps decoding: the lost packets came back before its jitter buffer gave up.
         assert await wait_for(lambda: len(viewer.video_frames) >= frames + 60, 10)
-    finally:
-        await viewer.stop()
-        await pub.stop()
 
 
 async def test_publisher_loss_is_nacked_upstream(server: Running) -> None:
-    _, token = await server.new_host()
-    room = await server.new_room(token)
-    rid = room["room_id"]
-    pub = await publish(server.base, rid, room["stream_key"])
-    viewer = await watch(server.base, rid)
-    try:
+    async with live_room(server) as live:
+        rid, pub, viewer = live.rid, live.pub, live.viewer
         assert await wait_for(lambda: len(viewer.video_frames) >= 10, 20)
         video_sender = next(t.sender for t in pub.pc.getTransceivers() if t.kind == "video")
         transport = video_sender.transport
@@ -81,21 +71,14 @@ async def test_publisher_loss_is_nacked_upstream(server: Running) -> None:
         assert await wait_for(lambda: tap.nacks_sent - before >= 3, 5)
         frames = len(viewer.video_frames)
         assert await wait_for(lambda: len(viewer.video_frames) >= frames + 30, 10)
-    finally:
-        await viewer.stop()
-        await pub.stop()
 
 
 async def test_keyframe_requests_are_coalesced_and_viewer_pli_reaches_host(
     server: Running,
 ) -> None:
-    _, token = await server.new_host()
-    room = await server.new_room(token)
-    rid = room["room_id"]
-    pub = await publish(server.base, rid, room["stream_key"])
-    first = await watch(server.base, rid)
-    viewers = [first]
-    try:
+    async with live_room(server) as live:
+        # The helper stops every viewer in live.viewers, the crowd added below too.
+        rid, pub, first, viewers = live.rid, live.pub, live.viewer, live.viewers
         assert await wait_for(lambda: len(first.video_frames) >= 10, 20)
         video_sender = next(t.sender for t in pub.pc.getTransceivers() if t.kind == "video")
         forced: list[float] = []
@@ -134,25 +117,14 @@ async def test_keyframe_requests_are_coalesced_and_viewer_pli_reaches_host(
         await asyncio.sleep(2.5)
         stats = await receiver.getStats()
         assert any(s.type == "remote-outbound-rtp" for s in stats.values())
-    finally:
-        for v in viewers:
-            await v.stop()
-        await pub.stop()
 
 
 async def test_h264_publisher_is_forwarded(server: Running) -> None:
-    _, token = await server.new_host()
-    room = await server.new_room(token)
-    rid = room["room_id"]
-    pub = await publish(server.base, rid, room["stream_key"], codec="H264")
-    viewer = await watch(server.base, rid)
-    try:
+    async with live_room(server, codec="H264") as live:
+        rid, viewer = live.rid, live.viewer
         assert await wait_for(lambda: len(viewer.video_frames) >= 20, 20)
         receiver = next(t.receiver for t in viewer.pc.getTransceivers() if t.kind == "video")
         codecs = receiver._RTCRtpReceiver__codecs
         consumer = next(iter(server.ctx.sfu.routers[rid].viewers.values())).consumers["video"]
         pt = consumer._pts["h264"]
         assert codecs[pt].mimeType == "video/H264"
-    finally:
-        await viewer.stop()
-        await pub.stop()

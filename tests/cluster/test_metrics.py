@@ -5,35 +5,24 @@ from __future__ import annotations
 import asyncio
 import re
 
-import aiohttp
-
-from helpers.clients import publish, wait_for, watch
+from helpers.clients import on_air, wait_for
 from helpers.relay import Relay
-from helpers.servers import start_server
-from helpers.shop import CONTACT, Api
+from helpers.rooms import staffed
 
 ENV = {"STALLCAST_METRICS_INTERVAL_S": "1"}
 
 
 async def test_figures_follow_viewers_and_sales(redis_url: str) -> None:
-    async with start_server(redis_url, ENV) as server, aiohttp.ClientSession() as http:
-        api = Api(server.base, http)
-        _, host = await server.new_host()
+    async with staffed(redis_url, ENV, "Night shift") as staff:
+        server, api, host, operator, room = (staff.server, staff.api, staff.host,
+                                             staff.operator, staff.room)
+        http = api.http
         _, other_host = await server.new_host("Other")
-        operator = await server.new_operator("Night shift")
-        room = await server.new_room(host)
         rid = room["room_id"]
         product = await api.product(host)
-        pub = await publish(server.base, rid, room["stream_key"])
-        viewers = [await watch(server.base, rid) for _ in range(3)]
-        try:
+        async with on_air(server.base, room, viewers=3) as (pub, viewers):
             assert await wait_for(lambda: all(len(v.video_frames) > 10 for v in viewers), 20)
-            await api.ok("PUT", f"/api/rooms/{rid}/pin", host,
-                         {"product_id": product["product_id"]})
-            _, buyer = await api.viewer()
-            await api.ok("POST", f"/api/rooms/{rid}/buy", buyer, {
-                "product_id": product["product_id"], "quantity": 2,
-                "idempotency_key": "metrics-buy-1", "contact": CONTACT})
+            buyer = await api.pin_and_buy(host, rid, product["product_id"], 2, "metrics-buy-1")
             await asyncio.sleep(2.5)
             sessions = await api.live_sessions(operator)
             assert len(sessions) == 1
@@ -93,10 +82,6 @@ async def test_figures_follow_viewers_and_sales(redis_url: str) -> None:
                                 headers={"Authorization": f"Bearer {operator}"}) as resp:
                 text = await resp.text()
             assert re.search(rf'stallcast_room_uplink_rtt_seconds{{room="{rid}"}} 0\.\d', text)
-        finally:
-            for v in viewers[2:]:
-                await v.stop()
-            await pub.stop()
         await asyncio.sleep(1.5)
         assert await api.live_sessions(operator) == []
         report = (await api.ok("GET", "/api/ops/reports", operator))["reports"][0]
@@ -110,54 +95,36 @@ async def test_figures_follow_viewers_and_sales(redis_url: str) -> None:
 
 
 async def test_uplink_loss_shows_in_the_session_figures(redis_url: str) -> None:
-    async with start_server(redis_url, ENV) as server, aiohttp.ClientSession() as http:
-        api = Api(server.base, http)
-        _, host = await server.new_host()
-        operator = await server.new_operator("Ops")
-        room = await server.new_room(host)
-        relay = await Relay.start(drop=0.05)
-        pub = await publish(server.base, room["room_id"], room["stream_key"],
-                            answer_filter=relay.rewrite_answer)
-        viewer = await watch(server.base, room["room_id"])
-        try:
-            assert await wait_for(lambda: relay.forwarded > 300, 20)
-            await asyncio.sleep(6)
-            live = (await api.live_sessions(operator))[0]
-            samples = (await api.ok("GET", f"/api/ops/sessions/{live['session_id']}",
-                                    operator))["series"]
-            # One-second samples hold ~40 video packets each: judge the loss over them all.
-            measured = [s["uplink_loss"] for s in samples if s["ingest_bps"] > 0][1:]
-            average = sum(measured) / len(measured)
-            share = relay.dropped / (relay.dropped + relay.forwarded)
-            assert 0.02 < share < 0.09
-            assert 0.02 < average < 0.10, (measured, share)
-            assert sum(s["nacks_upstream"] for s in samples) > 0
-            assert live["figures"]["viewers"] == 1
-        finally:
-            await viewer.stop()
-            await pub.stop()
-            relay.close()
+    async with staffed(redis_url, ENV) as staff, Relay.opened(drop=0.05) as relay, \
+            on_air(staff.server.base, staff.room, answer_filter=relay.rewrite_answer):
+        api, operator = staff.api, staff.operator
+        assert await wait_for(lambda: relay.forwarded > 300, 20)
+        await asyncio.sleep(6)
+        live = (await api.live_sessions(operator))[0]
+        samples = (await api.ok("GET", f"/api/ops/sessions/{live['session_id']}",
+                                operator))["series"]
+        # One-second samples hold ~40 video packets each: judge the loss over them all.
+        measured = [s["uplink_loss"] for s in samples if s["ingest_bps"] > 0][1:]
+        average = sum(measured) / len(measured)
+        share = relay.dropped / (relay.dropped + relay.forwarded)
+        assert 0.02 < share < 0.09
+        assert 0.02 < average < 0.10, (measured, share)
+        assert sum(s["nacks_upstream"] for s in samples) > 0
+        assert live["figures"]["viewers"] == 1
 
 
 async def test_report_after_the_host_ends_with_one_viewer(redis_url: str) -> None:
     """Ending with DELETE right after viewers joined still writes the session's report."""
-    async with start_server(redis_url, ENV) as server, aiohttp.ClientSession() as http:
-        api = Api(server.base, http)
-        _, host = await server.new_host()
-        operator = await server.new_operator("Ops")
-        room = await server.new_room(host)
-        pub = await publish(server.base, room["room_id"], room["stream_key"])
-        viewer = await watch(server.base, room["room_id"])
-        try:
-            assert await wait_for(lambda: len(viewer.video_frames) > 10, 20)
-            await asyncio.sleep(2.2)
-            await pub.stop()
-            await asyncio.sleep(2.2)  # samples taken after the publisher went away
-            reports = (await api.ok("GET", "/api/ops/reports", operator))["reports"]
-            assert len(reports) == 1 and reports[0]["peak_viewers"] == 1
-            assert await api.live_sessions(operator) == []
-            samples = (await api.ok("GET", f"/api/ops/sessions/{reports[0]['session_id']}",
-                                    operator))["series"]
-            assert all(s["keyframes_sent"] >= 0 and s["nacks_upstream"] >= 0 for s in samples)
-        finally:
-            await viewer.stop()
+    async with staffed(redis_url, ENV) as staff, \
+            on_air(staff.server.base, staff.room) as (pub, [viewer]):
+        api, operator = staff.api, staff.operator
+        assert await wait_for(lambda: len(viewer.video_frames) > 10, 20)
+        await asyncio.sleep(2.2)
+        await pub.stop()
+        await asyncio.sleep(2.2)  # samples taken after the publisher went away
+        reports = (await api.ok("GET", "/api/ops/reports", operator))["reports"]
+        assert len(reports) == 1 and reports[0]["peak_viewers"] == 1
+        assert await api.live_sessions(operator) == []
+        samples = (await api.ok("GET", f"/api/ops/sessions/{reports[0]['session_id']}",
+                                operator))["series"]
+        assert all(s["keyframes_sent"] >= 0 and s["nacks_upstream"] >= 0 for s in samples)

@@ -13,10 +13,8 @@ import aiohttp
 
 from helpers.procs import (
     ServeProcess,
-    broadcast,
-    host_create,
+    broadcasting_node,
     kill_private_redis,
-    private_redis,
     wait_healthy,
 )
 from helpers.shop import Api
@@ -25,14 +23,8 @@ ENV = {"STALLCAST_RECORDING_PACKAGING_STALE_AFTER_S": "3"}
 
 
 async def test_kill_during_packaging_then_class_becomes_ready(tmp_path: Path) -> None:
-    data = tmp_path / "data"
-    data.mkdir()
-    token = host_create(data, "Tea school")
-    node = ServeProcess(data, extra_env=ENV)
-    redis = private_redis(data)
+    data, token, node, redis, pub = await broadcasting_node(tmp_path, "Tea school", "VP8", ENV)
     try:
-        await wait_healthy(node.base)
-        _, pub = await broadcast(node.base, token, "VP8")
         async with aiohttp.ClientSession() as http:
             api = Api(node.base, http)
             await asyncio.sleep(12)

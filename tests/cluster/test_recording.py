@@ -12,6 +12,7 @@ import av
 import pytest
 
 from helpers.clients import publish, wait_for
+from helpers.rooms import open_shop
 from helpers.servers import Running
 from helpers.shop import Api
 
@@ -47,13 +48,9 @@ def decode_hls(playlist: str) -> dict[str, float]:
 
 @pytest.mark.parametrize("codec", ["VP8", "H264"])
 async def test_twenty_second_session_becomes_hls(server: Running, codec: str) -> None:
-    _, token = await server.new_host()
-    room = await server.new_room(token)
-    rid = room["room_id"]
-    async with aiohttp.ClientSession() as http:
-        api = Api(server.base, http)
-        product = await api.product(token, title="Tea set")
-        pub = await publish(server.base, rid, room["stream_key"], codec=codec)
+    async with open_shop(server, title="Tea set") as shop:
+        api, token, rid, product = shop.api, shop.host, shop.rid, shop.product
+        pub = await publish(server.base, rid, shop.room["stream_key"], codec=codec)
         assert await wait_for(lambda: server.ctx.sfu.routers[rid].recorder is not None, 10)
         await asyncio.sleep(5)
         pinned_at = time.time()

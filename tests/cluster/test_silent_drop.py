@@ -6,12 +6,9 @@ from __future__ import annotations
 
 import asyncio
 
-import aiohttp
-
 from helpers.clients import publish, wait_for, watch
 from helpers.relay import Relay
-from helpers.servers import start_server
-from helpers.shop import Api
+from helpers.rooms import staffed
 
 # Consent every second, dropped after 5 misses in a row: ~5 s instead of the RFC's 30 s. (The
 # setting is process-wide in aioice, so the test's own peers check that often too.)
@@ -20,12 +17,9 @@ ENV = {"STALLCAST_WEBRTC_CONSENT_INTERVAL_S": "1", "STALLCAST_WEBRTC_CONSENT_FAI
 
 
 async def test_silent_viewer_and_host_are_cleaned_up(redis_url: str) -> None:
-    async with start_server(redis_url, ENV) as server, aiohttp.ClientSession() as http:
-        api = Api(server.base, http)
-        _, host = await server.new_host()
-        operator = await server.new_operator("Ops")
-        room = await server.new_room(host)
-        rid, key = room["room_id"], room["stream_key"]
+    async with staffed(redis_url, ENV) as staff:
+        server, api, operator = staff.server, staff.api, staff.operator
+        rid, key = staff.room["room_id"], staff.room["stream_key"]
         host_path, viewer_path = await Relay.start(), await Relay.start()
         pub = await publish(server.base, rid, key, answer_filter=host_path.rewrite_answer)
         lost = await watch(server.base, rid, answer_filter=viewer_path.rewrite_answer)

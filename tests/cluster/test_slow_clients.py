@@ -4,25 +4,14 @@ one address cannot hold more than its share of connections; the node stays healt
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 
 import aiohttp
 
-from helpers.servers import start_server
+from helpers.servers import NETNS_ADDRESS, in_netns, start_server
 
 ENV = {"STALLCAST_LIMITS_HEADER_TIMEOUT_S": "2", "STALLCAST_LIMITS_BODY_TIMEOUT_S": "2",
        "STALLCAST_LIMITS_CONNECTIONS_PER_CLIENT": "40"}
-OTHER_ADDRESS = "10.77.0.1"  # scripts/netns-run's veth address, when the test runs there
-
-
-def _other_address() -> str | None:
-    with socket.socket() as s:
-        try:
-            s.bind((OTHER_ADDRESS, 0))
-        except OSError:
-            return None
-    return OTHER_ADDRESS
 
 
 async def _healthy(base: str, local: str | None = None) -> bool:
@@ -92,7 +81,7 @@ async def test_one_address_holds_at_most_its_share_of_connections(redis_url: str
             writer.close()
             assert reply.startswith(b"HTTP/1.1 429 "), reply
             assert b'"rate_limited"' in reply
-            other = _other_address()
+            other = NETNS_ADDRESS if in_netns() else None
             if other:  # another address is not affected
                 assert await _healthy(server.base, other)
         finally:

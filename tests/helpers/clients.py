@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fractions
 import math
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +19,21 @@ from aiortc.mediastreams import AUDIO_PTIME, VIDEO_CLOCK_RATE, MediaStreamError
 VIDEO_TIME_BASE = fractions.Fraction(1, VIDEO_CLOCK_RATE)
 
 
-class MovingVideoTrack(MediaStreamTrack):
+class PacedTrack(MediaStreamTrack):
+    """A live track that hands out its frames in real time, as a camera or microphone."""
+
+    _start: float | None = None
+
+    async def _wait_for_frame_at(self, offset: float) -> None:
+        """Sleep until ``offset`` seconds after the first frame; raise once the track ended."""
+        if self.readyState != "live":
+            raise MediaStreamError
+        if self._start is None:
+            self._start = time.time()
+        await asyncio.sleep(max(0.0, self._start + offset - time.time()))
+
+
+class MovingVideoTrack(PacedTrack):
     """A moving gradient with a bar that sweeps across: each frame differs from the last."""
 
     kind = "video"
@@ -25,19 +41,13 @@ class MovingVideoTrack(MediaStreamTrack):
     def __init__(self, width: int = 640, height: int = 480, fps: int = 30) -> None:
         super().__init__()
         self.width, self.height, self.fps = width, height, fps
-        self._start: float | None = None
         self._count = 0
         row = bytes((x * 255 // width) for x in range(width))
         self._luma = row * height
         self._chroma = bytes([128]) * ((width // 2) * (height // 2))
 
     async def recv(self) -> av.VideoFrame:
-        if self.readyState != "live":
-            raise MediaStreamError
-        if self._start is None:
-            self._start = time.time()
-        target = self._start + self._count / self.fps
-        await asyncio.sleep(max(0.0, target - time.time()))
+        await self._wait_for_frame_at(self._count / self.fps)
         shift = (self._count * 8) % self.width
         frame = av.VideoFrame(self.width, self.height, "yuv420p")
         rows = []
@@ -55,14 +65,13 @@ class MovingVideoTrack(MediaStreamTrack):
         return frame
 
 
-class ToneTrack(MediaStreamTrack):
+class ToneTrack(PacedTrack):
     """A 440 Hz tone, 20 ms per frame, 48 kHz mono."""
 
     kind = "audio"
 
     def __init__(self) -> None:
         super().__init__()
-        self._start: float | None = None
         self._samples = 0
         self._rate = 48000
         self._n = int(self._rate * AUDIO_PTIME)
@@ -74,12 +83,7 @@ class ToneTrack(MediaStreamTrack):
         )
 
     async def recv(self) -> av.AudioFrame:
-        if self.readyState != "live":
-            raise MediaStreamError
-        if self._start is None:
-            self._start = time.time()
-        target = self._start + self._samples / self._rate
-        await asyncio.sleep(max(0.0, target - time.time()))
+        await self._wait_for_frame_at(self._samples / self._rate)
         frame = av.AudioFrame(format="s16", layout="mono", samples=self._n)
         offset = (self._samples % self._rate) * 2
         frame.planes[0].update(self._second[offset:offset + self._n * 2])
@@ -109,7 +113,13 @@ class Publisher:
     base: str
     key: str
 
+    stopped: bool = False
+
     async def stop(self, delete: bool = True) -> None:
+        """End the broadcast (WHIP DELETE unless ``delete`` is false) once; again does nothing."""
+        if self.stopped:
+            return
+        self.stopped = True
         if delete:
             async with aiohttp.ClientSession() as http:
                 await http.delete(self.base + self.location,
@@ -150,6 +160,11 @@ class Viewer:
     events: list[dict[str, Any]] = field(default_factory=list)
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     channel: Any = None
+    stopped: bool = False
+
+    def of(self, kind: str) -> list[dict[str, Any]]:
+        """The data-channel events of one type, oldest first."""
+        return [e for e in self.events if e.get("type") == kind]
 
     @property
     def first_frame_after(self) -> float | None:
@@ -168,6 +183,10 @@ class Viewer:
             pass
 
     async def stop(self, delete: bool = True) -> None:
+        """Leave (WHEP DELETE unless ``delete`` is false) once; again does nothing."""
+        if self.stopped:
+            return
+        self.stopped = True
         if delete and self.location:
             async with aiohttp.ClientSession() as http:
                 await http.delete(self.base + self.location)
@@ -205,6 +224,22 @@ async def watch(base: str, room_id: str, data_channel: bool = True,
         answer = answer_filter(answer)
     await pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
     return viewer
+
+
+@contextlib.asynccontextmanager
+async def on_air(base: str, room: dict[str, str], viewers: int = 1, codec: str = "VP8",
+                 answer_filter: Any = None) -> AsyncIterator[tuple[Publisher, list[Viewer]]]:
+    """A publisher live on ``room`` and ``viewers`` viewers watching it, all stopped after
+    (those the test stopped already are left alone)."""
+    pub = await publish(base, room["room_id"], room["stream_key"], codec=codec,
+                        answer_filter=answer_filter)
+    watching = [await watch(base, room["room_id"]) for _ in range(viewers)]
+    try:
+        yield pub, watching
+    finally:
+        for viewer in watching:
+            await viewer.stop()
+        await pub.stop()
 
 
 async def wait_for(predicate: Any, timeout: float, interval: float = 0.05) -> bool:

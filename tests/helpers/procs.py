@@ -104,6 +104,27 @@ def private_redis(data_dir: Path) -> aioredis.Redis:
     return aioredis.Redis(unix_socket_path=str(data_dir / "redis.sock"), decode_responses=True)
 
 
+async def broadcasting_node(tmp_path: Path, host_name: str, codec: str,
+                            extra_env: dict[str, str] | None = None) -> tuple[
+        Path, str, ServeProcess, aioredis.Redis, Publisher]:
+    """A fresh data folder with a host called ``host_name`` and a healthy `serve` on it, a
+    client of the private redis-server it started, and a new room with an aiortc publisher
+    live on it (``codec``): the folder, the host's token, the node, the client and the
+    publisher. The node is stopped if any of it fails."""
+    data = tmp_path / "data"
+    data.mkdir()
+    token = host_create(data, host_name)
+    node = ServeProcess(data, extra_env=extra_env)
+    redis = private_redis(data)
+    try:
+        await wait_healthy(node.base)
+        _, pub = await broadcast(node.base, token, codec)
+    except BaseException:
+        node.stop()
+        raise
+    return data, token, node, redis, pub
+
+
 async def broadcast(base: str, token: str, codec: str) -> tuple[dict[str, Any], Publisher]:
     """A new room with an aiortc publisher live on it."""
     async with aiohttp.ClientSession() as http:

@@ -4,11 +4,13 @@ peer's media, or go silent both ways as a network that vanished would."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import re
+from collections.abc import AsyncIterator
 from typing import Any
 
-RELAY_HOST = "10.77.0.1"  # scripts/netns-run's address inside the namespace
+from helpers.servers import NETNS_ADDRESS as RELAY_HOST
 
 
 class Relay(asyncio.DatagramProtocol):
@@ -27,6 +29,16 @@ class Relay(asyncio.DatagramProtocol):
         _, relay = await loop.create_datagram_endpoint(lambda: cls(drop),
                                                        local_addr=(RELAY_HOST, 0))
         return relay
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def opened(cls, drop: float = 0.0) -> AsyncIterator[Relay]:
+        """A started relay, closed after."""
+        relay = await cls.start(drop)
+        try:
+            yield relay
+        finally:
+            relay.close()
 
     def close(self) -> None:
         if self.transport is not None:

@@ -24,6 +24,20 @@ CROWD_FROM_ONE_ADDRESS = {"STALLCAST_COMMERCE_VIEWER_MINTS_PER_MINUTE": "100000"
                           "STALLCAST_LIMITS_HALF_OPEN_PER_CLIENT": "1000"}
 
 
+# scripts/netns-run's veth address inside the namespace: a real, non-loopback address.
+NETNS_ADDRESS = "10.77.0.1"
+
+
+def in_netns() -> bool:
+    """Whether this process can use NETNS_ADDRESS (it runs inside scripts/netns-run)."""
+    with socket.socket() as s:
+        try:
+            s.bind((NETNS_ADDRESS, 0))
+        except OSError:
+            return False
+    return True
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

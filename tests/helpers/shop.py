@@ -61,6 +61,17 @@ class Api:
         body = await self.ok("POST", "/api/viewers")
         return body["viewer_id"], body["token"]
 
+    async def pin_and_buy(self, host: str, room_id: str, product_id: str, quantity: int,
+                          key: str) -> str:
+        """Pin the product in the room and have a new buyer (CONTACT) order ``quantity`` of
+        it with idempotency key ``key``; the buyer's token."""
+        await self.ok("PUT", f"/api/rooms/{room_id}/pin", host, {"product_id": product_id})
+        _, buyer = await self.viewer()
+        await self.ok("POST", f"/api/rooms/{room_id}/buy", buyer, {
+            "product_id": product_id, "quantity": quantity, "idempotency_key": key,
+            "contact": CONTACT})
+        return buyer
+
     async def product(self, host: str, **fields: Any) -> dict[str, Any]:
         body = {"title": "Alphonso mangoes 1 kg", "price": 3900, "currency": "CNY",
                 "stock": 1000, "per_buyer_limit": 5, **fields}
