@@ -105,27 +105,3 @@ async def test_orders_page_by_room_without_gaps(server: Running) -> None:
             assert "Origin" in resp.headers["Vary"]
             rows = list(csv.DictReader(io.StringIO(await resp.text())))
         assert sorted(r["order_id"] for r in rows) == sorted(elsewhere)
-
-
-async def test_orders_from_before_room_indexes_are_backfilled(server: Running) -> None:
-    """Orders written before rooms had their own index (an upgrade) get into it once."""
-    _, host = await server.new_host()
-    room = await server.new_room(host)
-    rid = room["room_id"]
-    async with aiohttp.ClientSession() as http:
-        api = Api(server.base, http)
-        product = await api.product(host, stock=100, per_buyer_limit=100)
-        await api.ok("POST", f"/api/rooms/{rid}/products", host,
-                     {"product_id": product["product_id"]})
-        _, viewer = await api.viewer()
-        bought = await _buy_many(api, rid, product["product_id"], viewer, 12, "old")
-        redis = server.ctx.redis
-        await redis.delete(f"room:{rid}:orders", "migration:room_orders")  # as before
-        assert (await api.ok("GET", f"/api/orders?room_id={rid}", host))["orders"] == []
-        store = server.ctx.commerce.store
-        assert await store.backfill_room_orders() >= 12
-        page = await api.ok("GET", f"/api/orders?room_id={rid}", host)
-        assert [o["order_id"] for o in page["orders"]] == [
-            o["order_id"] for o in await api.orders(host) if o["room_id"] == rid]
-        assert set(bought) == {o["order_id"] for o in page["orders"]}
-        assert await store.backfill_room_orders() == 0  # done once
