@@ -70,6 +70,8 @@ class MediaSettings:
     join_wait: float
     # Joins wait while a publisher's packets read and not yet forwarded need this long.
     join_max_backlog: float
+    # A join holds its slot until its peer connects, or for this long at most.
+    join_slot_max: float
     # The node's one DTLS certificate is replaced this often.
     certificate_rotate: float
 
@@ -160,14 +162,17 @@ class Sfu:
         return not reason
 
     def _hold_until_settled(self, pc: RTCPeerConnection, ticket: Ticket) -> None:
-        """A join keeps its admission slot until its peer connects, fails or times out."""
+        """A join keeps its admission slot until its peer connects or fails, but no longer
+        than ``join_slot_max``: by then the node's share of the handshake is done, and one
+        slow phone must not hold the queue behind it."""
 
-        @pc.on("connectionstatechange")
         def _settled() -> None:
             if pc.connectionState in ("connected", "failed", "closed"):
                 ticket.release()
 
-        asyncio.get_running_loop().call_later(self.settings.connect_timeout, ticket.release)
+        pc.on("connectionstatechange", _settled)
+        asyncio.get_running_loop().call_later(
+            min(self.settings.connect_timeout, self.settings.join_slot_max), ticket.release)
 
     async def _answer(self, pc: RTCPeerConnection) -> str:
         await pc.setLocalDescription(await pc.createAnswer())

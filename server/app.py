@@ -67,6 +67,7 @@ def media_settings(config: Config) -> MediaSettings:
         join_queue_max=config.media.join_queue_max,
         join_wait=float(config.media.join_wait_s),
         join_max_backlog=config.media.join_max_backlog_ms / 1000,
+        join_slot_max=config.media.join_slot_max_ms / 1000,
         certificate_rotate=float(config.media.certificate_rotate_s),
         host_absent_timeout=float(config.media.host_absent_timeout_s),
     )

@@ -70,6 +70,7 @@ class MediaConfig:
     join_queue_max: int
     join_wait_s: int
     join_max_backlog_ms: int
+    join_slot_max_ms: int
     certificate_rotate_s: int
     host_absent_timeout_s: int
 
@@ -245,10 +246,11 @@ def load_config(
                           "webrtc.consent_failures at least 3")
     m = cfg.media
     if (m.join_concurrency < 1 or m.join_queue_max < 0 or m.join_wait_s < 1
-            or m.join_max_backlog_ms < 1 or m.certificate_rotate_s < 60):
-        raise ConfigError("media.join_concurrency, join_wait_s and join_max_backlog_ms "
-                          "must be at least 1, join_queue_max at least 0 and "
-                          "certificate_rotate_s at least 60")
+            or m.join_max_backlog_ms < 1 or m.join_slot_max_ms < 1
+            or m.certificate_rotate_s < 60):
+        raise ConfigError("media.join_concurrency, join_wait_s, join_max_backlog_ms and "
+                          "join_slot_max_ms must be at least 1, join_queue_max at least 0 "
+                          "and certificate_rotate_s at least 60")
     if cfg.commerce.chat_messages_per_window < 1 or cfg.commerce.chat_window_s < 1:
         raise ConfigError("commerce.chat_messages_per_window and commerce.chat_window_s must "
                           "be at least 1")
