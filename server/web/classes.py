@@ -16,7 +16,7 @@ from server.platform.wire import json_response
 from server.vod.records import Class, Session
 from server.web.buyers import current_viewer, optional_viewer, order_response
 from server.web.http import ApiError, read_json
-from server.web.rooms import current_host
+from server.web.rooms import current_host, owned
 
 routes = web.RouteTableDef()
 
@@ -46,12 +46,8 @@ def class_view(c: Class, session: Session | None) -> dict[str, Any]:
 
 async def _own_session(request: web.Request) -> Session:
     host = await current_host(request)
-    session = await ctx(request).sessions.get(request.match_info["session_id"])
-    if session is None:
-        raise ApiError(404, "not_found", "no such session")
-    if session["host_id"] != host.host_id:
-        raise ApiError(403, "forbidden", "this session belongs to another host")
-    return session
+    return owned(await ctx(request).sessions.get(request.match_info["session_id"]),
+                 host.host_id, "session")
 
 
 async def _class(request: web.Request) -> tuple[Class, Session | None]:

@@ -11,6 +11,7 @@ from server.ops.reports import SessionReports
 from server.platform.wire import json_response
 from server.vod.records import Session
 from server.web.http import ApiError, bearer_token
+from server.web.rooms import owned
 
 routes = web.RouteTableDef()
 
@@ -35,12 +36,8 @@ async def viewer_of(request: web.Request) -> tuple[str, str | None]:
 
 async def _allowed(request: web.Request, sid: str) -> Session:
     role, host_id = await viewer_of(request)
-    session = await ctx(request).sessions.get(sid)
-    if session is None:
-        raise ApiError(404, "not_found", "no such session")
-    if role == "host" and session["host_id"] != host_id:
-        raise ApiError(403, "forbidden", "this session belongs to another host")
-    return session
+    return owned(await ctx(request).sessions.get(sid), host_id if role == "host" else None,
+                 "session")
 
 
 @routes.get("/api/ops/sessions")

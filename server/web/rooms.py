@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -17,6 +18,8 @@ log = logging.getLogger("stallcast.rooms")
 
 routes = web.RouteTableDef()
 
+Owned = TypeVar("Owned", bound=Mapping[str, Any])  # a record that names its host_id
+
 
 async def current_host(request: web.Request) -> Host:
     host = await ctx(request).store.host_for_token(bearer_token(request))
@@ -24,6 +27,16 @@ async def current_host(request: web.Request) -> Host:
         raise ApiError(401, "unauthorized", "unknown host token",
                        headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
     return host
+
+
+def owned(record: Owned | None, owner: str | None, what: str) -> Owned:
+    """``record`` if it exists (404) and ``owner`` holds it (403); ``owner`` None is an
+    operator, who may read every host's."""
+    if record is None:
+        raise ApiError(404, "not_found", f"no such {what}")
+    if owner is not None and record["host_id"] != owner:
+        raise ApiError(403, "forbidden", f"this {what} belongs to another host")
+    return record
 
 
 async def own_room(request: web.Request) -> tuple[Host, Room]:

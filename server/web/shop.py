@@ -21,7 +21,7 @@ from server.commerce.store import PAGE_MAX
 from server.live.context import ctx
 from server.platform.wire import json_response
 from server.web.http import ApiError, read_json
-from server.web.rooms import current_host, own_room
+from server.web.rooms import current_host, own_room, owned
 
 routes = web.RouteTableDef()
 
@@ -31,12 +31,7 @@ async def _body(request: web.Request) -> dict[str, Any]:
 
 
 async def own_product(request: web.Request, host: Host, pid: str) -> Product:
-    product = await ctx(request).commerce.get_product(pid)
-    if product is None:
-        raise ApiError(404, "not_found", "no such product")
-    if product["host_id"] != host.host_id:
-        raise ApiError(403, "forbidden", "this product belongs to another host")
-    return product
+    return owned(await ctx(request).commerce.get_product(pid), host.host_id, "product")
 
 
 async def _product_from_body(request: web.Request, host: Host,
@@ -149,11 +144,8 @@ async def list_sales(request: web.Request) -> web.Response:
 async def end_sale(request: web.Request) -> web.Response:
     host = await current_host(request)
     app = ctx(request)
-    sale = await app.commerce.get_sale(request.match_info["sale_id"])
-    if sale is None:
-        raise ApiError(404, "not_found", "no such sale")
-    if sale["host_id"] != host.host_id:
-        raise ApiError(403, "forbidden", "this sale belongs to another host")
+    sale = owned(await app.commerce.get_sale(request.match_info["sale_id"]), host.host_id,
+                 "sale")
     ended = await app.commerce.end_sale(sale)
     assert ended is not None
     return json_response(sale_view(ended))
@@ -228,12 +220,8 @@ async def export_orders(request: web.Request) -> web.StreamResponse:
 
 async def own_order(request: web.Request) -> Order:
     host = await current_host(request)
-    order = await ctx(request).commerce.get_order(request.match_info["order_id"])
-    if order is None:
-        raise ApiError(404, "not_found", "no such order")
-    if order["host_id"] != host.host_id:
-        raise ApiError(403, "forbidden", "this order belongs to another host")
-    return order
+    return owned(await ctx(request).commerce.get_order(request.match_info["order_id"]),
+                 host.host_id, "order")
 
 
 async def _move(request: web.Request, new: str, **extra: str) -> web.Response:
