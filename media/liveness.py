@@ -1,7 +1,7 @@
 """A publisher is alive while its media arrives.
 
 RFC 7675 consent checks protect the peers the server sends media to, and viewers keep them
-(media/aiortc_adapter.py judge_consent_by). A publisher is sent no media, and some encoders
+(media/aiortc_peer.py judge_consent_by). A publisher is sent no media, and some encoders
 never answer a consent check: FFmpeg's WHIP muxer was dropped after the consent timeout
 (~30 s into a show) while its packets kept arriving. So a publisher is judged on what it
 sends: no RTP or RTCP for ``interval`` x ``misses`` seconds (the same timeout consent has)

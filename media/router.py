@@ -16,7 +16,8 @@ from aiortc import RTCDataChannel, RTCPeerConnection
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtp import RtpPacket
 
-from .aiortc_adapter import ConsentRtt, ReceiverTap, SenderTap, current_ntp_time
+from .aiortc_adapter import ReceiverTap, SenderTap, current_ntp_time
+from .aiortc_peer import ConsentRtt
 from .depacketize import H264Depacketizer, picture_size, vp8_payload
 from .keyframe import KeyframeRequester
 from .recorder import Recorder

@@ -18,15 +18,12 @@ from aiortc import (
 )
 
 from .admission import Admission, JoinQueueFull, LoopWatch, Ticket
-from .aiortc_adapter import (
+from .aiortc_adapter import ForwardTrack, ReceiverTap, SenderTap, negotiated_video_codec
+from .aiortc_peer import (
     Certificates,
-    ForwardTrack,
-    ReceiverTap,
-    SenderTap,
     consent_without_verdict,
     enlarge_receive_buffers,
     judge_consent_by,
-    negotiated_video_codec,
     set_consent_timing,
 )
 from .heap import HeapTrimmer

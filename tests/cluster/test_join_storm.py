@@ -21,7 +21,7 @@ from aiortc import RTCPeerConnection
 from helpers import ROOT
 from helpers.clients import publish, wait_for, watch
 from helpers.servers import Running, start_server
-from media.aiortc_adapter import judge_consent_by, local_certificate, set_consent_timing
+from media.aiortc_peer import judge_consent_by, local_certificate, set_consent_timing
 
 sys.path.insert(0, str(ROOT / "scripts" / "bench"))
 import cheapviewer  # noqa: E402  (the benchmarks' cheap viewer: SRTP counted, not decrypted)

@@ -1,5 +1,5 @@
-"""Fails loudly if the aiortc internals media/aiortc_adapter.py relies on move (with real
-peers: cluster/test_adapter_peers.py)."""
+"""Fails loudly if the aiortc internals media/aiortc_adapter.py and media/aiortc_peer.py
+rely on move (with real peers: cluster/test_adapter_peers.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from aiortc import RTCPeerConnection
 from aiortc.rtcrtpreceiver import decoder_worker
 from aiortc.rtp import RtcpRrPacket
 
-from media import aiortc_adapter
+from media import aiortc_adapter, aiortc_peer
 
 
 def test_aiortc_is_the_pinned_version() -> None:
@@ -106,7 +106,7 @@ def test_consent_checks_are_the_only_single_shot_requests() -> None:
 
 
 def test_consent_loop_is_still_the_one_judge_consent_by_replaces() -> None:
-    source = inspect.getsource(aiortc_adapter.AIOICE_QUERY_CONSENT)
+    source = inspect.getsource(aiortc_peer.AIOICE_QUERY_CONSENT)
     for needle in ("self.remote_password", "CONSENT_INTERVAL", "CONSENT_FAILURES",
                    "self._nominated.values()", "self.build_request(pair, nominate=False)",
                    "pair.protocol.request(", "retransmissions=0", "stun.TransactionError",
@@ -133,14 +133,14 @@ async def test_node_certificate_internals() -> None:
         "self", "srtp_profiles"]
     assert "__local_certificate._create_ssl_context(" in inspect.getsource(
         RTCDtlsTransport.start)
-    certificates = aiortc_adapter.Certificates()
+    certificates = aiortc_peer.Certificates()
     pcs = [certificates.peer_connection(aiortc.RTCConfiguration()) for _ in range(2)]
     try:
-        shared = aiortc_adapter.local_certificate(pcs[0])
-        assert shared is aiortc_adapter.local_certificate(pcs[1])
-        assert isinstance(shared, aiortc_adapter.NodeCertificate)
-        assert not isinstance(aiortc_adapter.local_certificate(RTCPeerConnection()),
-                              aiortc_adapter.NodeCertificate)
+        shared = aiortc_peer.local_certificate(pcs[0])
+        assert shared is aiortc_peer.local_certificate(pcs[1])
+        assert isinstance(shared, aiortc_peer.NodeCertificate)
+        assert not isinstance(aiortc_peer.local_certificate(RTCPeerConnection()),
+                              aiortc_peer.NodeCertificate)
         # ReceiverTap.backlog reads the ICE connection's datagram queue.
         pcs[0].addTransceiver("video")
         connection = pcs[0].getTransceivers()[0].receiver.transport.transport._connection
@@ -165,8 +165,8 @@ async def test_publisher_consent_checks_without_verdict() -> None:
     try:
         t = pc.addTransceiver("video", direction="recvonly")
         connection = t.receiver.transport.transport._connection
-        assert aiortc_adapter.consent_without_verdict(pc) == 1
-        assert connection.query_consent.func is aiortc_adapter._checks_only
+        assert aiortc_peer.consent_without_verdict(pc) == 1
+        assert connection.query_consent.func is aiortc_peer._checks_only
         assert hasattr(connection, "remote_password")
 
         async def sink(packet: object, codec: object) -> None:
