@@ -13,7 +13,6 @@ from typing import Any
 import msgpack
 
 from media.router import Router, ViewerSession
-from server.audience.chat import ChatLimited
 from server.commerce.store import BuyRefused
 from server.live.context import AppContext
 from server.live.snapshot import room_snapshot
@@ -71,8 +70,8 @@ class Limits:
 def _take(bucket: LocalBucket, what: str) -> None:
     verdict = bucket.take()
     if not verdict.allowed:
-        raise ChatLimited(f"too many {what} requests", code="rate_limited",
-                          retry_after=round(verdict.retry_after, 2))
+        raise RuleError(f"too many {what} requests", code="rate_limited",
+                        retry_after=round(verdict.retry_after, 2))
 
 
 class ChannelHandler:
@@ -113,7 +112,7 @@ class ChannelHandler:
                                "remaining": exc.remaining, "ref": ref})
         except RuleError as exc:
             error = {"type": "error", "code": exc.code, "message": str(exc), "ref": ref}
-            if isinstance(exc, ChatLimited) and exc.retry_after:
+            if exc.retry_after:  # any limit says when trying again will work
                 error["retry_after"] = exc.retry_after
             viewer.send_event(error)
         except STORAGE_ERRORS:
