@@ -28,6 +28,8 @@ class HttpConfig:
     cors_origins: str
     public_cors_origins: str
     trusted_proxies: str
+    tls_cert: str
+    tls_key: str
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,15 @@ class CommerceConfig:
     viewer_mints_per_minute: int
     chat_address_factor: int
     likes_per_second: int
+    chat_filter_max_words: int
+
+
+@dataclass(frozen=True)
+class UploadsConfig:
+    max_image_bytes: int
+    card_px: int
+    thumb_px: int
+    images_per_host: int
 
 
 @dataclass(frozen=True)
@@ -136,6 +147,7 @@ class Config:
     webrtc: WebRtcConfig
     media: MediaConfig
     commerce: CommerceConfig
+    uploads: UploadsConfig
     recording: RecordingConfig
     metrics: MetricsConfig
     log: LogConfig
