@@ -57,6 +57,24 @@ export function t(key, vars = {}) {
   return text.replace(/\{(\w+)\}/g, (_, name) => (name in vars ? String(vars[name]) : `{${name}}`));
 }
 
+// Whether the catalogue (or the English fallback) has this key.
+export function has(key) {
+  return key in catalog || key in fallback;
+}
+
+// tn("common.viewerCount", 3) -> "3 viewers": picks "<key>.<plural category>" for the
+// page's language (Intl.PluralRules: one, few, other ...), else "<key>.other", else "<key>";
+// {n} is filled with the number, written in the page's language.
+export function tn(key, n, vars = {}) {
+  const category = new Intl.PluralRules(localeTag()).select(n);
+  const found = [`${key}.${category}`, `${key}.other`].find((k) => has(k)) ?? key;
+  return t(found, { ...vars, n: new Intl.NumberFormat(localeTag()).format(n) });
+}
+
+function localeTag() {
+  return current === "zh" ? "zh-CN" : current === "ja" ? "ja-JP" : "en";
+}
+
 export function translate(root) {
   for (const el of root.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
   for (const el of root.querySelectorAll("[data-i18n-label]")) {
