@@ -10,18 +10,24 @@ import json
 import logging
 import os
 import signal
+import ssl
 import sys
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from server.accounts.store import Store
+from server.accounts.store import Room, Store
+from server.commerce.rules import PRODUCT_FIELDS, product_input
 from server.platform.config import Config, ConfigError, load_config
 from server.platform.logs import setup_logging
 from server.platform.redis_server import PrivateRedis, RedisServerError, socket_path, socket_url
 from server.web.serving import ServeRunner
+
+if TYPE_CHECKING:
+    from server.live.context import AppContext
 
 GC_YOUNG_THRESHOLD = 5000
 
@@ -41,7 +47,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to listen on (http.host)")
     serve.add_argument("--port", type=int, help="port to listen on (http.port)")
     serve.add_argument("--demo", action="store_true",
-                       help="create a demo host and room and print their URLs")
+                       help="a demo host, operator, room and products; print their links")
+    serve.add_argument("--lan", action="store_true",
+                       help="HTTPS on this machine's LAN address (self-signed certificate in "
+                            "the data folder unless http.tls_cert/tls_key are set), so a phone "
+                            "on the same network can go live; prints QR codes with --demo")
     host = sub.add_parser("host", help="manage hosts")
     host_sub = host.add_subparsers(dest="host_command", required=True)
     create = host_sub.add_parser("create", help="create a host; prints its id and token")
@@ -88,8 +98,13 @@ async def _accounts(config: Config, kind: str, command: str, owner_id: str | Non
 
 
 def _config(args: argparse.Namespace) -> Config:
+    host = getattr(args, "host", None)
+    if host is None and getattr(args, "lan", False):
+        from server.platform.tls import lan_address
+
+        host = lan_address()  # --lan listens where the phones are; a --host given wins
     overrides: dict[str, dict[str, Any]] = {
-        "http": {"host": getattr(args, "host", None), "port": getattr(args, "port", None)},
+        "http": {"host": host, "port": getattr(args, "port", None)},
         "data": {"dir": args.data_dir},
     }
     return load_config(args.config, overrides=overrides)
@@ -151,31 +166,140 @@ async def _operator_create(config: Config, name: str) -> int:
     return 0
 
 
-async def _demo(store: Store, base: str) -> None:
+DEMO_HOST = "Demo farm"
+DEMO_ROOM = "Fresh mangoes, live from the orchard"
+DEMO_OPERATOR = "Demo operator"
+# The demo's catalogue: pictures shipped in web_client/demo/, the first one pinned.
+DEMO_PRODUCTS: list[dict[str, Any]] = [
+    {"title": "Alphonso mangoes, 2 kg box", "price": 8800, "stock": 40, "picture": "mangoes",
+     "description": "Picked ripe this morning, packed in straw. Ships in two days."},
+    {"title": "Lychees, 1 kg", "price": 4500, "stock": 60, "picture": "lychees",
+     "description": "Sweet Feizixiao lychees, kept cool from the tree to your door."},
+    {"title": "Heirloom tomatoes, mixed 1.5 kg", "price": 3200, "stock": 25,
+     "picture": "tomatoes", "description": "Red, gold, black and green: four old varieties."},
+    {"title": "Mango pickle workshop (online class)", "price": 9900, "stock": 100,
+     "picture": "workshop", "per_buyer_limit": 1,
+     "description": "Two hours with the farm's cook: cutting, spicing and jarring."},
+]
+
+
+@dataclass(frozen=True)
+class Demo:
+    room: Room
+    host_token: str
+    operator_token: str
+
+
+async def _demo_account(store: Store, kind: str, name: str) -> tuple[str, str]:
+    """The demo host or operator kept under ``demo:{kind}``, with a fresh token: every
+    start revokes the previous ones, so only the links printed last sign anyone in."""
+    raw = await store.redis.get(f"demo:{kind}")
+    saved = str(raw) if raw is not None else ""
+    if saved and await store.redis.exists(f"{kind}:{saved}"):
+        token, _ = await store.reissue_token(kind, saved)
+        return saved, token
+    if kind == "host":
+        host, token = await store.create_host(name)
+        owner_id = host.host_id
+    else:
+        owner_id, token = await store.create_operator(name)
+    await store.redis.set(f"demo:{kind}", owner_id)
+    return owner_id, token
+
+
+async def _demo(context: AppContext) -> Demo:
+    """The demo host, operator, room and catalogue, made on the first start and kept."""
+    store = context.store
     room = None
     saved = await store.redis.get("demo:room")
     if saved is not None:
         room = await store.get_room(str(saved))
-    if room is None:
-        host, _ = await store.create_host("Demo farm")
-        room = await store.create_room(host.host_id, "Fresh mangoes, live from the orchard")
+    if room is not None and not await store.redis.exists("demo:host"):
+        await store.redis.set("demo:host", room.host_id)  # a demo made before demo:host
+    host_id, host_token = await _demo_account(store, "host", DEMO_HOST)
+    if room is None or room.host_id != host_id:
+        room = await store.create_room(host_id, DEMO_ROOM)
         await store.redis.set("demo:room", room.room_id)
-    sys.stdout.write(
-        "Stallcast demo room ready\n"
-        f"  Host studio: {base}/studio/{room.room_id}#key={room.stream_key}\n"
-        f"  Viewer:      {base}/watch/{room.room_id}\n"
-        f"  WHIP URL:    {base}/whip/{room.room_id}\n"
-        f"  Stream key:  {room.stream_key}\n"
-    )
-    sys.stdout.flush()
+        await store.redis.delete("demo:products")
+    _, operator_token = await _demo_account(store, "operator", DEMO_OPERATOR)
+    if not await store.redis.exists("demo:products"):
+        ids = []
+        for item in DEMO_PRODUCTS:
+            product = await context.commerce.create_product(host_id, product_input(
+                _demo_product(item)))
+            await context.commerce.attach(room.room_id, product)
+            ids.append(product["product_id"])
+        first = await context.commerce.get_product(ids[0])
+        if first is not None:
+            await context.commerce.pin(room.room_id, first)
+        await store.redis.set("demo:products", json.dumps(ids))
+    return Demo(room, host_token, operator_token)
 
 
-async def _serve(config: Config, demo: bool) -> int:
+def _demo_product(item: dict[str, Any]) -> dict[str, Any]:
+    body = {k: v for k, v in item.items() if k != "picture"}
+    body.update(currency="CNY", image=f"/static/demo/{item['picture']}.jpg")
+    if "thumb" in PRODUCT_FIELDS:  # products with thumbnails (issue 12): use the small one
+        body["thumb"] = f"/static/demo/{item['picture']}-thumb.jpg"
+    return body
+
+
+def _print_demo(demo: Demo, base: str, lan: bool) -> None:
+    """The links, on stdout and never in the log: two of them sign their opener in."""
+    room_id = demo.room.room_id
+    studio = f"{base}/studio/{room_id}#signin={demo.host_token}"
+    viewer = f"{base}/watch/{room_id}"
+    lines = [
+        "Stallcast demo ready",
+        ("Front door:", f"{base}/"),
+        ("Host studio:", studio),
+        ("Viewer:", viewer),
+        ("Class store:", f"{base}/classes"),
+        ("Operator:", f"{base}/ops#signin={demo.operator_token}"),
+        ("Key only:", f"{base}/studio/{room_id}#key={demo.room.stream_key}"),
+        ("WHIP URL:", f"{base}/whip/{room_id}"),
+        ("Stream key:", demo.room.stream_key),
+    ]
+    out = sys.stdout
+    for line in lines:
+        out.write(line + "\n" if isinstance(line, str) else f"  {line[0]:<12} {line[1]}\n")
+    out.write("  The studio and operator links sign you in: share only the viewer link.\n")
+    if lan:
+        import segno
+
+        out.write("\nScan to watch on a phone (viewer link):\n")
+        segno.make(viewer, error="m").terminal(out=out, compact=True)
+        out.write("\nScan to go live from a phone (studio link, signs in; do not share):\n")
+        segno.make(studio, error="l").terminal(out=out, compact=True)
+    out.flush()
+
+
+def _tls(config: Config, lan: bool) -> tuple[ssl.SSLContext | None, str]:
+    """The TLS context `serve` listens with, if any, and the host its links name."""
+    from server.platform.tls import TlsError, lan_address, self_signed, server_context
+
+    host = config.http.host
+    cert, key = config.http.tls_cert, config.http.tls_key
+    if bool(cert) != bool(key):
+        raise ConfigError("set both http.tls_cert and http.tls_key, or neither")
+    link_host = lan_address() if host in ("0.0.0.0", "::", "") else host
+    if lan and not cert:
+        cert_path, key_path, made = self_signed(config.data_dir, link_host)
+        cert, key = str(cert_path), str(key_path)
+        log.info("lan certificate", extra={"made": made, "address": link_host})
+    try:
+        return (server_context(cert, key) if cert else None), link_host
+    except TlsError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+async def _serve(config: Config, demo: bool, lan: bool = False) -> int:
     from server.app import create_app  # aiortc is heavy; only the server needs it
     from server.live.context import CONTEXT
     from server.live.limits import raise_open_file_limit
 
     files = raise_open_file_limit(config.limits)
+    tls, link_host = _tls(config, lan)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -185,12 +309,15 @@ async def _serve(config: Config, demo: bool) -> int:
         app = create_app(config, url)
         runner = ServeRunner(app, config.limits, config.http.trusted_proxies, access_log=None)
         await runner.setup()
-        site = web.TCPSite(runner, config.http.host, config.http.port)
+        site = web.TCPSite(runner, config.http.host, config.http.port, ssl_context=tls)
         await site.start()
-        base = config.http.public_url.rstrip("/") or f"http://{config.http.host}:{config.http.port}"
-        log.info("serving", extra={"url": base, "redis": url, "open_file_limit": files})
+        scheme = "https" if tls is not None else "http"
+        base = (config.http.public_url.rstrip("/")
+                or f"{scheme}://{link_host}:{config.http.port}")
+        log.info("serving", extra={"url": base, "redis": url, "open_file_limit": files,
+                                   "tls": tls is not None})
         if demo:
-            await _demo(app[CONTEXT].store, base)
+            _print_demo(await _demo(app[CONTEXT]), base, lan)
         # Everything allocated so far lives as long as the server: keep the collector off it.
         gc.collect()
         gc.freeze()
@@ -220,7 +347,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             import uvloop
 
-            return uvloop.run(_serve(config, args.demo))
+            return uvloop.run(_serve(config, args.demo, args.lan))
         if args.command == "host" and args.host_command == "create":
             return asyncio.run(_host_create(config, args.name))
         if args.command == "operator" and args.operator_command == "create":
@@ -228,6 +355,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command in ("host", "operator"):
             command = getattr(args, f"{args.command}_command")
             return asyncio.run(_accounts(config, args.command, command, getattr(args, "id", None)))
+    except ConfigError as exc:
+        sys.stderr.write(f"stallcast: configuration error: {exc}\n")
+        return 2
     except RedisServerError as exc:
         log.error("redis unavailable", extra={"reason": str(exc)})
         return 1

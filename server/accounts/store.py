@@ -18,6 +18,7 @@ from server.platform.text import clean_text
 TITLE_MAX = 200
 BROADCAST_KEY_TTL_S = 2 * 86400  # a broadcast's key digest outlives any show
 NAME_MAX = 100
+UPCOMING = "shows:upcoming"  # room id -> the unix time its next show is scheduled for
 # Who holds bearer tokens, and where a token's digest points to its holder.
 TOKEN_PREFIX = {"host": "token", "operator": "optoken"}
 
@@ -44,6 +45,7 @@ class Room:
     stream_key: str
     created_at: float
     record: bool = True
+    next_show_at: float | None = None  # when the host said the next show starts
 
     def key_matches(self, candidate: str) -> bool:
         return hmac.compare_digest(self.stream_key.encode(), candidate.encode())
@@ -54,7 +56,7 @@ class Store:
 
     Redis layout: host:{id} hash, token:{sha256} -> host id, host:{id}:tokens set of
     digests, room:{id} hash, host:{id}:rooms set; operator:{id} hash, optoken:{sha256} ->
-    operator id, operator:{id}:tokens."""
+    operator id, operator:{id}:tokens; shows:upcoming zset of scheduled rooms."""
 
     def __init__(self, redis: aioredis.Redis) -> None:
         self.redis = redis
@@ -197,7 +199,53 @@ class Store:
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.delete(f"room:{room.room_id}")
             pipe.srem(f"host:{room.host_id}:rooms", room.room_id)
+            pipe.zrem(UPCOMING, room.room_id)
             await pipe.execute()
+
+    # -- the front door: scheduled shows, and the names shown beside them ------------------
+    async def schedule_show(self, room: Room, starts_at: float) -> Room:
+        """Announce the room's next show; it is listed as upcoming until it is past."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(f"room:{room.room_id}", "next_show_at", repr(float(starts_at)))
+            pipe.zadd(UPCOMING, {room.room_id: float(starts_at)})
+            await pipe.execute()
+        updated = await self.get_room(room.room_id)
+        if updated is None:  # deleted meanwhile: leave nothing behind
+            await self.redis.zrem(UPCOMING, room.room_id)
+            raise KeyError(room.room_id)
+        return updated
+
+    async def clear_schedule(self, room: Room) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hdel(f"room:{room.room_id}", "next_show_at")
+            pipe.zrem(UPCOMING, room.room_id)
+            await pipe.execute()
+
+    async def upcoming(self, since: float, limit: int) -> list[tuple[Room, float]]:
+        """Rooms whose scheduled show starts at ``since`` or later, soonest first. Entries
+        older than ``since`` are dropped from the index (the room keeps its field)."""
+        await self.redis.zremrangebyscore(UPCOMING, "-inf", f"({since}")
+        found: list[Any] = await self.redis.zrangebyscore(UPCOMING, since, "+inf", start=0,
+                                                          num=limit, withscores=True)
+        pairs = [(str(i), float(score)) for i, score in found]
+        ids = [i for i, _ in pairs]
+        rooms = await self.rooms(ids)
+        gone = [i for i, r in zip(ids, rooms, strict=True) if r is None]
+        if gone:
+            await self.redis.zrem(UPCOMING, *gone)
+        return [(r, score) for r, (_, score) in zip(rooms, pairs, strict=True)
+                if r is not None]
+
+    async def rooms(self, ids: list[str]) -> list[Room | None]:
+        """Rooms by id, in order; None for each that does not exist."""
+        raws = await hashes(self.redis, "room:", ids)
+        return [_room(i, raw) for i, raw in zip(ids, raws, strict=True)]
+
+    async def host_names(self, host_ids: list[str]) -> dict[str, str]:
+        unique = sorted(set(host_ids))
+        raws = await hashes(self.redis, "host:", unique)
+        return {i: str(raw.get("name", "")) for i, raw in zip(unique, raws, strict=True)
+                if raw}
 
 
 def _room_fields(room: Room) -> dict[str, str | float]:
@@ -221,4 +269,5 @@ def _room(room_id: str, raw: Mapping[Any, Any]) -> Room | None:
         stream_key=data["stream_key"],
         created_at=float(data["created_at"]),
         record=data.get("record", "1") == "1",
+        next_show_at=float(data["next_show_at"]) if data.get("next_show_at") else None,
     )

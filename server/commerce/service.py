@@ -120,6 +120,16 @@ class Commerce:
     async def room_products(self, room_id: str) -> list[Product]:
         return await self.store.room_products(room_id)
 
+    async def pinned_products(self, room_ids: list[str]) -> dict[str, Product]:
+        """The product each room pins now; rooms pinning none are left out (front door)."""
+        pids = await self.store.pinned_ids(room_ids)
+        out = {}
+        for room_id, pid in zip(room_ids, pids, strict=True):
+            product = await self.store.get_product(pid) if pid else None
+            if product is not None:
+                out[room_id] = product
+        return out
+
     async def room_sales(self, room_id: str, active_only: bool = True) -> list[Sale]:
         return await self.store.room_sales(room_id, active_only)
 

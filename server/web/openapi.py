@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from server.web.front import front_paths
 from server.web.openapi_commerce import class_paths, commerce_paths, commerce_schemas, ops_paths
 
 VERSION = "0.1.0"
@@ -40,6 +41,7 @@ def openapi_document() -> dict[str, Any]:
     doc["paths"].update(commerce_paths())
     doc["paths"].update(class_paths())
     doc["paths"].update(ops_paths())
+    doc["paths"].update(front_paths())
     doc["components"]["schemas"].update(commerce_schemas())
     doc["components"]["securitySchemes"]["operatorToken"] = {
         "type": "http", "scheme": "bearer", "description": "token from `stallcast operator "
@@ -198,7 +200,8 @@ def _core() -> dict[str, Any]:
                         "whep_url": {"type": "string"}, "watch_url": {"type": "string"},
                         "studio_url": {"type": "string"}, "live": {"type": "boolean"},
                         "viewers": {"type": "integer"}, "created_at": {"type": "number"},
-                        "record": {"type": "boolean"}}},
+                        "record": {"type": "boolean"},
+                        "next_show_at": {"type": "number", "nullable": True}}},
             },
         },
     }

@@ -68,6 +68,7 @@ def room_view(app: AppContext, room: Room, base: str) -> dict[str, Any]:
         "viewers": router.audience if router else 0,
         "created_at": room.created_at,
         "record": room.record,
+        "next_show_at": room.next_show_at,
     }
 
 

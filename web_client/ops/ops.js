@@ -355,7 +355,20 @@ function rerender() {
   renderDetail();
 }
 
+// /ops#signin=<token> (what `serve --demo` prints): keep the token as a sign-in would and
+// take it out of the address bar, the history and any link copied from here at once.
+function takeSignInFragment() {
+  const params = new URLSearchParams(location.hash.slice(1));
+  const token = (params.get("signin") || "").trim();
+  if (!params.has("signin")) return;
+  if (token) localStorage.setItem(TOKEN_KEY, token);
+  params.delete("signin");
+  const rest = params.toString();
+  history.replaceState(history.state, "", location.pathname + location.search + (rest ? `#${rest}` : ""));
+}
+
 async function main() {
+  takeSignInFragment();
   await initI18n(NAMESPACES);
   document.title = t("ops.title");
   languageSwitcher($("lang"), NAMESPACES, () => {

@@ -1,0 +1,191 @@
+"""The front door's API: which shows are live and which are coming, for anyone to see, and
+the host's announcement of a room's next show."""
+
+from __future__ import annotations
+
+import math
+import time
+import weakref
+from typing import Any
+
+from aiohttp import web
+
+from server.accounts.store import Room
+from server.live.context import AppContext, ctx
+from server.live.node import room_is_live
+from server.ops.reports import SessionReports
+from server.platform.wire import json_response
+from server.web.http import ApiError, read_json
+from server.web.ops import REPORTS_KEY
+from server.web.rooms import base_url, own_room, room_view
+
+routes = web.RouteTableDef()
+
+SHOWS_MAX = 50  # each of live and upcoming
+SCHEDULE_MAX_S = 365 * 86400
+# A show that has not begun by its time stays "upcoming" (the host is late) this long.
+LATE_GRACE_S = 3600
+# Anyone may ask, so an answer is kept a moment per node (and per base URL).
+CACHE_S = 2.0
+_cache: weakref.WeakKeyDictionary[web.Application, dict[str, tuple[float, Any]]] = (
+    weakref.WeakKeyDictionary())
+
+
+def _show(room: Room, host_name: str, thumb: str, base: str, *, live: bool, viewers: int,
+          starts_at: float | None) -> dict[str, Any]:
+    return {"room_id": room.room_id, "title": room.title, "host_name": host_name,
+            "live": live, "viewers": viewers, "starts_at": starts_at,
+            "watch_url": f"{base}/watch/{room.room_id}", "thumb": thumb}
+
+
+async def _thumbs(app: AppContext, room_ids: list[str]) -> dict[str, str]:
+    """The pinned product's thumbnail (or its picture) of each room that pins one."""
+    pinned: dict[str, Any] = await app.commerce.pinned_products(room_ids)
+    return {room_id: str(p.get("thumb") or p.get("image") or "")
+            for room_id, p in pinned.items()}
+
+
+async def _live(app: AppContext, reports: SessionReports | None) -> list[tuple[Room, int, float]]:
+    """Rooms live now on any node: (room, viewers, session start). Viewers come from the
+    router when the room is live here, else from the sampler's latest figures."""
+    ids = await app.sessions.live_ids()
+    sessions = await app.sessions.get_many(ids)
+    started: dict[str, float] = {}
+    for session in sessions:
+        if session is not None and session.get("status") == "live":
+            started.setdefault(session["room_id"], float(session["started_at"]))
+    room_ids = [r for r in started if await room_is_live(app, r)]
+    remote: dict[str, int] = {}
+    if reports is not None and any(r not in app.sfu.routers for r in room_ids):
+        for entry in await reports.live():
+            remote[entry["room_id"]] = int(entry["figures"].get("viewers", 0))
+    out = []
+    for room in await app.store.rooms(room_ids):
+        if room is None:
+            continue
+        router = app.sfu.routers.get(room.room_id)
+        viewers = router.audience if router is not None else remote.get(room.room_id, 0)
+        out.append((room, viewers, started[room.room_id]))
+    out.sort(key=lambda x: (-x[1], x[2]))
+    return out[:SHOWS_MAX]
+
+
+async def list_shows(request: web.Request) -> dict[str, Any]:
+    app = ctx(request)
+    base = base_url(request)
+    now = time.time()
+    live = await _live(app, request.app.get(REPORTS_KEY))
+    live_ids = {room.room_id for room, _, _ in live}
+    coming = [(room, at) for room, at in await app.store.upcoming(now - LATE_GRACE_S,
+                                                                   SHOWS_MAX + len(live_ids))
+              if room.room_id not in live_ids][:SHOWS_MAX]
+    rooms = [room for room, _, _ in live] + [room for room, _ in coming]
+    names = await app.store.host_names([r.host_id for r in rooms])
+    thumbs = await _thumbs(app, [r.room_id for r in rooms])
+
+    def extra(room: Room) -> tuple[str, str]:
+        return names.get(room.host_id, ""), thumbs.get(room.room_id, "")
+
+    return {
+        "live": [_show(room, *extra(room), base, live=True, viewers=viewers, starts_at=start)
+                 for room, viewers, start in live],
+        "upcoming": [_show(room, *extra(room), base, live=False, viewers=0, starts_at=at)
+                     for room, at in coming],
+    }
+
+
+@routes.get("/api/shows")
+async def shows(request: web.Request) -> web.Response:
+    """Live shows (most watched first) and upcoming ones (soonest first), public."""
+    cache = _cache.setdefault(request.app, {})
+    base = base_url(request)
+    hit = cache.get(base)
+    now = time.monotonic()
+    if hit is None or hit[0] < now:
+        if len(cache) > 16:  # one entry per Host a client names: keep it small
+            cache.clear()
+        hit = (now + CACHE_S, await list_shows(request))
+        cache[base] = hit
+    return json_response(hit[1], headers={"Cache-Control": f"public, max-age={int(CACHE_S)}"})
+
+
+def _starts_at(body: dict[str, Any]) -> float:
+    value = body.get("starts_at")
+    if set(body) != {"starts_at"}:
+        raise ApiError(400, "bad_request", "send {\"starts_at\": unix seconds}, nothing else")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(
+            value):
+        raise ApiError(400, "bad_request", "starts_at must be a unix time in seconds")
+    now = time.time()
+    if not now < value < now + SCHEDULE_MAX_S:
+        raise ApiError(400, "bad_request", "starts_at must be in the future, within a year")
+    return float(value)
+
+
+@routes.put("/api/rooms/{room_id}/schedule")
+async def schedule(request: web.Request) -> web.Response:
+    """Announce the room's next show: the front door lists it as upcoming."""
+    _, room = await own_room(request)
+    app = ctx(request)
+    starts_at = _starts_at(await read_json(request, app.config.http.max_json_bytes))
+    try:
+        room = await app.store.schedule_show(room, starts_at)
+    except KeyError:
+        raise ApiError(404, "not_found", "no such room") from None
+    _cache.pop(request.app, None)
+    return json_response(room_view(app, room, base_url(request)))
+
+
+@routes.delete("/api/rooms/{room_id}/schedule")
+async def unschedule(request: web.Request) -> web.Response:
+    _, room = await own_room(request)
+    await ctx(request).store.clear_schedule(room)
+    _cache.pop(request.app, None)
+    return web.Response(status=204)
+
+
+def front_paths() -> dict[str, Any]:
+    """This module's routes in the OpenAPI document (server/web/openapi.py)."""
+    room_id = {"name": "room_id", "in": "path", "required": True, "schema": {"type": "string"}}
+    room = {"application/json": {"schema": {"$ref": "#/components/schemas/Room"}}}
+
+    def err(desc: str) -> dict[str, Any]:
+        return {"description": desc, "content": {"application/json": {
+            "schema": {"$ref": "#/components/schemas/Error"}}}}
+
+    show = {"type": "object", "properties": {
+        "room_id": {"type": "string"}, "title": {"type": "string"},
+        "host_name": {"type": "string"}, "live": {"type": "boolean"},
+        "viewers": {"type": "integer"},
+        "starts_at": {"type": "number", "nullable": True,
+                      "description": "live: when the session began; upcoming: when it is "
+                                     "scheduled to"},
+        "watch_url": {"type": "string"},
+        "thumb": {"type": "string", "description": "the pinned product's picture, or \"\""}}}
+    shows_schema = {"type": "object", "properties": {
+        "live": {"type": "array", "items": show}, "upcoming": {"type": "array", "items": show}}}
+    owner = {"401": err("no or bad token"), "403": err("another host's room"),
+             "404": err("no room")}
+    return {
+        "/api/shows": {"get": {
+            "summary": "Public: live shows (most viewers first) and upcoming ones (soonest "
+                       "first), at most 50 each",
+            "responses": {"200": {"description": "shows", "content": {
+                "application/json": {"schema": shows_schema}}}}}},
+        "/api/rooms/{room_id}/schedule": {
+            "parameters": [room_id],
+            "put": {
+                "summary": "Announce the room's next show (listed as upcoming)",
+                "security": [{"hostToken": []}],
+                "requestBody": {"required": True, "content": {"application/json": {
+                    "schema": {"type": "object", "required": ["starts_at"], "properties": {
+                        "starts_at": {"type": "number",
+                                      "description": "unix seconds, future, < 1 year"}}}}}},
+                "responses": {"200": {"description": "room with next_show_at",
+                                      "content": room},
+                              "400": err("bad starts_at or JSON"), **owner}},
+            "delete": {
+                "summary": "Take the announcement back", "security": [{"hostToken": []}],
+                "responses": {"204": {"description": "no show scheduled"}, **owner}},
+        },
+    }
