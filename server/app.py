@@ -32,7 +32,17 @@ from server.platform.wire import json_response
 from server.vod.packaging import PackagingWorker
 from server.vod.sessions import SessionStore
 from server.vod.signing import UrlSigner
-from server.web import buyers, classes, front, moderation, ops, rooms, shop, signalling
+from server.web import (
+    buyers,
+    classes,
+    front,
+    moderation,
+    ops,
+    rooms,
+    shop,
+    signalling,
+    uploads,
+)
 from server.web.http import (
     BODY_TIMEOUT,
     ApiError,
@@ -164,7 +174,7 @@ def create_app(config: Config, redis_url: str) -> web.Application:
     app[BODY_TIMEOUT] = float(config.limits.body_timeout_s)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/api/openapi.json", openapi)
-    for module in (rooms, signalling, shop, moderation, buyers, classes, ops, front):
+    for module in (rooms, signalling, shop, moderation, buyers, classes, ops, front, uploads):
         app.router.add_routes(module.routes)
     app.router.add_get("/", _page("index.html"))
     app.router.add_get("/studio/{room_id}", _page("studio/studio.html"))

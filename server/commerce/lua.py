@@ -7,9 +7,12 @@ from __future__ import annotations
 # ends_at, status) or a product hash (field stock). Idempotent per (buyer, key). The limit
 # holds per identity and per person: the phone and address keys (rules.person_keys) count
 # in the source's contacts hash, so a buyer with fresh identities gets nothing more.
+# An archived product (or a sale of one) sells nothing; a product with variants is bought
+# as one of them. The order's unit_price, shipping_fee and total are the source's at this
+# moment (a sale copied its product's fee when it was made; a class has none).
 # KEYS: source, source buyers hash, idempotency key, order hash, buyer orders zset,
 #       host orders zset, reservations zset, room orders zset ("" for none),
-#       source contacts hash
+#       source contacts hash, the sale's product hash ("" unless the source is a sale)
 # ARGV: now, quantity, buyer_id, order_id, stock_field, limit, status, expires_at,
 #       phone key, address key ("" for none), then order fields as name/value pairs
 # Returns {code, order_id, remaining}
@@ -23,6 +26,14 @@ local qty = tonumber(ARGV[2])
 local field = ARGV[5]
 local status = redis.call('HGET', src, 'status')
 if status == 'ended' or status == 'deleted' then return {'ended', '', -1} end
+if status == 'archived' then return {'archived', '', -1} end
+if (redis.call('HGET', src, 'variant_ids') or '') ~= '' then
+  return {'choose_variant', '', -1}
+end
+if KEYS[10] ~= '' then
+  local of_sale = redis.call('HGET', KEYS[10], 'status')
+  if of_sale == 'archived' or of_sale == 'deleted' then return {'archived', '', -1} end
+end
 local starts = tonumber(redis.call('HGET', src, 'starts_at') or '0')
 local ends = tonumber(redis.call('HGET', src, 'ends_at') or '0')
 if starts > 0 and now < starts then return {'not_started', '', -1} end
@@ -46,8 +57,12 @@ for i = 9, 10 do
 end
 local fields = {}
 for i = 11, #ARGV do fields[#fields + 1] = ARGV[i] end
+local unit = tonumber(redis.call('HGET', src, 'price') or '0')
+local fee = tonumber(redis.call('HGET', src, 'shipping_fee') or '0')
 redis.call('HSET', KEYS[4], 'status', ARGV[7], 'expires_at', ARGV[8],
-           'phone_key', ARGV[9], 'address_key', ARGV[10], unpack(fields))
+           'phone_key', ARGV[9], 'address_key', ARGV[10],
+           'unit_price', string.format('%d', unit), 'shipping_fee', string.format('%d', fee),
+           'total', string.format('%d', unit * qty + fee), unpack(fields))
 redis.call('SET', KEYS[3], ARGV[4])
 redis.call('ZADD', KEYS[5], now, ARGV[4])
 redis.call('ZADD', KEYS[6], now, ARGV[4])
@@ -111,13 +126,17 @@ end
 return {1, target, remaining, status}
 """
 
-# Move stock from a product into a new flash sale.
+# Move stock from a product (or one variant of it) into a new flash sale, which takes the
+# product's shipping fee.
 # KEYS: product hash, sale hash, room sales set, sale schedule zset
 # ARGV: quantity, sale_id, starts_at, then sale fields as name/value pairs
 CREATE_SALE = """
 local stock = tonumber(redis.call('HGET', KEYS[1], 'stock') or '-1')
-if stock < 0 or redis.call('HGET', KEYS[1], 'status') == 'deleted' then
-  return {'not_found', -1}
+local status = redis.call('HGET', KEYS[1], 'status')
+if stock < 0 or status == 'deleted' then return {'not_found', -1} end
+if status == 'archived' then return {'archived', stock} end
+if (redis.call('HGET', KEYS[1], 'variant_ids') or '') ~= '' then
+  return {'choose_variant', stock}
 end
 local qty = tonumber(ARGV[1])
 local due = tonumber(ARGV[3])
@@ -129,7 +148,8 @@ if stock < qty then return {'insufficient', stock} end
 redis.call('HINCRBY', KEYS[1], 'stock', -qty)
 local fields = {}
 for i = 4, #ARGV do fields[#fields + 1] = ARGV[i] end
-redis.call('HSET', KEYS[2], unpack(fields))
+redis.call('HSET', KEYS[2], 'shipping_fee',
+           redis.call('HGET', KEYS[1], 'shipping_fee') or '0', unpack(fields))
 redis.call('SADD', KEYS[3], ARGV[2])
 redis.call('ZADD', KEYS[4], tonumber(ARGV[3]), ARGV[2])
 return {'ok', stock - qty}
@@ -168,8 +188,11 @@ return 'ok'
 
 # Edit a product: write only the fields named, and only while it is the host's and not
 # deleted. A stock change may be conditional on the stock the editor saw, so an edit that
-# was slow to arrive cannot put back units that were sold meanwhile.
-# KEYS: product hash;  ARGV: host_id, expected stock ("" = unconditional), then field pairs
+# was slow to arrive cannot put back units that were sold meanwhile. The fields a product
+# shares with its variants (all an edit of one with variants may name) are written to
+# them too, in the same step.
+# KEYS: product hash, then its variants' hashes
+# ARGV: host_id, expected stock ("" = unconditional), then field pairs
 # Returns {code ("ok", "not_found", "forbidden", "stock_moved"), current stock}
 UPDATE_PRODUCT = """
 local owner = redis.call('HGET', KEYS[1], 'host_id')
@@ -181,7 +204,11 @@ local stock = tonumber(redis.call('HGET', KEYS[1], 'stock'))
 if ARGV[2] ~= '' and stock ~= tonumber(ARGV[2]) then return {'stock_moved', stock} end
 local fields = {}
 for i = 3, #ARGV do fields[#fields + 1] = ARGV[i] end
-redis.call('HSET', KEYS[1], 'updated_at', redis.call('TIME')[1], unpack(fields))
+local now = redis.call('TIME')[1]
+for i = 1, #KEYS do
+  local st = redis.call('HGET', KEYS[i], 'status')
+  if st and st ~= 'deleted' then redis.call('HSET', KEYS[i], 'updated_at', now, unpack(fields)) end
+end
 return {'ok', tonumber(redis.call('HGET', KEYS[1], 'stock'))}
 """
 
@@ -193,4 +220,59 @@ if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 if redis.call('SADD', KEYS[2], ARGV[2]) == 0 then return 0 end
 redis.call('EXPIRE', KEYS[2], ARGV[3])
 return 1
+"""
+
+# Count a new upload against its host's cap, and record who owns it.
+# KEYS: host images set, image hash;  ARGV: image id, host id, cap, now.  Returns 1 if kept.
+RESERVE_IMAGE = """
+if redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[3]) then return 0 end
+redis.call('SADD', KEYS[1], ARGV[1])
+redis.call('HSET', KEYS[2], 'host_id', ARGV[2], 'created_at', ARGV[4], 'status', 'pending')
+return 1
+"""
+
+# Create products: one, or one with its variants, all at once or none.
+# KEYS: host products set, then each product hash (the parent first)
+# ARGV: for each product in turn: its id, the number of values that follow, name/value
+#       pairs
+CREATE_PRODUCTS = """
+local at = 1
+for k = 2, #KEYS do
+  local n = tonumber(ARGV[at + 1])
+  local fields = {}
+  for j = at + 2, at + 1 + n do fields[#fields + 1] = ARGV[j] end
+  redis.call('HSET', KEYS[k], unpack(fields))
+  redis.call('SADD', KEYS[1], ARGV[at])
+  at = at + 2 + n
+end
+return #KEYS - 1
+"""
+
+# Archive, restore or delete a product and its variants together, if it is the host's and
+# the move is allowed (moving to the status it has is a no-op). Deleted ones leave the
+# host's list.
+# KEYS: product hash, host products set, then its variants' hashes
+# ARGV: host_id, new status, statuses it may move from (space-separated), now
+# Returns "ok", "not_found", "forbidden" or the status it is in (a refused move)
+SET_STATUS = """
+local owner = redis.call('HGET', KEYS[1], 'host_id')
+local status = redis.call('HGET', KEYS[1], 'status')
+if owner == false or status == 'deleted' then return 'not_found' end
+if owner ~= ARGV[1] then return 'forbidden' end
+if status == ARGV[2] then return 'ok' end
+local allowed = false
+for from in string.gmatch(ARGV[3], '%S+') do
+  if from == status then allowed = true end
+end
+if not allowed then return status end
+for i = 1, #KEYS do
+  local st = redis.call('HGET', KEYS[i], 'status')
+  if i ~= 2 and st and st ~= 'deleted' then
+    redis.call('HSET', KEYS[i], 'status', ARGV[2], 'updated_at', ARGV[4])
+    if ARGV[2] == 'deleted' then
+      redis.call('SREM', KEYS[2], redis.call('HGET', KEYS[i], 'product_id'))
+    end
+  end
+end
+return 'ok'
 """

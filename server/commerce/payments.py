@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from server.commerce.records import Order
+from server.commerce.rules import order_total
 
 
 class PaymentProvider(Protocol):
@@ -25,7 +26,7 @@ class CashOnDelivery:
     confirms_at_once = True
 
     def instructions(self, order: Order) -> dict[str, Any]:
-        return {"method": "cash_on_delivery", "amount": order["unit_price"] * order["quantity"],
+        return {"method": "cash_on_delivery", "amount": order_total(order)[1],
                 "currency": order["currency"]}
 
 
@@ -38,7 +39,7 @@ class ManualTransfer:
 
     def instructions(self, order: Order) -> dict[str, Any]:
         return {"method": "transfer", "reference": order["order_id"],
-                "amount": order["unit_price"] * order["quantity"],
+                "amount": order_total(order)[1],
                 "currency": order["currency"], "pay_before": order["expires_at"]}
 
 

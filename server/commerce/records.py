@@ -37,9 +37,15 @@ class SellableClass(Sellable):
 class Product(Sellable):
     description: str
     image: str
-    stock: int
+    stock: int  # a product with variants holds none: each variant has its own
     created_at: float
-    status: str  # active, deleted
+    status: str  # active, archived, deleted
+    # Defaults filled in for records from before these fields (products.decode):
+    thumb: str  # square thumbnail URL, "" for none
+    shipping_fee: int  # minor units, once per order
+    parent_id: str  # the product this is a variant of, "" for none
+    variant_label: str  # "" unless a variant
+    variant_ids: str  # the variants' ids, comma-separated, fixed at creation; "" for none
     updated_at: NotRequired[float]  # set by each edit (UPDATE_PRODUCT)
 
 
@@ -56,6 +62,7 @@ class Sale(Sellable):
     created_at: float
     status: str  # scheduled, live, ended
     ended_at: NotRequired[float]
+    shipping_fee: NotRequired[int]  # the product's when the sale was made (CREATE_SALE)
 
 
 class Order(TypedDict):
@@ -78,6 +85,10 @@ class Order(TypedDict):
     source_field: str  # remaining (a sale) or stock
     tracking_number: str
     status: str  # rules.TRANSITIONS
+    # Written by BUY from the source's price and fee at that moment; orders from before
+    # shipping fees have neither (rules.order_total).
+    shipping_fee: NotRequired[int]
+    total: NotRequired[int]  # unit_price * quantity + shipping_fee
     expires_at: NotRequired[float]
     phone_key: NotRequired[str]
     address_key: NotRequired[str]

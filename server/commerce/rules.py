@@ -25,15 +25,33 @@ MAX_SALE_SECONDS = 24 * 3600
 
 
 
+MAX_SHIPPING = 10**8  # a shipping fee, minor units
+VARIANTS = (2, 10)  # how many variants a product with variants has
+LABEL_LEN = 40
+
+
+@dataclass(frozen=True)
+class VariantInput:
+    """One choice of a product (a 2 kg or a 5 kg box): its own price, stock and limit."""
+
+    label: str
+    price: int
+    stock: int
+    per_buyer_limit: int
+
+
 @dataclass(frozen=True)
 class ProductInput:
     title: str
     description: str
-    price: int  # minor units (cents, fen, yen)
+    price: int  # minor units (cents, fen, yen); with variants, the lowest of theirs
     currency: str
     image: str
-    stock: int
+    stock: int  # with variants, 0: each variant holds its own
     per_buyer_limit: int
+    thumb: str = ""
+    shipping_fee: int = 0  # minor units, once per order
+    variants: tuple[VariantInput, ...] = ()
 
 
 def _currency(body: Mapping[str, Any]) -> str:
@@ -43,10 +61,10 @@ def _currency(body: Mapping[str, Any]) -> str:
     return currency
 
 
-def _image(body: Mapping[str, Any]) -> str:
-    image = text_field(body, "image", 2000, required=False)
+def _image(body: Mapping[str, Any], key: str = "image") -> str:
+    image = text_field(body, key, 2000, required=False)
     if image and not re.match(r"^(https?://|/)", image):
-        raise RuleError("image must be an http(s) URL or a path")
+        raise RuleError(f"{key} must be an http(s) URL or a path")
     return image
 
 
@@ -59,13 +77,50 @@ PRODUCT_FIELDS: dict[str, Callable[[Mapping[str, Any]], Any]] = {
     "image": _image,
     "stock": lambda b: int_field(b, "stock", 0, MAX_STOCK),
     "per_buyer_limit": lambda b: int_field(b, "per_buyer_limit", 1, 10**6, default=10),
+    "thumb": lambda b: _image(b, "thumb"),
+    "shipping_fee": lambda b: int_field(b, "shipping_fee", 0, MAX_SHIPPING, default=0),
+}
+# What differs between the variants of one product; the rest is the product's, shared.
+OWN_FIELDS = ("price", "stock")
+VARIANT_FIELDS: dict[str, Callable[[Mapping[str, Any]], Any]] = {
+    "variant_label": lambda b: text_field({"label": b.get("label")}, "label", LABEL_LEN),
+    "price": PRODUCT_FIELDS["price"],
+    "stock": PRODUCT_FIELDS["stock"],
+    "per_buyer_limit": lambda b: int_field(b, "per_buyer_limit", 1, 10**6),
 }
 
 
+def _variants(raw: Any, default_limit: int) -> tuple[VariantInput, ...]:
+    lo, hi = VARIANTS
+    if not isinstance(raw, list) or not lo <= len(raw) <= hi:
+        raise RuleError(f"variants must be a list of {lo} to {hi} objects")
+    out: list[VariantInput] = []
+    for item in raw:
+        if not isinstance(item, Mapping):
+            raise RuleError("each variant must be an object with label, price and stock")
+        _no_unknown(item, {"label", "price", "stock", "per_buyer_limit"})
+        out.append(VariantInput(
+            label=VARIANT_FIELDS["variant_label"](item), price=PRODUCT_FIELDS["price"](item),
+            stock=PRODUCT_FIELDS["stock"](item),
+            per_buyer_limit=int_field(item, "per_buyer_limit", 1, 10**6,
+                                      default=default_limit)))
+    labels = [unicodedata.normalize("NFKC", v.label).casefold() for v in out]
+    if len(set(labels)) != len(labels):
+        raise RuleError("each variant needs a label of its own")
+    return tuple(out)
+
+
 def product_input(body: Mapping[str, Any]) -> ProductInput:
-    """Validate a whole new product."""
-    _no_unknown(body, set(PRODUCT_FIELDS))
-    return ProductInput(**{name: check(body) for name, check in PRODUCT_FIELDS.items()})
+    """Validate a whole new product. With ``variants``, the price and stock are each
+    variant's: any given for the product itself are not used."""
+    _no_unknown(body, {*PRODUCT_FIELDS, "variants"})
+    if "variants" not in body:
+        return ProductInput(**{name: check(body) for name, check in PRODUCT_FIELDS.items()})
+    fields = {name: check(body) for name, check in PRODUCT_FIELDS.items()
+              if name not in OWN_FIELDS}
+    variants = _variants(body["variants"], fields["per_buyer_limit"])
+    return ProductInput(**fields, price=min(v.price for v in variants), stock=0,
+                        variants=variants)
 
 
 def _no_unknown(body: Mapping[str, Any], known: set[str]) -> None:
@@ -83,16 +138,27 @@ class ProductEdit:
     expected_stock: int | None = None
 
 
-def product_edit(body: Mapping[str, Any]) -> ProductEdit:
-    _no_unknown(body, set(PRODUCT_FIELDS) | {"expected_stock"})
-    changes = {name: check(body) for name, check in PRODUCT_FIELDS.items() if name in body}
+def product_edit(body: Mapping[str, Any], kind: str = "plain") -> ProductEdit:
+    """An edit of a ``kind`` of product: "plain", "parent" (has variants: price and stock
+    are theirs) or "variant" (price, stock, per_buyer_limit and its label)."""
+    checks: dict[str, Callable[[Mapping[str, Any]], Any]]
+    if kind == "variant":
+        checks = VARIANT_FIELDS
+        named = {"label" if n == "variant_label" else n for n in checks}
+    else:
+        checks = {n: c for n, c in PRODUCT_FIELDS.items()
+                  if kind == "plain" or n not in OWN_FIELDS}
+        named = set(checks)
+    _no_unknown(body, named | ({"expected_stock"} if "stock" in checks else set()))
+    changes = {name: check(body) for name, check in checks.items()
+               if (name if name != "variant_label" else "label") in body}
     expected = None
     if "expected_stock" in body:
         if "stock" not in body:
             raise RuleError("expected_stock goes with stock")
         expected = int_field(body, "expected_stock", 0, MAX_STOCK)
     if not changes:
-        raise RuleError(f"name at least one of {', '.join(PRODUCT_FIELDS)}")
+        raise RuleError(f"name at least one of {', '.join(sorted(named))}")
     return ProductEdit(changes, expected)
 
 
@@ -232,8 +298,16 @@ def tracking_number(value: Any) -> str:
     return value
 
 
+# total = unit_price x quantity + shipping_fee, what the buyer pays.
 CSV_COLUMNS = ("order_id", "created_at", "status", "product", "quantity", "unit_price",
-               "total", "currency", "name", "phone", "address", "tracking_number")
+               "total", "currency", "name", "phone", "address", "tracking_number",
+               "shipping_fee")
+
+
+def order_total(order: Mapping[str, Any]) -> tuple[int, int]:
+    """(shipping fee, total) of an order; orders from before shipping fees have none."""
+    fee = int(order.get("shipping_fee", 0))
+    return fee, int(order.get("total", int(order["unit_price"]) * int(order["quantity"]) + fee))
 
 
 def format_money(minor: int, currency: str) -> str:
@@ -258,10 +332,12 @@ def orders_csv(orders: Iterable[Mapping[str, Any]], header: bool = True) -> str:
     for o in orders:
         qty = int(o["quantity"])
         unit = int(o["unit_price"])
+        fee, total = order_total(o)
         writer.writerow([
             o["order_id"], o["created_at_iso"], o["status"], _safe_cell(o["product_title"]),
-            qty, format_money(unit, o["currency"]), format_money(unit * qty, o["currency"]),
+            qty, format_money(unit, o["currency"]), format_money(total, o["currency"]),
             o["currency"], _safe_cell(o["name"]), _safe_cell(o["phone"]),
             _safe_cell(o["address"]), o.get("tracking_number", ""),
+            format_money(fee, o["currency"]),
         ])
     return out.getvalue()

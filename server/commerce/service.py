@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any, Protocol
 
+from server.commerce.catalogue import Catalogue
+from server.commerce.gallery import Gallery
 from server.commerce.payments import DIGITAL, PaymentProvider
+from server.commerce.products import top_id
 from server.commerce.records import Order, Product, Sale, Sellable, SellableClass
 from server.commerce.rules import (
-    ProductEdit,
     ProductInput,
     contact_input,
     idempotency_key,
@@ -20,40 +23,14 @@ from server.commerce.rules import (
 )
 from server.commerce.stock import StockCoalescer
 from server.commerce.store import BuyRefused, CommerceStore, host_orders, room_orders
+from server.commerce.views import order_view, sale_view
+from server.platform.config import UploadsConfig
 from server.platform.errors import RuleError
 from server.platform.events import EventBus
 
 log = logging.getLogger("stallcast.commerce")
 
-# Order fields a buyer or host sees; internal bookkeeping stays out.
-ORDER_FIELDS = ("order_id", "status", "room_id", "product_id", "product_title", "sale_id",
-                "quantity", "unit_price", "currency", "name", "phone", "address", "created_at",
-                "expires_at", "tracking_number", "cancel_reason", "buyer_id")
-
-
-def _pick(record: Mapping[str, Any], keys: Iterable[str]) -> dict[str, Any]:
-    """The named fields a record has, in the order named."""
-    return {k: record[k] for k in keys if k in record}
-
-
-def order_view(order: Order) -> dict[str, Any]:
-    view = _pick(order, ORDER_FIELDS)
-    view["kind"] = order_kind(order)
-    return view
-
-
-def card_view(product: Product) -> dict[str, Any]:
-    keys = ("product_id", "title", "description", "price", "currency", "image", "stock",
-            "per_buyer_limit")
-    fields: Mapping[str, Any] = product
-    return {k: fields[k] for k in keys}
-
-
-def sale_view(sale: Sale) -> dict[str, Any]:
-    keys = ("sale_id", "product_id", "title", "price", "list_price", "currency", "quantity",
-            "remaining", "per_buyer_limit", "starts_at", "ends_at", "status")
-    return _pick(sale, keys)
-
+__all__ = ["Commerce", "Counters", "order_view", "sale_view"]
 
 class Counters(Protocol):
     """A live session's commerce counters (server/ops/counters.py SessionCounters)."""
@@ -72,6 +49,8 @@ class Commerce:
         self.payments = payments
         self.reservation_ttl = reservation_ttl
         self.stock = StockCoalescer(store, bus)
+        self.catalogue = Catalogue(store, bus, self.stock)
+        self._gallery: Gallery | None = None
         self._ticker: asyncio.Task[None] | None = None
         # Session counters (server/ops/counters.py), when metrics are on.
         self.counters: Counters | None = None
@@ -81,51 +60,64 @@ class Commerce:
         # grants access on confirmation and takes it back on cancellation.
         self.on_status: Callable[[Order], Awaitable[None]] | None = None
 
-    # -- the host's catalogue -------------------------------------------------------------
+    # -- the host's catalogue (server/commerce/catalogue.py) -------------------------------
     async def create_product(self, host_id: str, data: ProductInput) -> Product:
-        return await self.store.create_product(host_id, data)
+        """A new product, with its variants if ``data`` has some (product_view shows
+        them)."""
+        return await self.catalogue.create(host_id, data)
 
     async def get_product(self, pid: str) -> Product | None:
-        return await self.store.get_product(pid)
+        """The record (archived ones too; deleted ones are gone)."""
+        return await self.catalogue.get(pid)
 
-    async def products_of(self, host_id: str) -> list[Product]:
-        return await self.store.products_of(host_id)
+    async def product_view(self, product: Product) -> dict[str, Any]:
+        return await self.catalogue.view(product)
 
-    async def update_product(self, product: Product, edit: ProductEdit,
-                             room_ids: list[str]) -> Product:
-        """Write the fields the edit names; the rooms of ``room_ids`` that show this card
-        show the new price and stock at once."""
-        updated = await self.store.update_product(product["product_id"], product["host_id"],
-                                                  edit)
-        pinned = await self.store.pinned_ids(room_ids)
-        for room_id, pid in zip(room_ids, pinned, strict=True):
-            if pid == updated["product_id"]:
-                await self.bus.publish(room_id, {"type": "card_pinned",
-                                                 "card": card_view(updated)})
-        return updated
+    async def products_of(self, host_id: str, status: str = "active") -> list[dict[str, Any]]:
+        return await self.catalogue.of_host(host_id, status)
 
-    async def delete_product(self, product: Product) -> None:
-        await self.store.delete_product(product)
+    async def update_product(self, product: Product, body: dict[str, Any],
+                             room_ids: list[str]) -> dict[str, Any]:
+        """Write the fields the edit ``body`` names; the rooms of ``room_ids`` that show
+        this card show the new price and stock at once."""
+        return await self.catalogue.update(product, body, room_ids)
 
-    async def attach(self, room_id: str, product: Product) -> None:
-        await self.store.attach(room_id, product["product_id"])
+    async def set_product_status(self, product: Product, status: str,
+                                 room_ids: list[str]) -> dict[str, Any] | None:
+        """Archive ("archived"), restore ("active") or delete ("deleted") a product and its
+        variants; archived and deleted ones leave the rooms of ``room_ids``."""
+        return await self.catalogue.set_status(product, status, room_ids)
+
+    async def attach(self, room_id: str, product: Product) -> str:
+        """List the product (a variant's parent) in the room; the id listed."""
+        top = await self.catalogue.check_on_sale(product)
+        await self.store.attach(room_id, top["product_id"])
+        return top["product_id"]
 
     async def detach(self, room_id: str, product: Product) -> None:
         """Take the product off the room, and its card off screen if it is pinned."""
+        pid = top_id(product)
         pinned = await self.store.pinned(room_id)
-        await self.store.detach(room_id, product["product_id"])
-        if pinned is not None and pinned["product_id"] == product["product_id"]:
+        await self.store.detach(room_id, pid)
+        if pinned is not None and pinned["product_id"] == pid:
             await self.unpin(room_id)
 
-    async def room_products(self, room_id: str) -> list[Product]:
-        return await self.store.room_products(room_id)
+    async def room_products(self, room_id: str) -> list[dict[str, Any]]:
+        """The products on show in the room (not archived), with their variants."""
+        return await self.catalogue.views(await self.store.room_products(room_id))
+
+    def gallery(self, folder: Path, settings: UploadsConfig) -> Gallery:
+        """The node's uploaded product photos (made on first use)."""
+        if self._gallery is None:
+            self._gallery = Gallery(self.store.redis, folder, settings)
+        return self._gallery
 
     async def pinned_products(self, room_ids: list[str]) -> dict[str, Product]:
         """The product each room pins now; rooms pinning none are left out (front door)."""
         pids = await self.store.pinned_ids(room_ids)
         out = {}
         for room_id, pid in zip(room_ids, pids, strict=True):
-            product = await self.store.get_product(pid) if pid else None
+            product = await self.store.pinned(room_id) if pid else None
             if product is not None:
                 out[room_id] = product
         return out
@@ -178,12 +170,16 @@ class Commerce:
             await self.counters.add(room_id, "card_clicks")
         return counted
 
-    async def pin(self, room_id: str, product: Product) -> None:
-        await self.store.attach(room_id, product["product_id"])
-        await self.store.pin(room_id, product["product_id"])
-        await self.bus.publish(room_id, {"type": "card_pinned", "card": card_view(product)})
+    async def pin(self, room_id: str, product: Product) -> str:
+        """Pin the product's card (a variant's parent's); the id pinned."""
+        top = await self.catalogue.check_on_sale(product)
+        await self.store.attach(room_id, top["product_id"])
+        await self.store.pin(room_id, top["product_id"])
+        (card,) = await self.catalogue.cards([top])
+        await self.bus.publish(room_id, {"type": "card_pinned", "card": card})
         if self.counters is not None:
             await self.counters.add(room_id, "card_pins")
+        return top["product_id"]
 
     async def unpin(self, room_id: str) -> None:
         await self.store.pin(room_id, None)
@@ -195,17 +191,22 @@ class Commerce:
         data = sale_input(body, now, product["per_buyer_limit"])
         if data.product_id != product["product_id"]:
             raise RuleError("product_id does not match")
-        await self.store.attach(room_id, product["product_id"])
+        top = await self.catalogue.check_on_sale(product)
+        await self.store.attach(room_id, top["product_id"])
         sale = await self.store.create_sale(room_id, product, data, now)
+        self.stock.mark_product(room_id, product["product_id"])
         kind = "sale_started" if sale["status"] == "live" else "sale_scheduled"
         await self.bus.publish(room_id, {"type": kind, "sale": sale_view(sale)})
         return sale
 
     async def end_sale(self, sale: Sale) -> Sale | None:
         """End the sale, if it has not ended; returns the sale as it is now."""
-        if await self.store.end_sale(sale["sale_id"], time.time()) is not None:
+        returned = await self.store.end_sale(sale["sale_id"], time.time())
+        if returned is not None:
             await self.bus.publish(sale["room_id"], {"type": "sale_ended",
                                                      "sale_id": sale["sale_id"]})
+            if returned:
+                self.stock.mark_product(sale["room_id"], sale["product_id"])
         return await self.store.get_sale(sale["sale_id"])
 
     async def set_status(self, order: Order, new: str, **extra: str) -> Order:
@@ -214,13 +215,12 @@ class Commerce:
         check_transition(order["status"], new, digital=order_kind(order) == "digital")
         now = time.time()
         if new == "cancelled":
-            done, _, _, before = await self.store.cancel(order["order_id"], now,
-                                                         only_reserved=False,
-                                                         reason=extra.get("reason", "cancelled"))
+            done, key, _, before = await self.store.cancel(
+                order["order_id"], now, only_reserved=False,
+                reason=extra.get("reason", "cancelled"))
             if not done:
                 raise RuleError(f"an order that is {before} cannot be cancelled", code="conflict")
-            if order.get("sale_id"):
-                self.stock.mark(order["room_id"], order["sale_id"])
+            self._restocked(order["room_id"], key)
         else:
             result = await self.store.transition(order, new, now, **extra)
             if result != "ok":
@@ -252,8 +252,10 @@ class Commerce:
             if sale is not None and sale["room_id"] == room_id:
                 source, on_sale = sale, sale["sale_id"]
         elif isinstance(product_id, str):
-            product = await self.store.get_product(product_id)
-            if product and await self.store.is_attached(room_id, product_id):
+            # A variant is on sale where its product is listed; archived ones are refused
+            # by BUY itself, so one that is archived meanwhile sells nothing either.
+            product = await self.store.products.get(product_id)
+            if product and await self.store.is_attached(room_id, top_id(product)):
                 source = product
         else:
             raise RuleError("a buy names a sale_id or a product_id")
@@ -287,6 +289,8 @@ class Commerce:
                 if remaining == 0:
                     await self.bus.publish(room_id, {"type": "sale_sold_out",
                                                      "sale_id": on_sale})
+            else:
+                self.stock.mark_product(room_id, source["product_id"])
             await self._tell_buyer(order)
         view = order_view(order)
         view["payment"] = self.payments.instructions(order)
@@ -322,10 +326,20 @@ class Commerce:
         pinned = await self.store.pinned(room_id)
         return {
             "seq": seq,
-            "pinned": card_view(pinned) if pinned else None,
-            "products": [card_view(p) for p in await self.store.room_products(room_id)],
+            "pinned": (await self.catalogue.cards([pinned]))[0] if pinned else None,
+            "products": await self.catalogue.cards(await self.store.room_products(room_id)),
             "sales": [sale_view(s) for s in await self.store.room_sales(room_id)],
+            "payment": {"provider": self.payments.name,
+                        "reservation_ttl_s": int(self.reservation_ttl)},
         }
+
+    def _restocked(self, room_id: str, key: str) -> None:
+        """Tell viewers the stock that a cancelled order put back (at ``key``)."""
+        kind, _, ident = key.partition(":")
+        if kind == "sale":
+            self.stock.mark(room_id, ident)
+        elif kind == "product":
+            self.stock.mark_product(room_id, ident)
 
     # -- background: sale schedule and reservation expiry, run by every node ---------------
     async def tick(self) -> None:
@@ -348,8 +362,7 @@ class Commerce:
             order = await self.store.get_order(oid)
             if order is None:
                 continue
-            if key.startswith("sale:"):
-                self.stock.mark(order["room_id"], key[5:])
+            self._restocked(order["room_id"], key)
             if self.on_status is not None:
                 await self.on_status(order)
             await self._tell_buyer(order)

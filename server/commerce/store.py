@@ -3,27 +3,24 @@
 from __future__ import annotations
 
 import secrets
-import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import asdict
-from typing import Any
+from typing import Any, cast
 
 import redis.asyncio as aioredis
 
 from server.commerce import lua
+from server.commerce.products import ProductStore
 from server.commerce.records import (
     Order,
     Product,
     Sale,
     Sellable,
     decode_order,
-    decode_product,
     decode_sale,
 )
 from server.commerce.rules import (
     Contact,
-    ProductEdit,
-    ProductInput,
     SaleInput,
     cancellable_statuses,
     person_keys,
@@ -43,6 +40,8 @@ BUY_ERRORS = {
     "sold_out": "sold out",
     "insufficient": "not enough left for that quantity",
     "limit": "over this buyer's limit",
+    "archived": "this product is no longer on sale",
+    "choose_variant": "this product comes in variants: buy one of them (its product_id)",
 }
 
 
@@ -56,6 +55,12 @@ def room_orders(room_id: str) -> str:
     return f"room:{room_id}:orders"
 
 
+def titled(source: Sellable) -> str:
+    """What an order or sale is called: the product's title, with its variant's label."""
+    label = cast(Mapping[str, Any], source).get("variant_label", "")
+    return f"{source['title']} ({label})" if label else source["title"]
+
+
 class BuyRefused(RuleError):
     def __init__(self, code: str, remaining: int) -> None:
         super().__init__(BUY_ERRORS[code], code=code)
@@ -67,62 +72,14 @@ class CommerceStore:
 
     def __init__(self, redis: aioredis.Redis) -> None:
         self.redis = redis
+        self.products = ProductStore(redis)
         self._buy = redis.register_script(lua.BUY)
         self._cancel = redis.register_script(lua.CANCEL)
         self._create_sale = redis.register_script(lua.CREATE_SALE)
         self._end_sale = redis.register_script(lua.END_SALE)
         self._transition = redis.register_script(lua.TRANSITION)
         self._order_page = redis.register_script(lua.ORDER_PAGE)
-        self._update_product = redis.register_script(lua.UPDATE_PRODUCT)
         self._click = redis.register_script(lua.CARD_CLICK)
-
-    # -- products -------------------------------------------------------------------------
-    async def create_product(self, host_id: str, data: ProductInput) -> Product:
-        pid = "p_" + secrets.token_hex(6)
-        fields = {**asdict(data), "product_id": pid, "host_id": host_id,
-                  "created_at": time.time(), "status": "active"}
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(f"product:{pid}", mapping=fields)  # type: ignore[arg-type]
-            pipe.sadd(f"host:{host_id}:products", pid)
-            await pipe.execute()
-        return decode_product(fields)
-
-    async def get_product(self, pid: str) -> Product | None:
-        if len(pid) > 64:
-            return None
-        raw = await self.redis.hgetall(f"product:{pid}")
-        if not raw or raw.get("status") == "deleted":
-            return None
-        return decode_product(raw)
-
-    async def _products(self, ids: Iterable[Any]) -> list[Product]:
-        raws = await hashes(self.redis, "product:", ids)
-        return [decode_product(r) for r in raws if r and r.get("status") != "deleted"]
-
-    async def products_of(self, host_id: str) -> list[Product]:
-        ids = await self.redis.smembers(f"host:{host_id}:products")
-        return sorted(await self._products(ids), key=lambda p: p["created_at"])
-
-    async def update_product(self, pid: str, host_id: str, edit: ProductEdit) -> Product:
-        """Write the named fields in one script; stock never goes through Python."""
-        flat = [str(x) for kv in edit.changes.items() for x in kv]
-        expected = "" if edit.expected_stock is None else str(edit.expected_stock)
-        code, stock = await self._update_product(keys=[f"product:{pid}"],
-                                                 args=[host_id, expected, *flat])
-        if code == "stock_moved":
-            raise RuleError(f"the stock changed meanwhile (now {stock}); check it and "
-                            "edit again", code="conflict")
-        if code != "ok":
-            raise RuleError("no such product", code=str(code))
-        product = await self.get_product(pid)
-        if product is None:
-            raise RuleError("no such product", code="not_found")
-        return product
-
-    async def delete_product(self, product: Product) -> None:
-        pid = product["product_id"]
-        await self.redis.hset(f"product:{pid}", "status", "deleted")
-        await self.redis.srem(f"host:{product['host_id']}:products", pid)
 
     # -- rooms: attached products and the pinned card --------------------------------------
     async def attach(self, room_id: str, pid: str) -> None:
@@ -135,8 +92,9 @@ class CommerceStore:
             1, f"room:{room_id}:pinned", pid)
 
     async def room_products(self, room_id: str) -> list[Product]:
+        """The products on show in the room: attached, and neither archived nor deleted."""
         ids = sorted(str(i) for i in await self.redis.smembers(f"room:{room_id}:products"))
-        return await self._products(ids)
+        return [p for p in await self.products.many(ids) if p["status"] == "active"]
 
     async def is_attached(self, room_id: str, pid: str) -> bool:
         return bool(await self.redis.sismember(f"room:{room_id}:products", pid))
@@ -165,8 +123,10 @@ class CommerceStore:
                 for p in await self.redis.mget([f"room:{r}:pinned" for r in room_ids])]
 
     async def pinned(self, room_id: str) -> Product | None:
+        """The pinned product, unless it has been archived (or deleted) since."""
         pid = await self.redis.get(f"room:{room_id}:pinned")
-        return await self.get_product(str(pid)) if pid else None
+        product = await self.products.get(str(pid)) if pid else None
+        return product if product is not None and product["status"] == "active" else None
 
     # -- flash sales ------------------------------------------------------------------------
     async def create_sale(self, room_id: str, product: Product, data: SaleInput,
@@ -174,7 +134,7 @@ class CommerceStore:
         sid = "s_" + secrets.token_hex(6)
         fields: dict[str, str | int | float] = {
             "sale_id": sid, "room_id": room_id, "product_id": product["product_id"],
-            "host_id": product["host_id"], "title": product["title"],
+            "host_id": product["host_id"], "title": titled(product),
             "currency": product["currency"], "price": data.price, "list_price": product["price"],
             "quantity": data.quantity, "remaining": data.quantity,
             "per_buyer_limit": data.per_buyer_limit, "starts_at": data.starts_at,
@@ -191,6 +151,8 @@ class CommerceStore:
             raise RuleError("no such product", code="not_found")
         if code == "invalid":
             raise RuleError("the sale's quantity or times are not valid numbers")
+        if code in ("archived", "choose_variant"):
+            raise BuyRefused(str(code), -1)
         if code != "ok":
             raise RuleError(f"only {stock} in stock for a sale of {data.quantity}",
                             code="insufficient")
@@ -253,8 +215,8 @@ class CommerceStore:
         fields: dict[str, str | int | float] = {
             "order_id": oid, "buyer_id": buyer_id, "host_id": source["host_id"],
             "room_id": room_id, "product_id": source["product_id"],
-            "product_title": source["title"], "sale_id": sale_id,
-            "quantity": quantity, "unit_price": source["price"], "currency": source["currency"],
+            "product_title": titled(source), "sale_id": sale_id,
+            "quantity": quantity, "currency": source["currency"],
             "name": contact.name, "phone": contact.phone, "address": contact.address,
             "created_at": now, "idempotency_key": idem, "source": src_key,
             "source_field": "remaining" if is_sale else "stock", "tracking_number": "",
@@ -265,7 +227,8 @@ class CommerceStore:
             keys=[src_key, f"{src_key}:buyers", f"idem:{buyer_id}:{idem}", f"order:{oid}",
                   f"buyer:{buyer_id}:orders", f"host:{source['host_id']}:orders",
                   RESERVATIONS, f"room:{room_id}:orders" if room_id else "",
-                  f"{src_key}:contacts"],
+                  f"{src_key}:contacts",
+                  f"product:{source['product_id']}" if is_sale else ""],
             args=[now, quantity, buyer_id, oid, fields["source_field"],
                   source["per_buyer_limit"], "confirmed" if confirm else "reserved",
                   now + reservation_ttl, phone_key, address_key, *flat])

@@ -194,6 +194,7 @@ RULE_STATUS = {
     "unauthorized": 401, "forbidden": 403, "muted": 403, "not_found": 404,
     "conflict": 409, "insufficient": 409, "sold_out": 409, "not_started": 409, "ended": 409,
     "limit": 409, "rate_limited": 429, "unavailable": 503,
+    "archived": 409, "quota": 429, "unsupported_media_type": 415,
 }
 
 

@@ -1,4 +1,4 @@
-"""The host's shop: products, cards, flash sales, orders, chat moderation."""
+"""The host's shop: products, cards, flash sales, orders (chat moderation: moderation.py)."""
 
 from __future__ import annotations
 
@@ -12,12 +12,11 @@ from server.commerce.rules import (
     STATUSES,
     order_kind,
     orders_csv,
-    product_edit,
     product_input,
     tracking_number,
 )
-from server.commerce.service import order_view, sale_view
 from server.commerce.store import PAGE_MAX
+from server.commerce.views import order_view, sale_view
 from server.live.context import ctx
 from server.platform.wire import json_response
 from server.web.http import ApiError, read_json
@@ -42,25 +41,42 @@ async def _product_from_body(request: web.Request, host: Host,
     return await own_product(request, host, pid)
 
 
+async def _own_images(request: web.Request, host: Host, body: dict[str, Any]) -> None:
+    """A product may show the host's own uploads (or any outside URL), not another's."""
+    app = ctx(request)
+    urls = [u for u in (body.get("image"), body.get("thumb")) if isinstance(u, str)]
+    await app.commerce.gallery(app.config.data_dir / "uploads",
+                               app.config.uploads).check_owned(host.host_id, urls)
+
+
+async def _room_ids(request: web.Request, host: Host) -> list[str]:
+    return [r.room_id for r in await ctx(request).store.rooms_of(host.host_id)]
+
+
 @routes.post("/api/products")
 async def create_product(request: web.Request) -> web.Response:
     host = await current_host(request)
-    data = product_input(await _body(request))
-    product = await ctx(request).commerce.create_product(host.host_id, data)
-    return json_response(product, status=201)
+    body = await _body(request)
+    data = product_input(body)
+    await _own_images(request, host, body)
+    commerce = ctx(request).commerce
+    product = await commerce.create_product(host.host_id, data)
+    return json_response(await commerce.product_view(product), status=201)
 
 
 @routes.get("/api/products")
 async def list_products(request: web.Request) -> web.Response:
+    """The host's products (``status``: active, the default, or archived)."""
     host = await current_host(request)
-    return json_response(
-        {"products": await ctx(request).commerce.products_of(host.host_id)})
+    return json_response({"products": await ctx(request).commerce.products_of(
+        host.host_id, request.query.get("status", "active")[:16])})
 
 
 @routes.get("/api/products/{product_id}")
 async def get_product(request: web.Request) -> web.Response:
     host = await current_host(request)
-    return json_response(await own_product(request, host, request.match_info["product_id"]))
+    product = await own_product(request, host, request.match_info["product_id"])
+    return json_response(await ctx(request).commerce.product_view(product))
 
 
 @routes.patch("/api/products/{product_id}")
@@ -69,29 +85,44 @@ async def update_product(request: web.Request) -> web.Response:
     product = await own_product(request, host, request.match_info["product_id"])
     # The body may arrive long after the product was read: nothing read above is
     # written back; the script writes only the fields named, atomically.
-    edit = product_edit(await _body(request))
-    app = ctx(request)
+    body = await _body(request)
+    await _own_images(request, host, body)
     # Rooms showing this card show the new price and stock at once.
-    rooms = await app.store.rooms_of(host.host_id)
-    updated = await app.commerce.update_product(product, edit, [r.room_id for r in rooms])
+    updated = await ctx(request).commerce.update_product(product, body,
+                                                         await _room_ids(request, host))
     return json_response(updated)
+
+
+async def _set_status(request: web.Request, status: str) -> dict[str, Any] | None:
+    host = await current_host(request)
+    product = await own_product(request, host, request.match_info["product_id"])
+    return await ctx(request).commerce.set_product_status(product, status,
+                                                          await _room_ids(request, host))
 
 
 @routes.delete("/api/products/{product_id}")
 async def delete_product(request: web.Request) -> web.Response:
-    host = await current_host(request)
-    product = await own_product(request, host, request.match_info["product_id"])
-    await ctx(request).commerce.delete_product(product)
+    await _set_status(request, "deleted")
     return web.Response(status=204)
+
+
+@routes.post("/api/products/{product_id}/archive")
+async def archive_product(request: web.Request) -> web.Response:
+    """Off sale and off every room; kept for the host to restore."""
+    return json_response(await _set_status(request, "archived"))
+
+
+@routes.post("/api/products/{product_id}/restore")
+async def restore_product(request: web.Request) -> web.Response:
+    return json_response(await _set_status(request, "active"))
 
 
 @routes.post("/api/rooms/{room_id}/products")
 async def attach_product(request: web.Request) -> web.Response:
     host, room = await own_room(request)
     product = await _product_from_body(request, host, await _body(request))
-    await ctx(request).commerce.attach(room.room_id, product)
-    return json_response({"room_id": room.room_id, "product_id": product["product_id"]},
-                             status=201)
+    listed = await ctx(request).commerce.attach(room.room_id, product)
+    return json_response({"room_id": room.room_id, "product_id": listed}, status=201)
 
 
 @routes.get("/api/rooms/{room_id}/products")
@@ -113,8 +144,7 @@ async def detach_product(request: web.Request) -> web.Response:
 async def pin(request: web.Request) -> web.Response:
     host, room = await own_room(request)
     product = await _product_from_body(request, host, await _body(request))
-    await ctx(request).commerce.pin(room.room_id, product)
-    return json_response({"pinned": product["product_id"]})
+    return json_response({"pinned": await ctx(request).commerce.pin(room.room_id, product)})
 
 
 @routes.delete("/api/rooms/{room_id}/pin")
@@ -251,24 +281,3 @@ async def deliver_order(request: web.Request) -> web.Response:
 @routes.post("/api/orders/{order_id}/cancel")
 async def cancel_order(request: web.Request) -> web.Response:
     return await _move(request, "cancelled", reason="cancelled by the seller")
-
-
-# -- chat moderation --------------------------------------------------------------------------
-@routes.delete("/api/rooms/{room_id}/chat/{message_id}")
-async def delete_message(request: web.Request) -> web.Response:
-    _, room = await own_room(request)
-    message_id = request.match_info["message_id"]
-    if len(message_id) > 40:
-        raise ApiError(404, "not_found", "no such message")
-    await ctx(request).chat.delete(room.room_id, message_id)
-    return web.Response(status=204)
-
-
-@routes.post("/api/rooms/{room_id}/mutes")
-async def mute_viewer(request: web.Request) -> web.Response:
-    _, room = await own_room(request)
-    viewer_id = (await _body(request)).get("viewer_id")
-    if not isinstance(viewer_id, str) or not viewer_id.startswith("v_") or len(viewer_id) > 40:
-        raise ApiError(400, "invalid", "viewer_id must be a viewer id (v_...)")
-    await ctx(request).chat.mute(room.room_id, viewer_id)
-    return json_response({"muted": viewer_id}, status=201)
