@@ -183,6 +183,9 @@ DEMO_PRODUCTS: list[dict[str, Any]] = [
 ]
 
 
+DEMO_NOTICE = "The studio and operator links sign you in: share only the viewer link."
+
+
 @dataclass(frozen=True)
 class Demo:
     room: Room
@@ -224,14 +227,16 @@ async def _demo(context: AppContext) -> Demo:
     _, operator_token = await _demo_account(store, "operator", DEMO_OPERATOR)
     if not await store.redis.exists("demo:products"):
         ids = []
-        for item in DEMO_PRODUCTS:
-            product = await context.commerce.create_product(host_id, product_input(
+        for number, item in enumerate(DEMO_PRODUCTS):
+            made = await context.commerce.create_product(host_id, product_input(
                 _demo_product(item)))
+            product = await context.commerce.get_product(str(made["product_id"]))
+            if product is None:
+                continue
             await context.commerce.attach(room.room_id, product)
+            if number == 0:
+                await context.commerce.pin(room.room_id, product)
             ids.append(product["product_id"])
-        first = await context.commerce.get_product(ids[0])
-        if first is not None:
-            await context.commerce.pin(room.room_id, first)
         await store.redis.set("demo:products", json.dumps(ids))
     return Demo(room, host_token, operator_token)
 
@@ -250,7 +255,6 @@ def _print_demo(demo: Demo, base: str, lan: bool) -> None:
     studio = f"{base}/studio/{room_id}#signin={demo.host_token}"
     viewer = f"{base}/watch/{room_id}"
     lines = [
-        "Stallcast demo ready",
         ("Front door:", f"{base}/"),
         ("Host studio:", studio),
         ("Viewer:", viewer),
@@ -261,16 +265,18 @@ def _print_demo(demo: Demo, base: str, lan: bool) -> None:
         ("Stream key:", demo.room.stream_key),
     ]
     out = sys.stdout
-    for line in lines:
-        out.write(line + "\n" if isinstance(line, str) else f"  {line[0]:<12} {line[1]}\n")
-    out.write("  The studio and operator links sign you in: share only the viewer link.\n")
-    if lan:
+    out.write("Stallcast demo ready\n")
+    if lan:  # above the links, so that they stay in view; they end with the notice
         import segno
 
-        out.write("\nScan to watch on a phone (viewer link):\n")
+        out.write("Scan to watch on a phone (the viewer link):\n")
         segno.make(viewer, error="m").terminal(out=out, compact=True)
-        out.write("\nScan to go live from a phone (studio link, signs in; do not share):\n")
+        out.write("Scan to go live from a phone (the studio link: it signs in, keep it to "
+                  "yourself):\n")
         segno.make(studio, error="l").terminal(out=out, compact=True)
+    for label, link in lines:
+        out.write(f"  {label:<12} {link}\n")
+    out.write(f"  {DEMO_NOTICE}\n")
     out.flush()
 
 
