@@ -266,11 +266,13 @@ for from in string.gmatch(ARGV[3], '%S+') do
 end
 if not allowed then return status end
 for i = 1, #KEYS do
-  local st = redis.call('HGET', KEYS[i], 'status')
-  if i ~= 2 and st and st ~= 'deleted' then
-    redis.call('HSET', KEYS[i], 'status', ARGV[2], 'updated_at', ARGV[4])
-    if ARGV[2] == 'deleted' then
-      redis.call('SREM', KEYS[2], redis.call('HGET', KEYS[i], 'product_id'))
+  if i ~= 2 then
+    local st = redis.call('HGET', KEYS[i], 'status')
+    if st and st ~= 'deleted' then
+      redis.call('HSET', KEYS[i], 'status', ARGV[2], 'updated_at', ARGV[4])
+      if ARGV[2] == 'deleted' then
+        redis.call('SREM', KEYS[2], redis.call('HGET', KEYS[i], 'product_id'))
+      end
     end
   end
 end
