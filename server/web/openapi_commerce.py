@@ -57,21 +57,71 @@ BAD = {"400": _err("invalid input"), "413": _err("body too large"),
        "415": _err("not JSON")}
 
 
+def upload_paths() -> dict[str, Any]:
+    image = {"description": "the photo as taken or picked", "schema": {
+        "type": "string", "format": "binary"}}
+    return {
+        "/api/uploads": {
+            "post": {**_op("Upload a product photo (JPEG, PNG or WebP, at most "
+                           "uploads.max_image_bytes): stored upright, without metadata, as a "
+                           "card image and a square thumbnail", HOST, {
+                               "201": _json("the images' URLs and the card's size", "Upload"),
+                               **AUTH, "400": _err("bad_image: not a sound image of that type"),
+                               "413": _err("too_large"),
+                               "415": _err("unsupported_media_type"),
+                               "429": _err("quota: the host keeps uploads.images_per_host")}),
+                     "requestBody": {"required": True, "content": {
+                         kind: image for kind in ("image/jpeg", "image/png", "image/webp")}}},
+        },
+        "/api/uploads/{image_id}": {
+            "parameters": [_p("image_id")],
+            "delete": _op("Delete an uploaded photo (its place in the quota is freed)", HOST,
+                          {"204": {"description": "deleted"}, **OWN}),
+        },
+        "/uploads/{name}": {
+            "parameters": [_p("name")],
+            "get": _op("An uploaded photo's card or thumbnail (public, cached for good)", None, {
+                "200": {"description": "JPEG", "content": {"image/jpeg": {
+                    "schema": {"type": "string", "format": "binary"}}}},
+                "404": _err("no such image")}),
+        },
+    }
+
+
 def commerce_paths() -> dict[str, Any]:
     room = [_p("room_id")]
     return {
         "/api/products": {
-            "post": _op("Create a product", HOST, {"201": _json("product", "Product"),
-                                                   **AUTH, **BAD}, "ProductInput"),
-            "get": _op("The host's products", HOST, {"200": _json("products"), **AUTH}),
+            "post": _op("Create a product, with 2-10 variants if it comes in several (each "
+                        "its own product_id, price and stock)", HOST, {
+                            "201": _json("product", "Product"), **AUTH, **BAD,
+                            "403": _err("image or thumb is another host's upload")},
+                        "ProductInput"),
+            "get": {**_op("The host's products (variants inside their product)", HOST,
+                          {"200": _json("products"), "400": _err("bad status"), **AUTH}),
+                    "parameters": [_q("status", "active (default) or archived")]},
         },
         "/api/products/{product_id}": {
             "parameters": [_p("product_id")],
             "get": _op("One product", HOST, {"200": _json("product", "Product"), **OWN}),
             "patch": _op("Change a product (fields given are replaced)", HOST,
                          {"200": _json("product", "Product"), **OWN, **BAD}, "ProductInput"),
-            "delete": _op("Delete a product", HOST, {"204": {"description": "deleted"}, **OWN}),
+            "delete": _op("Delete a product (and its variants)", HOST,
+                          {"204": {"description": "deleted"}, **OWN}),
         },
+        **{
+            f"/api/products/{{product_id}}/{action}": {
+                "parameters": [_p("product_id")],
+                "post": _op(summary, HOST, {"200": _json("product", "Product"), **OWN,
+                                            "400": _err("a variant: archive its product")}),
+            }
+            for action, summary in [
+                ("archive", "Take a product (and its variants) off sale and off every room: "
+                            "its pinned card goes, its open sales end"),
+                ("restore", "Put an archived product back on sale"),
+            ]
+        },
+        **upload_paths(),
         "/api/rooms/{room_id}/products": {
             "parameters": room,
             "post": _op("Attach a product to the room", HOST,
@@ -264,12 +314,31 @@ def ops_paths() -> dict[str, Any]:
 def commerce_schemas() -> dict[str, Any]:
     s, i = {"type": "string"}, {"type": "integer"}
     return {
-        "ProductInput": {"type": "object", "required": ["title", "price", "currency", "stock"],
+        "ProductInput": {"type": "object", "required": ["title", "currency"],
+                         "description": "price and stock are required unless variants are "
+                                        "given (each variant has its own)",
                          "properties": {"title": s, "description": s, "price": i,
-                                        "currency": s, "image": s, "stock": i,
+                                        "currency": s, "image": s, "thumb": s, "stock": i,
+                                        "per_buyer_limit": i, "shipping_fee": i,
+                                        "variants": {"type": "array", "minItems": 2,
+                                                     "maxItems": 10, "items": {
+                                                         "$ref": "#/components/schemas/"
+                                                                 "VariantInput"}},
+                                        "label": s, "expected_stock": i}},
+        "VariantInput": {"type": "object", "required": ["label", "price", "stock"],
+                         "properties": {"label": s, "price": i, "stock": i,
                                         "per_buyer_limit": i}},
-        "Product": {"type": "object", "properties": {"product_id": s, "host_id": s, "title": s,
-                                                     "price": i, "currency": s, "stock": i}},
+        "Product": {"type": "object", "properties": {
+            "product_id": s, "host_id": s, "title": s, "description": s, "price": i,
+            "currency": s, "stock": i, "image": s, "thumb": s, "per_buyer_limit": i,
+            "shipping_fee": i, "status": {"type": "string",
+                                          "enum": ["active", "archived"]},
+            "parent_id": s, "variant_label": s,
+            "variants": {"type": "array", "items": {"$ref": "#/components/schemas/Variant"}}}},
+        "Variant": {"type": "object", "properties": {"product_id": s, "label": s, "price": i,
+                                                     "stock": i, "per_buyer_limit": i}},
+        "Upload": {"type": "object", "properties": {"image_id": s, "card": s, "thumb": s,
+                                                    "width": i, "height": i}},
         "ProductRef": {"type": "object", "required": ["product_id"],
                        "properties": {"product_id": s}},
         "ViewerRef": {"type": "object", "required": ["viewer_id"],
@@ -279,9 +348,11 @@ def commerce_schemas() -> dict[str, Any]:
                       "properties": {"product_id": s, "price": i, "quantity": i,
                                      "duration": i, "start_in": i,
                                      "starts_at": {"type": "number"}, "per_buyer_limit": i}},
-        "Sale": {"type": "object", "properties": {"sale_id": s, "remaining": i, "status": s}},
+        "Sale": {"type": "object", "properties": {"sale_id": s, "remaining": i, "status": s,
+                                                  "shipping_fee": i}},
         "Order": {"type": "object", "properties": {"order_id": s, "status": s, "quantity": i,
-                                                   "unit_price": i, "currency": s}},
+                                                   "unit_price": i, "currency": s,
+                                                   "shipping_fee": i, "total": i}},
         "Tracking": {"type": "object", "required": ["tracking_number"],
                      "properties": {"tracking_number": s}},
         "BuyInput": {"type": "object", "required": ["idempotency_key"], "properties": {
