@@ -170,7 +170,7 @@ async def run_story(server: Running, room: dict[str, str], logs: list[str],
         t_end = time.monotonic()
         await studio.get_by_role("button", name="End").click()
         await expect(studio.locator("#status")).to_have_text("ended", timeout=10_000)
-        await expect(watch.locator("#status")).to_have_text("the host has left",
+        await expect(watch.locator("#status")).to_have_text("the show has ended",
                                                             timeout=10_000)
         timings["host_left_seen_s"] = round(time.monotonic() - t_end, 2)
         events = await event_log(watch)
@@ -190,7 +190,7 @@ async def run_story(server: Running, room: dict[str, str], logs: list[str],
         events = await event_log(watch)
         assert "host_live" in [e.get("type") for e in events[seen:]], events
         await studio.get_by_role("button", name="End").click()
-        await expect(watch.locator("#status")).to_have_text("the host has left",
+        await expect(watch.locator("#status")).to_have_text("the show has ended",
                                                             timeout=10_000)
 
         # Leaving the page ends the viewer's session on the server with a keepalive DELETE

@@ -2,9 +2,10 @@
 // reconnect, since order_status events sent while the page was away are not in the room
 // snapshot), then kept current by buy results and order_status events.
 
-import { language, t } from "../shared/i18n.js";
+import { language, t, tn } from "../shared/i18n.js";
 import { money } from "./watch-format.js";
 
+const TOAST_MS = 8000;
 const ORDER_STEPS = ["reserved", "confirmed", "shipped", "delivered"];
 
 export function createOrders({ els, api, roomId }) {
@@ -47,7 +48,8 @@ export function createOrders({ els, api, roomId }) {
 
   function renderOrders() {
     const list = [...orders.values()].sort((a, b) => (b.created_at || 0) - (a.created_at || 0));
-    els.shop.hidden = list.length === 0; // the panel appears with the first order
+    els.ordersOpen.hidden = list.length === 0; // the button appears with the first order
+    els.ordersOpen.textContent = tn("watch.orders.open", list.length);
     els.orders.replaceChildren(...list.map((order) => {
       const li = document.createElement("li");
       li.dataset.orderId = order.order_id;
@@ -56,7 +58,9 @@ export function createOrders({ els, api, roomId }) {
       what.className = "order-what";
       what.textContent = t("watch.order.line", {
         title: order.product_title || "", quantity: order.quantity,
-        total: money((order.unit_price || 0) * (order.quantity || 1), order.currency) });
+        total: money(typeof order.total === "number" ? order.total
+          : (order.unit_price || 0) * (order.quantity || 1) + (order.shipping_fee || 0),
+        order.currency) });
       const status = document.createElement("p");
       status.className = `order-status status-${order.status}`;
       status.textContent = orderStatus(order);
@@ -100,10 +104,22 @@ export function createOrders({ els, api, roomId }) {
     }
   }
 
+  // The toast over the video goes after a while; the orders sheet keeps the full story.
+  let toastTimer = null;
   function say(key, orderId) {
     shown = { key, order: orderId };
     renderShopMessage();
+    clearTimeout(toastTimer);
+    toastTimer = setTimeout(() => {
+      shown = null;
+      renderShopMessage();
+    }, TOAST_MS);
   }
+
+  els.ordersOpen.addEventListener("click", () => {
+    if (!els.ordersSheet.open) els.ordersSheet.showModal();
+  });
+  els.ordersClose.addEventListener("click", () => els.ordersSheet.close());
 
   return {
     all: orders,

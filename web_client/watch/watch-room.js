@@ -23,6 +23,12 @@ export class Room {
     this.sales = new Map();
     this.chat = [];
     this.likes = 0;
+    this.viewers = null; // how many watch (snapshot viewers, audience events)
+    this.ended = false; // the host ended the show (show_ended, snapshot show.state "ended")
+    this.replayUrl = null; // the class made from the ended show, once there is one
+    this.sessionId = null;
+    this.pinnedMessage = null;
+    this.payment = null; // {provider: "cod" | "manual", reservation_ttl_s}
     this.viewerId = null;
     this.muted = false;
     this.clockOffset = 0; // server clock minus ours, in seconds
@@ -99,6 +105,32 @@ export class Room {
       .filter((s) => s && s.status !== "ended").map((s) => [s.sale_id, { ...s }]));
     if (Array.isArray(snap.chat)) this.chat = snap.chat.slice(-MAX_CHAT);
     if (typeof snap.likes === "number") this.likes = snap.likes;
+    if (typeof snap.viewers === "number") this.viewers = snap.viewers;
+    if ("pinned_message" in snap) this.pinnedMessage = snap.pinned_message || null;
+    if (snap.payment && typeof snap.payment === "object") this.payment = snap.payment;
+    const show = snap.show && typeof snap.show === "object" ? snap.show : null;
+    if (show) {
+      this.ended = show.state === "ended" && !this.live;
+      this.sessionId = show.session_id || this.sessionId;
+      this.replayUrl = this.ended ? (show.replay_url || null) : null;
+      if (this.ended) this.hostLeft = false;
+    }
+  }
+
+  /** A product's stock moved (product_stock): the card, the room's list and variants. */
+  productStock(productId, stock) {
+    const update = (card) => {
+      if (!card) return card;
+      let next = card;
+      if (card.product_id === productId) next = { ...next, stock };
+      if (Array.isArray(card.variants) && card.variants.some((v) => v.product_id === productId)) {
+        const variants = card.variants.map((v) => (v.product_id === productId ? { ...v, stock } : v));
+        next = { ...next, variants, stock: variants.reduce((sum, v) => sum + Math.max(0, v.stock), 0) };
+      }
+      return next;
+    };
+    this.pinned = update(this.pinned);
+    this.products = this.products.map(update);
   }
 
   apply(ev) {
@@ -106,10 +138,39 @@ export class Room {
       case "host_live":
         this.live = true;
         this.hostLeft = false;
+        this.ended = false;
+        this.replayUrl = null;
         break;
       case "host_left":
         this.live = false;
-        this.hostLeft = true;
+        this.hostLeft = !this.ended;
+        break;
+      case "show_ended":
+        this.live = false;
+        this.hostLeft = false;
+        this.ended = true;
+        this.sessionId = ev.session_id || this.sessionId;
+        this.replayUrl = ev.replay_url || null;
+        break;
+      case "replay_ready":
+        if (!ev.session_id || !this.sessionId || ev.session_id === this.sessionId) {
+          this.replayUrl = ev.url || this.replayUrl;
+        }
+        break;
+      case "audience":
+        if (typeof ev.viewers === "number") this.viewers = ev.viewers;
+        break;
+      case "product_stock":
+        if (ev.product_id && typeof ev.stock === "number") this.productStock(ev.product_id, ev.stock);
+        break;
+      case "chat_pinned":
+        this.pinnedMessage = ev.message || null;
+        break;
+      case "chat_unpinned":
+        this.pinnedMessage = null;
+        break;
+      case "viewer_unmuted":
+        if (ev.viewer_id && ev.viewer_id === this.viewerId) this.muted = false;
         break;
       case "card_pinned":
         this.pinned = ev.card || null;
@@ -148,6 +209,9 @@ export class Room {
         break;
       case "chat_deleted":
         this.chat = this.chat.filter((m) => m.message_id !== ev.message_id);
+        if (this.pinnedMessage && this.pinnedMessage.message_id === ev.message_id) {
+          this.pinnedMessage = null;
+        }
         break;
       case "viewer_muted":
         if (ev.viewer_id && ev.viewer_id === this.viewerId) this.muted = true;

@@ -1,18 +1,23 @@
-// Stallcast viewer player: /watch/{room_id}. Plays the room over WHEP (muted at first, with a
-// tap-to-unmute button), follows the room's events on the "events" data channel (host live or
+// Stallcast viewer player: /watch/{room_id}, full screen and vertical. Plays the room over
+// WHEP (muted at first, with a tap-to-unmute button; a portrait stream fills a portrait
+// screen, a landscape one fits), follows the room's events on the "events" data channel (host live or
 // gone, product card, flash sale, chat, likes, the viewer's own orders), buys, chats and likes
 // on the same channel, and reconnects by itself after a network drop.
 //
 // Modules: watch-conn.js (WHEP connection and reconnects), watch-room.js (room state and
-// sequence numbers), watch-shop.js (card, sale, checkout), watch-orders.js (the viewer's
-// orders), watch-chat.js (chat, likes) and watch-format.js (money, countdowns, error words).
+// sequence numbers), watch-shop.js (card, sale banner), watch-checkout.js (the buy sheet),
+// watch-orders.js (the viewer's orders), watch-chat.js (chat, nickname, likes),
+// watch-share.js (link, share sheet, QR code) and watch-format.js (money, countdowns).
 
-import { initI18n, languageSwitcher, t } from "../shared/i18n.js";
+import { initI18n, languageSwitcher, t, tn } from "../shared/i18n.js";
+import { errorText } from "../shared/errors.js";
 import { Connection } from "./watch-conn.js";
 import { Room } from "./watch-room.js";
 import { createShop } from "./watch-shop.js";
+import { createCheckout } from "./watch-checkout.js";
 import { createOrders } from "./watch-orders.js";
 import { createChat } from "./watch-chat.js";
+import { createShare } from "./watch-share.js";
 import { currentViewer, viewerApi as api, viewerToken } from "../shared/viewer.js";
 
 const NAMESPACES = ["watch"];
@@ -20,6 +25,18 @@ const MAX_EVENTS = 1000; // window.stallcast.events keeps the latest this many
 
 const $ = (id) => document.getElementById(id);
 const els = {
+  stage: $("stage"), tapLayer: $("tap-layer"), hearts: $("hearts"), avatar: $("avatar"),
+  viewers: $("viewers"), stageText: $("stage-text"), replayLink: $("replay-link"),
+  cardStock: $("card-stock"), cardLimit: $("card-limit"), saleBar: $("sale-bar"),
+  variants: $("variants"), variantList: $("variant-list"), qtyMinus: $("qty-minus"),
+  qtyPlus: $("qty-plus"), qtyHint: $("qty-hint"), checkoutSubtotal: $("checkout-subtotal"),
+  checkoutShipping: $("checkout-shipping"), checkoutPayment: $("checkout-payment"),
+  ordersOpen: $("orders-open"), ordersSheet: $("orders-sheet"), ordersClose: $("orders-close"),
+  chatPinned: $("chat-pinned"), nick: $("nick"), nickForm: $("nick-form"),
+  nickInput: $("nick-input"), nickStatus: $("nick-status"), nickSave: $("nick-save"),
+  nickCancel: $("nick-cancel"), share: $("share"), shareSheet: $("share-sheet"),
+  shareUrl: $("share-url"), shareQr: $("share-qr"), shareStatus: $("share-status"),
+  shareCopy: $("share-copy"), shareNative: $("share-native"), shareClose: $("share-close"),
   title: $("title"), liveBadge: $("live-badge"), lang: $("lang"),
   video: $("video"), unmute: $("unmute"), stageNote: $("stage-note"), status: $("status"),
   sale: $("sale"), saleTitle: $("sale-title"), salePrice: $("sale-price"),
@@ -49,18 +66,20 @@ window.stallcast = stallcast;
 
 const ui = {
   connState: "connecting",
-  fatal: null, // what stops the page (no such room): { key } of a message, or { message }
+  fatal: null, // what stops the page: { key } of a message (no such room), or { error } (refused)
   framesSeen: false,
   roomTitle: "",
+  hostName: "",
 };
 
 // -- status -----------------------------------------------------------------------------------
 
 function statusNow(room) {
   if (ui.fatal) {
-    const message = ui.fatal.key ? t(ui.fatal.key) : ui.fatal.message;
+    const message = ui.fatal.key ? t(ui.fatal.key) : errorText(ui.fatal.error);
     return ["error", t("watch.status.error", { message })];
   }
+  if (room.ended) return ["ended", t("watch.status.ended")];
   if (ui.connState === "reconnecting") return ["reconnecting", t("watch.status.reconnecting")];
   if (room.hostLeft) return ["left", t("watch.status.left")];
   if (room.live === false) return ["waiting", t("watch.status.waiting")];
@@ -69,7 +88,7 @@ function statusNow(room) {
 }
 
 const NOTES = {
-  reconnecting: "watch.stage.reconnecting", left: "watch.stage.left",
+  ended: "watch.stage.ended", reconnecting: "watch.stage.reconnecting", left: "watch.stage.left",
   waiting: "watch.stage.waiting", error: "watch.stage.error",
 };
 
@@ -82,18 +101,31 @@ function renderStatus() {
   }
   const note = NOTES[kind];
   els.stageNote.hidden = !note;
-  if (note) els.stageNote.textContent = t(note);
+  els.stageNote.dataset.state = kind;
+  const replay = kind === "ended" && room.replayUrl ? room.replayUrl : "";
+  if (note) els.stageText.textContent = t(replay ? "watch.stage.endedReplay" : note);
+  els.replayLink.hidden = !replay;
+  if (replay) {
+    if (els.replayLink.getAttribute("href") !== replay) els.replayLink.href = replay;
+    els.replayLink.textContent = t("watch.replay.link");
+  }
   const live = room.live === true && !ui.fatal;
   els.liveBadge.textContent = live ? t("common.live") : t("common.offline");
   els.liveBadge.classList.toggle("live", live);
+  els.viewers.textContent = typeof room.viewers === "number"
+    ? tn("common.viewerCount", room.viewers) : "";
   els.title.textContent = ui.roomTitle || t("watch.title");
+  const who = ui.hostName || ui.roomTitle || t("watch.host.unknown");
+  els.avatar.textContent = [...who.trim()][0]?.toUpperCase() || "";
   document.title = t("watch.pageTitle", { title: ui.roomTitle || t("watch.title") });
   els.unmute.textContent = els.video.muted ? t("watch.unmute") : t("watch.mute");
+  els.unmute.hidden = kind === "ended" || kind === "error";
 }
 
 function render() {
   renderStatus();
   shop.render();
+  checkout.render();
   chat.render();
   stallcast.seq = room.seq;
   stallcast.resyncs = room.resyncs;
@@ -141,7 +173,7 @@ const conn = new Connection({
     }
     if (state === "failed") {
       ui.fatal = error && error.status === 404 ? { key: "watch.error.noRoom" }
-        : { message: String(error && error.message ? error.message : error) };
+        : { error };
     }
     render();
   },
@@ -149,8 +181,10 @@ const conn = new Connection({
 stallcast.conn = conn;
 
 const orders = createOrders({ els, api, roomId });
-const shop = createShop({ els, room, conn, api, orders });
-const chat = createChat({ els, room, conn });
+const checkout = createCheckout({ els, room, conn, api, orders });
+const shop = createShop({ els, room, conn, checkout });
+const chat = createChat({ els, room, conn, api });
+createShare({ els, title: () => ui.roomTitle });
 stallcast.orders = orders.all;
 
 // -- video ------------------------------------------------------------------------------------
@@ -167,6 +201,20 @@ if ("requestVideoFrameCallback" in els.video) {
 els.video.addEventListener("timeupdate", () => {
   if (els.video.currentTime > 0 && els.video.videoWidth > 0) markFramesSeen();
 });
+
+// A portrait stream on a portrait stage fills it (cover); anything else fits (contain).
+function fit() {
+  const { videoWidth: w, videoHeight: h } = els.video;
+  const shape = !w || !h ? "none" : w < h ? "portrait" : "landscape";
+  const box = els.stage.getBoundingClientRect();
+  const fill = shape === "portrait" && box.height > box.width ? "cover" : "contain";
+  if (els.stage.dataset.video !== shape) els.stage.dataset.video = shape;
+  if (els.stage.dataset.fit !== fill) els.stage.dataset.fit = fill;
+  stallcast.fit = fill;
+}
+els.video.addEventListener("resize", fit);
+els.video.addEventListener("loadedmetadata", fit);
+new ResizeObserver(fit).observe(els.stage);
 els.unmute.addEventListener("click", () => {
   els.video.muted = !els.video.muted;
   els.video.play().catch(() => {});
@@ -188,6 +236,7 @@ async function loadRoom() {
     if (resp.ok) {
       const info = await resp.json();
       ui.roomTitle = info.title || "";
+      ui.hostName = info.host_name || "";
       if (room.live === null) room.live = Boolean(info.live);
     }
   } catch {
@@ -198,7 +247,7 @@ async function loadRoom() {
 
 const [, exists] = await Promise.all([initI18n(NAMESPACES), loadRoom(), viewerToken()]);
 languageSwitcher(els.lang, NAMESPACES, () => {
-  shop.languageChanged();
+  checkout.languageChanged();
   orders.languageChanged();
   chat.languageChanged();
   render();
@@ -207,5 +256,5 @@ Object.defineProperty(stallcast, "viewerId", { get: () => currentViewer()?.viewe
 render();
 if (exists) {
   conn.start();
-  shop.loadKnown();
+  checkout.loadKnown();
 }
