@@ -1,7 +1,8 @@
 // Studio plumbing shared by every panel: the host token, JSON calls to the API, money input,
 // small DOM helpers. Nothing here renders a whole panel.
 
-import { t } from "../shared/i18n.js";
+import { errorText, responseError } from "../shared/errors.js";
+import { has, t } from "../shared/i18n.js";
 
 const TOKEN_KEY = "stallcast.hostToken";
 
@@ -18,7 +19,8 @@ export function setHostToken(token) {
   else localStorage.removeItem(TOKEN_KEY);
 }
 
-/** An API failure whose message is fit to show (HTTP status and the server's reason). */
+/** An API failure whose message is fit to show: the catalogue's words for the server's
+ * error code, never the server's English message. */
 export class ApiFailure extends Error {
   constructor(status, code, message) {
     super(message);
@@ -27,27 +29,31 @@ export class ApiFailure extends Error {
   }
 }
 
-export async function describeHttpError(resp) {
-  let detail = resp.statusText;
-  let code = "";
-  try {
-    const body = await resp.json();
-    if (body && body.error) {
-      if (body.error.message) detail = body.error.message;
-      code = body.error.code || "";
-    }
-  } catch {
-    // Not JSON: keep the status text.
-  }
-  return { text: t("studio.httpError", { status: resp.status, detail: detail || "" }).trim(), code };
+/** Translated text for an error code; `studio.error.<code>` (a studio's own wording, e.g.
+ * a wrong stream key) first, then the common `error.<code>`, then a generic line. */
+export function studioErrorText(err) {
+  const code = err && typeof err === "object" && typeof err.code === "string" ? err.code : err;
+  if (typeof code === "string" && has(`studio.error.${code}`)) return t(`studio.error.${code}`);
+  return errorText(err);
 }
 
-/** Call the API with the host token; JSON in, JSON (or null for 204) out; throws ApiFailure. */
+/** A failed Response as { text (translated), code, status }. */
+export async function describeHttpError(resp) {
+  const err = await responseError(resp);
+  return { text: studioErrorText(err), code: err.code, status: resp.status,
+    retry_after: err.retry_after };
+}
+
+/** Call the API with the host token; JSON in, JSON (or null for 204) out; throws ApiFailure.
+ * A Blob or File body goes as raw bytes with its own type (a photo upload). */
 export async function api(method, path, body, { token = hostToken() } = {}) {
   const headers = {};
   if (token) headers.Authorization = `Bearer ${token}`;
   const init = { method, headers, cache: "no-store" };
-  if (body !== undefined) {
+  if (body instanceof Blob) {
+    headers["Content-Type"] = body.type || "application/octet-stream";
+    init.body = body;
+  } else if (body !== undefined) {
     headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
   }
@@ -55,7 +61,7 @@ export async function api(method, path, body, { token = hostToken() } = {}) {
   try {
     resp = await fetch(path, init);
   } catch (err) {
-    throw new ApiFailure(0, "network", t("studio.networkError", { message: err.message }));
+    throw new ApiFailure(0, "network", studioErrorText(err));
   }
   if (!resp.ok) {
     const { text, code } = await describeHttpError(resp);

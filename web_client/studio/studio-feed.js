@@ -23,6 +23,9 @@ export class RoomFeed {
     this.sales = new Map(); // sale_id -> Sale (ended ones stay, marked ended)
     this.chat = [];
     this.likes = 0;
+    this.viewers = null; // the audience count the server last told
+    this.pinnedMessage = null;
+    this.show = null;
     this.muted = new Set();
     this.offset = null; // server clock minus ours, seconds
     this.pc = null;
@@ -103,6 +106,9 @@ export class RoomFeed {
     }
     this.chat = (snap.chat || []).slice(-50);
     this.likes = snap.likes ?? this.likes;
+    if (typeof snap.viewers === "number") this.viewers = snap.viewers;
+    if ("pinned_message" in snap) this.pinnedMessage = snap.pinned_message || null;
+    if (snap.show) this.show = snap.show;
     this.onChange("snapshot");
   }
 
@@ -161,6 +167,23 @@ export class RoomFeed {
         break;
       case "viewer_muted":
         this.muted.add(event.viewer_id);
+        break;
+      case "viewer_unmuted":
+        this.muted.delete(event.viewer_id);
+        break;
+      case "chat_pinned":
+        this.pinnedMessage = event.message || null;
+        break;
+      case "chat_unpinned":
+        this.pinnedMessage = null;
+        break;
+      case "audience":
+        if (typeof event.viewers === "number") this.viewers = event.viewers;
+        break;
+      case "show_ended":
+        this.live = false;
+        this.show = { state: "ended", session_id: event.session_id,
+          replay_url: event.replay_url ?? null };
         break;
       case "likes":
         this.likes = event.total;

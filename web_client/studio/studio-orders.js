@@ -7,6 +7,8 @@ import {
   ApiFailure, api, busy, describeHttpError, el, every, hostToken, say, syncList, timeOfDay,
 } from "./studio-api.js";
 
+import { confirmSheet } from "./studio-sheet.js";
+
 const POLL_MS = 2000;
 const FRESH_MS = 15000;
 const PAGE = 50;
@@ -14,8 +16,9 @@ const PAGE_MAX = 500; // the API's largest page
 const BURST_PAGES = 4; // pages read past the first when a burst outran one poll
 
 export class OrdersPanel {
-  constructor(els, { roomId }) {
+  constructor(els, { roomId, onArrived = () => {} }) {
     this.els = els;
+    this.onArrived = onArrived;
     this.roomId = roomId;
     this.orders = [];
     this.byId = new Map(); // every order loaded so far: the polled newest page and older pages
@@ -56,10 +59,11 @@ export class OrdersPanel {
     // Once older pages are loaded their cursor goes on from the oldest one shown.
     if (!this.olderLoaded) this.next = body.next;
     this.keep(orders);
+    if (arrived.length) this.onArrived(arrived);
     if (arrived.length === 1) {
       const o = arrived[0];
       say(this.els.msg, "studio.orders.arrived", { title: o.product_title, name: o.name,
-        total: formatMoney(o.unit_price * o.quantity, o.currency) }, "ok");
+        total: formatMoney(orderTotal(o), o.currency) }, "ok");
     } else if (arrived.length > 1) {
       say(this.els.msg, "studio.orders.arrivedN", { n: arrived.length }, "ok");
     }
@@ -139,12 +143,13 @@ export class OrdersPanel {
     }
     if (o.status === "reserved" || o.status === "confirmed") {
       actions.append(act("cancel", "studio.orders.cancel", async () => {
-        if (window.confirm(t("studio.orders.cancelConfirm", { id: o.order_id }))) {
-          await this.move(o, "cancel");
-        }
+        if (await confirmSheet({ text: "studio.orders.cancelConfirm",
+        yes: "studio.orders.cancel", no: "studio.orders.keep", vars: { id: o.order_id } })) {
+        await this.move(o, "cancel");
+      }
       }));
     }
-    const total = formatMoney(o.unit_price * o.quantity, o.currency);
+    const total = formatMoney(orderTotal(o), o.currency);
     return el("li", { className: fresh ? "fresh" : "", dataset: { orderId: o.order_id,
       status: o.status, kind: o.kind || "parcel" } },
     el("div", { className: "item-main" },
@@ -187,4 +192,10 @@ export class OrdersPanel {
     link.click();
     say(this.els.msg, "studio.orders.csvReady", {}, "ok");
   }
+}
+
+/** What the buyer pays: the server's total (with shipping) or, from an older server, the
+ * goods alone. */
+export function orderTotal(o) {
+  return typeof o.total === "number" ? o.total : o.unit_price * o.quantity + (o.shipping_fee || 0);
 }

@@ -1,149 +1,42 @@
-// Selling: the host's products (create, edit price/stock/limit/image), putting them in the
-// room and pinning one as the card viewers see, and flash sales with their countdown and
-// falling stock.
+// Selling on air: the tray of product chips over the picture (tap: pin, tap the pinned
+// one: unpin; long-press or ⚡: the flash-sale sheet), the sheet itself (price, quantity,
+// duration, per-buyer limit), and the flash sales with their countdown and falling stock.
 
-import { formatMoney, t } from "../shared/i18n.js";
-import {
-  CURRENCIES, api, busy, clock, el, say, syncList, toMajorText, toMinor,
-} from "./studio-api.js";
+import { formatMoney, t, tn } from "../shared/i18n.js";
+import { api, busy, clock, el, say, syncList, toMajorText, toMinor } from "./studio-api.js";
+import { variantsOf } from "./studio-catalog.js";
+import { hideModal, showModal } from "./studio-sheet.js";
+
+const LONG_PRESS_MS = 500;
 
 export class SellPanel {
-  constructor(els, { roomId, feed }) {
+  constructor(els, { roomId, feed, catalog, toast }) {
     this.els = els;
-    this.roomId = roomId;
     this.feed = feed;
-    this.products = []; // every product of the host
-    this.editing = null; // the product being edited, or null for a new one
+    this.catalog = catalog;
+    this.toast = toast;
+    catalog.sell = this;
     this.room = `/api/rooms/${encodeURIComponent(roomId)}`;
-    els.currency.replaceChildren(...CURRENCIES.map((c) => el("option", { value: c }, c)));
-    els.productForm.addEventListener("submit", (e) => { e.preventDefault(); this.saveProduct(); });
-    els.productCancel.addEventListener("click", () => this.edit(null));
     els.saleForm.addEventListener("submit", (e) => { e.preventDefault(); this.startSale(); });
+    els.saleCancel.addEventListener("click", () => hideModal(els.sheet));
+    els.saleNew.addEventListener("click", () => this.openSale(null));
+    els.saleProduct.addEventListener("change", () => this.prefill());
     this.ticker = setInterval(() => this.tick(), 500);
     this.render();
   }
 
-  async load() {
-    const body = await api("GET", "/api/products");
-    this.products = body.products || [];
-    this.render();
-  }
-
-  inRoom(pid) {
-    return this.feed.products.some((p) => p.product_id === pid);
+  get products() {
+    return this.catalog.products;
   }
 
   render() {
-    this.renderForm();
-    this.renderProducts();
+    this.catalog.render();
+    this.renderChips();
     this.renderSaleProducts();
     this.renderSales();
   }
 
-  // -- products ----------------------------------------------------------------------------
-  renderForm() {
-    const editing = this.editing;
-    this.els.productLegend.textContent = editing
-      ? t("studio.products.editing", { title: editing.title }) : t("studio.products.new");
-    this.els.productSave.textContent = t(editing ? "studio.products.save" : "studio.products.add");
-    this.els.productCancel.hidden = !editing;
-  }
-
-  edit(product) {
-    const e = this.els;
-    this.editing = product;
-    if (product) {
-      e.title.value = product.title;
-      e.currency.value = product.currency;
-      e.price.value = toMajorText(product.price, product.currency);
-      e.stock.value = product.stock;
-      e.limit.value = product.per_buyer_limit;
-      e.image.value = product.image || "";
-      e.title.focus();
-    } else {
-      e.productForm.reset();
-    }
-    this.renderForm();
-  }
-
-  async saveProduct() {
-    const e = this.els;
-    const currency = e.currency.value;
-    const price = toMinor(e.price.value, currency);
-    if (price === null) {
-      say(e.productMsg, "studio.products.badPrice", { currency }, "error");
-      e.price.focus();
-      return;
-    }
-    const body = {
-      title: e.title.value.trim(), price, currency, stock: Number(e.stock.value),
-      per_buyer_limit: Number(e.limit.value), image: e.image.value.trim(),
-    };
-    await busy(e.productSave, e.productMsg, async () => {
-      const editing = this.editing;
-      const changes = editing ? productChanges(editing, body) : null;
-      const saved = !editing ? await api("POST", "/api/products", body)
-        : Object.keys(changes).length === 0 ? editing
-          : await api("PATCH", `/api/products/${encodeURIComponent(editing.product_id)}`,
-            changes);
-      say(e.productMsg, editing ? "studio.products.saved" : "studio.products.added",
-        { title: saved.title }, "ok");
-      this.edit(null);
-      await this.load();
-      if (this.feed.pinned && this.feed.pinned.product_id === saved.product_id) {
-        // Viewers see the pinned card as it was pinned: pin again to show the new figures.
-        await api("PUT", `${this.room}/pin`, { product_id: saved.product_id });
-      }
-      this.feed.refresh();
-    });
-  }
-
-  renderProducts() {
-    const pinned = this.feed.pinned && this.feed.pinned.product_id;
-    syncList(this.els.products, this.products, {
-      key: (p) => p.product_id,
-      sig: (p) => [p.title, p.price, p.currency, p.stock, p.per_buyer_limit, p.image,
-        this.inRoom(p.product_id), pinned === p.product_id, t("studio.products.pin")].join("|"),
-      build: (p) => this.productItem(p, pinned === p.product_id),
-    });
-  }
-
-  productItem(p, isPinned) {
-    const inRoom = this.inRoom(p.product_id);
-    const act = (name, labelKey, handler, cls = "") => {
-      const button = el("button", { type: "button", className: cls, dataset: { focus: name },
-        "aria-label": t(`${labelKey}Named`, { title: p.title }) }, t(labelKey));
-      button.addEventListener("click", () => busy(button, this.els.productMsg, handler));
-      return button;
-    };
-    return el("li", { dataset: { productId: p.product_id } },
-      p.image ? el("img", { className: "thumb", src: p.image, alt: "", loading: "lazy",
-        on: { error: (event) => { event.target.hidden = true; } } }) : null,
-      el("div", { className: "item-main" },
-        el("div", { className: "item-title" }, p.title, " ",
-          isPinned ? el("span", { className: "badge pinned" }, t("studio.products.pinned")) : null,
-          inRoom && !isPinned
-            ? el("span", { className: "badge" }, t("studio.products.inRoom")) : null),
-        el("div", {}, formatMoney(p.price, p.currency), " · ",
-          t("studio.products.stockN", { n: p.stock }), " · ",
-          t("studio.products.limitN", { n: p.per_buyer_limit }))),
-      el("div", { className: "item-actions" },
-        act("edit", "studio.products.edit", async () => this.edit(p)),
-        inRoom
-          ? act("attach", "studio.products.detach", () => this.detach(p))
-          : act("attach", "studio.products.attach", () => this.attach(p)),
-        isPinned
-          ? act("pin", "studio.products.unpin", () => this.unpin())
-          : act("pin", "studio.products.pin", () => this.pin(p), "primary"),
-        act("sell", "studio.products.sell", async () => {
-          this.els.saleProduct.value = p.product_id;
-          if (!this.els.salePrice.value) {
-            this.els.salePrice.value = toMajorText(p.price, p.currency);
-          }
-          this.els.salePrice.focus();
-        })));
-  }
-
+  // -- pin, room -------------------------------------------------------------------------
   async attach(p) {
     await api("POST", `${this.room}/products`, { product_id: p.product_id });
     await this.feed.refresh();
@@ -156,49 +49,159 @@ export class SellPanel {
 
   async pin(p) {
     await api("PUT", `${this.room}/pin`, { product_id: p.product_id });
-    say(this.els.productMsg, "studio.products.pinnedNow", { title: p.title }, "ok");
+    say(this.catalog.els.msg, "studio.products.pinnedNow", { title: p.title }, "ok");
+    this.toast("studio.products.pinnedNow", { title: p.title });
     await this.feed.refresh();
   }
 
   async unpin() {
     await api("DELETE", `${this.room}/pin`);
-    say(this.els.productMsg, "studio.products.unpinnedNow", {}, "ok");
+    say(this.catalog.els.msg, "studio.products.unpinnedNow", {}, "ok");
+    this.toast("studio.products.unpinnedNow", {});
     await this.feed.refresh();
   }
 
-  // -- flash sales -------------------------------------------------------------------------
+  // -- the chips -------------------------------------------------------------------------
+  liveSaleOf(p) {
+    const ids = new Set([p.product_id, ...variantsOf(p, this.catalog.all).map((v) => v.product_id)]);
+    const now = this.feed.serverNow();
+    return [...this.feed.sales.values()].find((s) => ids.has(s.product_id)
+      && this.saleState(s, now) === "live") || null;
+  }
+
+  renderChips() {
+    const pinned = this.feed.pinned && this.feed.pinned.product_id;
+    syncList(this.els.chips, this.products, {
+      key: (p) => p.product_id,
+      sig: (p) => {
+        const sale = this.liveSaleOf(p);
+        return [p.title, p.price, p.stock, p.thumb, p.image, pinned === p.product_id,
+          sale ? `${sale.sale_id}:${sale.remaining}` : "", t("studio.products.pin")].join("|");
+      },
+      build: (p) => this.chip(p, pinned === p.product_id, this.liveSaleOf(p)),
+    });
+  }
+
+  chip(p, isPinned, sale) {
+    const image = p.thumb || p.image;
+    const main = el("button", { type: "button", className: "chip-main",
+      dataset: { focus: "pin" }, "aria-pressed": String(isPinned),
+      "aria-label": t(isPinned ? "studio.chips.unpinNamed" : "studio.chips.pinNamed",
+        { title: p.title }) },
+    image ? el("img", { src: image, alt: "", loading: "lazy",
+      on: { error: (event) => { event.target.hidden = true; } } }) : null,
+    el("span", { className: "chip-text" },
+      el("b", {}, p.title),
+      el("span", {}, formatMoney(p.price, p.currency)),
+      sale ? el("span", { className: "chip-tag" },
+        t("studio.chips.onSale", { left: tn("common.unitsLeft", sale.remaining) }))
+        : el("span", {}, tn("common.unitsLeft", p.stock))));
+    let pressed = null;
+    let longDone = false;
+    const cancel = () => { clearTimeout(pressed); pressed = null; };
+    main.addEventListener("pointerdown", () => {
+      longDone = false;
+      cancel();
+      pressed = setTimeout(() => { longDone = true; this.openSale(p); }, LONG_PRESS_MS);
+    });
+    for (const name of ["pointerup", "pointerleave", "pointercancel"]) {
+      main.addEventListener(name, cancel);
+    }
+    main.addEventListener("contextmenu", (event) => event.preventDefault());
+    main.addEventListener("click", () => {
+      if (longDone) { longDone = false; return; }
+      busy(main, null, async () => {
+        try {
+          if (isPinned) await this.unpin();
+          else await this.pin(p);
+        } catch (err) {
+          this.toast("studio.failed", { message: err.message }, "error");
+        }
+      });
+    });
+    const flash = el("button", { type: "button", className: "chip-sale",
+      dataset: { focus: "sale" }, "aria-label": t("studio.products.sellNamed", { title: p.title }) },
+    "⚡");
+    flash.addEventListener("click", () => this.openSale(p));
+    return el("li", { className: isPinned ? "chip pinned" : "chip",
+      dataset: { productId: p.product_id } }, main, flash);
+  }
+
+  // -- the flash-sale sheet --------------------------------------------------------------
+  /** Every product a sale can be of: a product without variants, or each variant. */
+  saleChoices() {
+    const out = [];
+    for (const p of this.products) {
+      const variants = variantsOf(p, this.catalog.all);
+      if (!variants.length) {
+        out.push({ id: p.product_id, product: p, price: p.price,
+          label: `${p.title} (${formatMoney(p.price, p.currency)})` });
+      }
+      for (const v of variants) {
+        out.push({ id: v.product_id, product: p, price: v.price,
+          limit: v.per_buyer_limit,
+          label: `${p.title} · ${v.label} (${formatMoney(v.price, p.currency)})` });
+      }
+    }
+    return out;
+  }
+
   renderSaleProducts() {
     const select = this.els.saleProduct;
     const current = select.value;
-    const options = this.products.map((p) => el("option", { value: p.product_id },
-      `${p.title} (${formatMoney(p.price, p.currency)})`));
+    const choices = this.saleChoices();
+    const options = choices.map((c) => el("option", { value: c.id }, c.label));
     if (!options.length) options.push(el("option", { value: "" }, t("studio.sales.noProducts")));
     select.replaceChildren(...options);
-    if (current && this.products.some((p) => p.product_id === current)) select.value = current;
-    this.els.saleStart.disabled = !this.products.length;
+    if (current && choices.some((c) => c.id === current)) select.value = current;
+    this.els.saleStart.disabled = !choices.length;
+  }
+
+  prefill() {
+    const choice = this.saleChoices().find((c) => c.id === this.els.saleProduct.value);
+    if (!choice) return;
+    this.els.salePrice.value = toMajorText(choice.price, choice.product.currency);
+    this.els.saleLimit.value = String(choice.limit || choice.product.per_buyer_limit || 1);
+  }
+
+  openSale(p) {
+    this.renderSaleProducts();
+    if (p) {
+      const first = this.saleChoices().find((c) => c.product.product_id === p.product_id);
+      if (first) this.els.saleProduct.value = first.id;
+    }
+    this.prefill();
+    this.els.sheetMsg.textContent = "";
+    showModal(this.els.sheet, this.els.salePrice);
   }
 
   async startSale() {
     const e = this.els;
-    const product = this.products.find((p) => p.product_id === e.saleProduct.value);
-    if (!product) return;
-    const price = toMinor(e.salePrice.value, product.currency);
+    const choice = this.saleChoices().find((c) => c.id === e.saleProduct.value);
+    if (!choice) return;
+    const currency = choice.product.currency;
+    const price = toMinor(e.salePrice.value, currency);
     if (price === null) {
-      say(e.saleMsg, "studio.products.badPrice", { currency: product.currency }, "error");
+      say(e.sheetMsg, "studio.products.badPrice", { currency }, "error");
       e.salePrice.focus();
       return;
     }
-    const body = { product_id: product.product_id, price, quantity: Number(e.saleQty.value),
-      start_in: Number(e.saleStartIn.value || 0), duration: Number(e.saleDuration.value) };
-    await busy(e.saleStart, e.saleMsg, async () => {
+    const body = { product_id: choice.id, price, quantity: Number(e.saleQty.value),
+      start_in: Number(e.saleStartIn.value || 0), duration: Number(e.saleDuration.value),
+      per_buyer_limit: Number(e.saleLimit.value) };
+    await busy(e.saleStart, e.sheetMsg, async () => {
       const sale = await api("POST", `${this.room}/sales`, body);
       this.feed.sales.set(sale.sale_id, sale);
       say(e.saleMsg, "studio.sales.started", { title: sale.title }, "ok");
+      this.toast("studio.sales.started", { title: sale.title });
+      hideModal(e.sheet);
       this.renderSales();
+      this.renderChips();
       this.feed.refresh();
     });
   }
 
+  // -- the sales list --------------------------------------------------------------------
   saleState(sale, now) {
     if (sale.status === "ended" || now >= sale.ends_at) return "ended";
     if (sale.remaining <= 0) return "soldOut";
@@ -233,6 +236,7 @@ export class SellPanel {
       await api("POST", `/api/sales/${encodeURIComponent(s.sale_id)}/end`);
       this.feed.sales.set(s.sale_id, { ...s, status: "ended" });
       this.renderSales();
+      this.renderChips();
     }));
     return el("li", { dataset: { saleId: s.sale_id, state } },
       el("div", { className: "item-main" },
@@ -243,6 +247,8 @@ export class SellPanel {
             ? el("span", { className: "strike" }, formatMoney(s.list_price, s.currency)) : null),
         el("div", { className: "remaining" },
           t("studio.sales.remaining", { n: s.remaining, total: s.quantity })),
+        s.per_buyer_limit ? el("div", { className: "muted" },
+          tn("common.perBuyer", s.per_buyer_limit)) : null,
         el("progress", { max: s.quantity, value: s.remaining,
           "aria-label": t("studio.sales.remaining", { n: s.remaining, total: s.quantity }) }),
         el("div", { className: "countdown", dataset: { saleId: s.sale_id } })),
@@ -258,6 +264,7 @@ export class SellPanel {
       const state = this.saleState(s, now);
       if (node.closest("li").dataset.state !== state) {
         this.renderSales();
+        this.renderChips();
         return;
       }
       let text = "";
@@ -266,16 +273,4 @@ export class SellPanel {
       if (node.textContent !== text) node.textContent = text;
     }
   }
-}
-
-
-// An edit sends only what the host changed; a stock change says which figure it replaces,
-// so units sold while the form was open are not put back (the server answers 409).
-export function productChanges(before, form) {
-  const out = {};
-  for (const [k, v] of Object.entries(form)) {
-    if ((before[k] ?? "") !== v) out[k] = v;
-  }
-  if ("stock" in out) out.expected_stock = before.stock;
-  return out;
 }
