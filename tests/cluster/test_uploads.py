@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 import tempfile
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
@@ -61,6 +62,13 @@ async def test_a_hosts_photo_becomes_card_and_thumbnail(shop: Running) -> None:
                      f"{made['image_id']}-big.jpg"):
             async with http.get(f"{shop.base}/uploads/{name}") as resp:
                 assert resp.status == 404, name
+
+        # A real photo's worth of bytes, well over the JSON and SDP body limits.
+        noise = io.BytesIO()
+        Image.frombytes("RGB", (240, 160), os.urandom(240 * 160 * 3)).save(noise, "PNG")
+        assert 65536 < len(noise.getvalue()) < MAX_BYTES
+        status, big = await _upload(http, shop.base, host, noise.getvalue(), "image/png")
+        assert status == 201 and (big["width"], big["height"]) == (240, 160), big
 
         # The host's product may show it.
         api = Api(shop.base, http)
