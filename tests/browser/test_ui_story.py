@@ -146,6 +146,7 @@ async def run(server: Running, browser: Browser, story: Story) -> None:
     await story.shot(v2, "viewer2-375", full_page=True)
 
     # 3. The host sees the order arrive.
+    await studio.locator("#tab-orders").click()
     order = studio.locator(f'#orders li[data-order-id="{order_id}"]')
     await expect(order).to_be_visible(timeout=SLOW)
     await expect(order).to_contain_text("Li Wei")
@@ -188,6 +189,7 @@ async def host_goes_live(server: Running, page: Page, token: str) -> str:
     await expect(page.locator("#title")).to_have_text(f"Studio: {ROOM_TITLE}", timeout=SLOW)
 
     # Choose Chromium's fake camera (and microphone) by name, then go live.
+    await page.locator("#tab-settings").click()
     camera = page.get_by_label("Camera", exact=True)
     await expect(camera.locator("option")).not_to_have_count(0, timeout=SLOW)
     await expect(camera).not_to_have_value("", timeout=SLOW)
@@ -208,6 +210,7 @@ async def host_goes_live(server: Running, page: Page, token: str) -> str:
 
 
 async def pin_and_sell(page: Page) -> None:
+    await page.locator("#tab-products").click()
     await page.get_by_label("Product name").fill(PRODUCT)
     await page.get_by_label("Price", exact=True).fill("39.90")
     await page.get_by_label("Currency", exact=True).select_option("CNY")
@@ -218,6 +221,8 @@ async def pin_and_sell(page: Page) -> None:
     await item.get_by_role("button", name=f"Pin {PRODUCT}", exact=True).click()
     await expect(item.locator(".badge.pinned")).to_have_text("Pinned", timeout=SLOW)
 
+    await page.locator("#tab-sales").click()
+    await page.locator("#sale-new").click()
     sale = await start_flash_sale(page, PRODUCT, "29.90", "5", "120", SLOW,
                                   label=f"{PRODUCT} (CN¥39.90)")
     await expect(sale.locator(".countdown")).to_have_text(re.compile(r"^Ends in (2:00|1:\d\d)$"),
@@ -277,7 +282,9 @@ async def operator_sees(server: Running, browser: Browser, story: Story, token: 
 
 async def end_and_make_class(page: Page) -> str:
     await page.get_by_role("button", name="End", exact=True).click()
+    await page.get_by_role("dialog").get_by_role("button", name="End now").click()
     await expect(page.locator("#status")).to_have_text("ended", timeout=SLOW)
+    await page.locator("#tab-sessions").click()
     session = page.locator("#sessions li").first
     await expect(session).to_have_attribute("data-status", re.compile("^(packaging|ready)$"),
                                             timeout=SLOW)

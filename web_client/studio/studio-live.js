@@ -241,7 +241,8 @@ export class LivePanel {
     for (const track of stream.getAudioTracks()) track.enabled = !this.micMuted;
     const video = stream.getVideoTracks()[0];
     const facing = video && video.getSettings().facingMode;
-    this.els.preview.dataset.facing = facing || (this.chosenCamera ? "" : this.facing);
+    // A front camera is shown mirrored, as phones do; viewers get the picture unmirrored.
+    this.els.preview.dataset.facing = facing || "";
     this.els.preview.srcObject = stream;
     this.els.preview.play().catch(() => {});
   }
@@ -508,6 +509,7 @@ export class LivePanel {
   renderHealth() {
     const h = this.health;
     const e = this.els;
+    e.health.parentElement.hidden = !this.session;
     if (!h) {
       e.health.dataset.level = "";
       e.healthLevel.textContent = t(this.session && this.session.location
