@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import ipaddress
 import json
 import os
 import ssl
@@ -237,6 +238,7 @@ def test_the_lan_certificate_is_made_once_and_remade_when_it_no_longer_fits(
     assert tls._usable(cert, "10.9.9.9", now)
     assert not tls._usable(cert, "10.9.9.9", now + datetime.timedelta(days=360))
     ssl.create_default_context().load_verify_locations(str(cert))  # a valid PEM
+    assert ipaddress.IPv4Address(tls.lan_address())  # the default route's, or a fallback
 
 
 async def test_serve_over_https_with_the_configured_certificate(tmp_path: Path) -> None:
