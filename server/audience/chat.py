@@ -2,9 +2,10 @@
 summed before broadcast.
 
 Minting identities is free, so a mute and a chat budget that held only for one identity
-would hold for nobody: a mute also binds the addresses the viewer was minted at and chatted
-from (for ADDRESS_MUTE_S) and its saved phone number, and each address has its own budget.
-Addresses and phones are kept only as keyed hashes.
+would hold for nobody: a mute (moderation.py) also binds the addresses the viewer was minted
+at and chatted from and its saved phone number, and each address has its own budget.
+Addresses and phones are kept only as keyed hashes. The room's keyword filter is checked in
+the same script that takes the budget: no second round trip, no cache to go stale.
 """
 
 from __future__ import annotations
@@ -21,23 +22,29 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from media.tasks import TaskSet
-from server.audience.rules import chat_name, chat_text, like_count
+from server.audience.moderation import Moderation
+from server.audience.rules import chat_name, chat_text, folded, like_count
+from server.audience.viewers import nickname_key
 from server.platform import wire
 from server.platform.errors import RuleError
 from server.platform.events import EventBus
 from server.platform.ratelimit import RateLimiter
 
 HISTORY = 50
-ADDRESS_MUTE_S = 86400  # addresses change hands (NAT, mobile carriers): a mute holds one a day
 KEEP_S = 7 * 86400  # how long an identity's mint and chat addresses are remembered
+NICKNAME_KEEP_S = 90 * 86400  # renewed each time the viewer names itself
 ADDRESSES_KEPT = 8
 SALT_KEY = "stallcast:identity_salt"
 
 # KEYS: 1 room's muted set (viewer ids, "p:" phone hashes), 2 room's muted addresses (zset:
 # tag -> muted until, unix s), 3 viewer's mint address, 4 viewer's contact, 5 viewer's chat
-# addresses, 6 identity budget, 7 address budget.  ARGV: 1 viewer id, 2 client tag ("" =
-# none), 3 salt, 4 period us, 5 identity limit, 6 address limit, 7 keep s, 8 addresses kept.
-# Returns {0 sent | 1 muted | 2 identity over budget | 3 address over budget, wait us}.
+# addresses, 6 identity budget, 7 address budget, 8 room's keyword filter (set of folded
+# words), 9 viewer's nickname.  ARGV: 1 viewer id, 2 client tag ("" = none), 3 salt, 4
+# period us, 5 identity limit, 6 address limit, 7 keep s, 8 addresses kept, 9 the text
+# folded (rules.folded), 10 a new nickname ("" = keep), 11 nickname keep s.
+# Returns {0 sent | 1 muted | 2 identity over budget | 3 address over budget | 4 filtered,
+# wait us, nickname}. Folded text and words are UTF-8, so a plain byte find is a
+# substring match.
 ALLOW = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -57,6 +64,9 @@ if phone then
   end
 end
 if address_muted(client) or address_muted(redis.call('GET', KEYS[3])) then return {1, '0'} end
+for _, word in ipairs(redis.call('SMEMBERS', KEYS[8])) do
+  if string.find(ARGV[9], word, 1, true) then return {4, '0'} end
+end
 local period = tonumber(ARGV[4])
 local function next_tat(key, limit)
   local tat = tonumber(redis.call('GET', key) or now)
@@ -78,35 +88,12 @@ if client ~= '' then
   redis.call('EXPIRE', KEYS[5], ARGV[7])
 end
 redis.call('SET', KEYS[6], string.format('%.0f', own), 'PX', math.ceil((own - now) / 1000) + 1)
-return {0, '0'}
-"""
-
-# KEYS: 1 room's muted set, 2 room's muted addresses, 3 viewer's mint address, 4 viewer's
-# contact, 5 viewer's chat addresses.  ARGV: 1 viewer id, 2 salt, 3 seconds an address stays
-# muted.  Returns how many things the mute now holds (the identity, a phone, addresses).
-MUTE = """
-redis.call('SADD', KEYS[1], ARGV[1])
-local bound = 1
-local phone = redis.call('HGET', KEYS[4], 'phone')
-if phone then
-  local digits = string.gsub(phone, '%D', '')
-  if digits ~= '' then
-    redis.call('SADD', KEYS[1], 'p:' .. redis.sha1hex(ARGV[2] .. digits))
-    bound = bound + 1
-  end
+if ARGV[10] ~= '' then
+  redis.call('SET', KEYS[9], ARGV[10], 'EX', ARGV[11])
+  return {0, '0', ARGV[10]}
 end
-local now = tonumber(redis.call('TIME')[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
-local tags = redis.call('SMEMBERS', KEYS[5])
-local origin = redis.call('GET', KEYS[3])
-if origin then table.insert(tags, origin) end
-for _, tag in ipairs(tags) do
-  redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), tag)
-  bound = bound + 1
-end
-return bound
+return {0, '0', redis.call('GET', KEYS[9]) or ''}
 """
-
 
 class ChatLimited(RuleError):
     """A chat, like or data-channel request refused by a limit or a mute."""
@@ -122,7 +109,7 @@ class Chat:
         self.per_address = messages_per_window * address_factor
         self.window = window
         self._allow_script = redis.register_script(ALLOW)
-        self._mute_script = redis.register_script(MUTE)
+        self.moderation = Moderation(redis, bus, self._identity_salt)
         self._salt: str | None = None
         self.likes_per_second = likes_per_second
         self._like_limit = RateLimiter(redis, "rl:like", likes_per_second, 1.0)
@@ -159,32 +146,59 @@ class Chat:
         if client:
             await self.redis.set(f"viewer:{viewer_id}:origin", client, ex=KEEP_S)
 
-    async def _allow(self, room_id: str, viewer_id: str, client: str) -> None:
-        """One round trip: refuse a muted identity, address or phone, then take one unit
-        from the identity's budget and one from its address's, or neither."""
-        code, wait_us = await self._allow_script(
+    async def _allow(self, room_id: str, viewer_id: str, client: str, text: str,
+                     name: str) -> str:
+        """One round trip: refuse a muted identity, address or phone and a message holding
+        one of the room's filtered words, then take one unit from the identity's budget and
+        one from its address's, or neither. Saves ``name`` as the nickname when given;
+        returns the nickname to show ("" for none)."""
+        found = await self._allow_script(
             keys=[f"room:{room_id}:muted", f"room:{room_id}:muted_addresses",
                   f"viewer:{viewer_id}:origin", f"viewer:{viewer_id}:contact",
                   f"viewer:{viewer_id}:addresses", f"rl:chat:{viewer_id}",
-                  f"rl:chat-address:{client}"],
+                  f"rl:chat-address:{client}", f"room:{room_id}:chat_filter",
+                  nickname_key(viewer_id)],
             args=[viewer_id, client, await self._identity_salt(), self.window * 1_000_000,
-                  self.per_window, self.per_address, KEEP_S, ADDRESSES_KEPT])
-        code = int(code)
+                  self.per_window, self.per_address, KEEP_S, ADDRESSES_KEPT, folded(text),
+                  name, NICKNAME_KEEP_S])
+        code, wait_us = int(found[0]), found[1]
         if code == 1:
             raise ChatLimited("you have been muted in this room", code="muted")
+        if code == 4:
+            raise ChatLimited("the message holds a word this room does not allow",
+                              code="filtered")
         if code:
             limit, who = ((self.per_window, "viewer") if code == 2
                           else (self.per_address, "address"))
             raise ChatLimited(f"at most {limit} messages per {self.window} s per {who}",
                               code="rate_limited", retry_after=int(wait_us) / 1_000_000)
+        return str(found[2]) if len(found) > 2 else ""
 
-    async def send(self, room_id: str, viewer_id: str, name: str, text: Any,
+    async def send(self, room_id: str, viewer_id: str, name: Any, text: Any,
                    client: str = "") -> dict[str, Any]:
-        """``client`` is the sender's client_tag(), "" when it has none."""
+        """A viewer's message. ``client`` is the sender's client_tag(), "" when it has none;
+        ``name``, when usable, becomes the viewer's nickname (see rules.chat_name)."""
         clean = chat_text(text)
-        await self._allow(room_id, viewer_id, client)
+        shown = await self._allow(room_id, viewer_id, client, clean, chat_name(name))
         message = {"message_id": "m_" + secrets.token_hex(6), "viewer_id": viewer_id,
-                   "name": chat_name(name), "text": clean, "ts": time.time()}
+                   "name": shown or "viewer", "text": clean, "ts": time.time(),
+                   "role": "viewer"}
+        await self._post(room_id, message)
+        return message
+
+    async def host_send(self, room_id: str, host_name: str, text: Any) -> dict[str, Any]:
+        """The room's host speaking: no budget and no filter (the host owns both), still
+        clean text within the length limit. ``viewer_id`` is null: nobody to mute."""
+        message = self.host_message(host_name, chat_text(text))
+        await self._post(room_id, message)
+        return message
+
+    @staticmethod
+    def host_message(host_name: str, text: str) -> dict[str, Any]:
+        return {"message_id": "m_" + secrets.token_hex(6), "viewer_id": None,
+                "name": host_name, "text": text, "ts": time.time(), "role": "host"}
+
+    async def _post(self, room_id: str, message: dict[str, Any]) -> None:
         key = f"room:{room_id}:chat"
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.rpush(key, json.dumps(message))
@@ -193,7 +207,12 @@ class Chat:
         await self.bus.publish(room_id, {"type": "chat", "message": message})
         if self.counters is not None:
             await self.counters.add(room_id, "chat_messages")
-        return message
+
+    async def nickname(self, viewer_id: str) -> str:
+        return str(await self.redis.get(nickname_key(viewer_id)) or "")
+
+    async def set_nickname(self, viewer_id: str, name: str) -> None:
+        await self.redis.set(nickname_key(viewer_id), name, ex=NICKNAME_KEEP_S)
 
     async def history(self, room_id: str) -> list[dict[str, Any]]:
         raw = await self.redis.lrange(f"room:{room_id}:chat", 0, -1)
@@ -203,6 +222,7 @@ class Chat:
             try:  # one unreadable message must not take the whole history down
                 msg = wire.loads(item)
                 if msg["message_id"] not in deleted:
+                    msg.setdefault("role", "viewer")  # stored before roles existed
                     out.append(msg)
             except (wire.WireError, KeyError, TypeError):
                 continue
@@ -213,15 +233,8 @@ class Chat:
         await self.bus.publish(room_id, {"type": "chat_deleted", "message_id": message_id})
 
     async def mute(self, room_id: str, viewer_id: str) -> int:
-        """Mute the identity, its saved phone and its addresses in this room; returns how
-        many of those the mute holds."""
-        bound = await self._mute_script(
-            keys=[f"room:{room_id}:muted", f"room:{room_id}:muted_addresses",
-                  f"viewer:{viewer_id}:origin", f"viewer:{viewer_id}:contact",
-                  f"viewer:{viewer_id}:addresses"],
-            args=[viewer_id, await self._identity_salt(), ADDRESS_MUTE_S])
-        await self.bus.publish(room_id, {"type": "viewer_muted", "viewer_id": viewer_id})
-        return int(bound)
+        """Mute the identity, its saved phone and its addresses (see Moderation.mute)."""
+        return await self.moderation.mute(room_id, viewer_id)
 
     async def like(self, room_id: str, viewer_id: str, count: Any) -> int:
         n = like_count(count)

@@ -13,6 +13,11 @@ from server.platform.ratelimit import RateLimiter, Verdict
 SECRET_KEY = "stallcast:viewer_secret"
 
 
+def nickname_key(viewer_id: str) -> str:
+    """The name a viewer chose (chat.py writes it, moderation.py reads it for mutes)."""
+    return f"viewer:{viewer_id}:nickname"
+
+
 class ViewerAuth:
     def __init__(self, secret: bytes = b"") -> None:
         self._secret = secret

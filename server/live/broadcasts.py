@@ -1,5 +1,7 @@
 """Live sessions on this node: each starts when a host goes live and ends when the host ends
-the broadcast or stays away too long. A session is recorded unless its room says not to."""
+the broadcast or stays away too long. A session is recorded unless its room says not to.
+The room's show state (show.py) follows the session: live, away while the host may come back,
+ended (announced as ``show_ended``, after the ``host_left`` that caused it)."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from typing import Any
 from media.recorder import Recorder
 from media.sfu import Sfu
 from server.accounts.store import Store
+from server.live.show import ShowStore
 from server.vod.sessions import SessionStore
 
 ADOPTION_CHECK_S = 2.0  # how often a dropped host's node looks whether another took over
@@ -45,6 +48,7 @@ class RecordingManager:
         self.dir = data_dir / "recordings"
         self.grace = grace
         self.active: dict[str, Active] = {}
+        self.show = ShowStore(sessions.redis)
         # Called with (room id, session id) as a session ends, before it is closed in Redis.
         self.on_session_end: Callable[[str, str], Awaitable[Any]] | None = None
 
@@ -68,6 +72,7 @@ class RecordingManager:
             await self.sessions.forget_host_left(current.session_id)
             if current.recorder is not None:
                 router.attach_recorder(current.recorder)
+            await self._show(self.show.live(room_id, current.session_id))
             log.info("session continues", extra={"room_id": room_id,
                                                  "session": current.session_id})
             return
@@ -99,6 +104,7 @@ class RecordingManager:
             router.attach_recorder(recorder)
             self.sfu.lock_codec(room_id, codec)
         self.active[room_id] = Active(sid, recorder)
+        await self._show(self.show.live(room_id, sid))
         log.info("session continues here" if adopted else "session started", extra={
             "room_id": room_id, "session": sid, "recorded": recorder is not None})
 
@@ -115,6 +121,7 @@ class RecordingManager:
         elif current.grace is None:
             # Another node may carry the session on if the host comes back there.
             await self.sessions.update(current.session_id, host_left_at=current.left_at)
+            await self._show(self.show.away(room_id, current.session_id))
             current.grace = asyncio.create_task(self._finish_later(room_id))
 
     async def _finish_later(self, room_id: str) -> None:
@@ -149,6 +156,7 @@ class RecordingManager:
         # written; a host that never left (shutdown) ends now.
         ended = current.left_at or time.time()
         self.sfu.unlock_codec(room_id)
+        await self._show_ended(room_id, current.session_id, ended)
         await self._session_ending(room_id, current.session_id, ended)
         router = self.sfu.routers.get(room_id)
         recorder = current.recorder
@@ -174,6 +182,24 @@ class RecordingManager:
         log.info("session ended, recording queued", extra={
             "session": current.session_id, "video_frames": stats.video_frames})
 
+    async def _show(self, step: Awaitable[Any]) -> None:
+        """A show-state write: what viewers are told must never stop a recording."""
+        try:
+            await step
+        except Exception:
+            log.exception("show state not written")
+
+    async def _show_ended(self, room_id: str, sid: str, ended: float) -> None:
+        """Note the show's end and announce it through the node's queue, so viewers hear it
+        after the ``host_left`` being handled now."""
+        try:
+            event = await self.show.ended(room_id, sid, ended)
+        except Exception:
+            log.exception("show end not written", extra={"session": sid})
+            return
+        if event is not None and self.sfu.announce is not None:
+            self.sfu.announce(room_id, event)
+
     async def _session_ending(self, room_id: str, sid: str, ended: float) -> None:
         """Note when the session ended and run the end hook (the report reads both)."""
         await self.sessions.update(sid, ended_at=ended)
@@ -196,6 +222,7 @@ class RecordingManager:
             ended = max(written) if written else time.time()
             await self._session_ending(room_id, sid, ended)
             await self.sessions.finish(sid, room_id, recorded, ended_at=ended, node=self.node_id)
+            await self._show_ended(room_id, sid, ended)
             log.warning("took over a session whose node stopped", extra={
                 "session": sid, "dead_node": session.get("node", ""), "packaged": recorded})
             reaped += 1

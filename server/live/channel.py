@@ -154,8 +154,7 @@ class ChannelHandler:
             order = await app.commerce.buy(viewer.room_id, viewer.identity, msg)
             return {"type": "buy_result", "order": order}
         if kind == "chat":
-            name = msg.get("name") if isinstance(msg.get("name"), str) else ""
-            message = await app.chat.send(viewer.room_id, viewer.identity, name or "viewer",
+            message = await app.chat.send(viewer.room_id, viewer.identity, msg.get("name", ""),
                                           msg.get("text"), client=viewer.client)
             return {"type": "chat_ack", "message_id": message["message_id"]}
         total = await app.chat.like(viewer.room_id, viewer.identity, msg.get("count"))

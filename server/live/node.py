@@ -1,17 +1,21 @@
 """One server process in a cluster: room events go through Redis, and the node holds the
-claim on each room whose host publishes to it, so a second host elsewhere gets 409."""
+claim on each room whose host publishes to it, so a second publisher elsewhere gets 409
+(``already_live``) unless it takes over: then the node holding the claim ends its publisher
+(told over the bus when it is another node) and the new one continues the session."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
 from media.tasks import TaskSet
+from server.live.audience import AudienceCounter
 from server.live.context import AppContext
 from server.vod.sessions import node_alive_key
 
@@ -19,6 +23,8 @@ log = logging.getLogger("stallcast.node")
 
 
 _RELEASE = ("if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end")
+TAKEOVER_WAIT_S = 5.0  # how long a new publisher waits for another node to let the room go
+TAKEOVER = "takeover"  # a bus message to the node holding a room: end your publisher
 
 
 async def room_is_live(context: AppContext, room_id: str) -> bool:
@@ -43,6 +49,7 @@ class Node:
         self._announcer: asyncio.Future[None] | None = None
         # Told of host_live/host_left on this node before the room hears of it.
         self.observers: list[Callable[[str, dict[str, Any]], Awaitable[None]]] = []
+        self.audience = AudienceCounter(context.redis, context.bus, context.sfu, self.node_id)
 
     def spawn(self, coro: Any) -> None:
         self._tasks.spawn(coro)
@@ -68,8 +75,14 @@ class Node:
             except Exception:
                 log.exception("room observer failed", extra={"room_id": room_id})
         redis = self.context.redis
-        if event.get("type") == "host_left":
+        router = self.context.sfu.routers.get(room_id)
+        live_here = bool(router and router.live)
+        kind = event.get("type")
+        # A publisher that took over (or came back) may be live again by now: its claim stays.
+        if kind == "host_left" and not live_here:
             await redis.eval(_RELEASE, 1, f"room:{room_id}:live", self.node_id)
+        elif kind == "host_live" and live_here:
+            await redis.set(f"room:{room_id}:live", self.node_id, ex=self.live_ttl)
         await self.context.bus.publish(room_id, event)
 
     async def claim_room(self, room_id: str) -> bool:
@@ -80,6 +93,30 @@ class Node:
         return await self.context.redis.get(key) == self.node_id and not (
             self.context.sfu.routers.get(room_id) and self.context.sfu.routers[room_id].live)
 
+    async def take_over(self, room_id: str) -> None:
+        """End the room's live publisher, here or on the node holding the room (told over
+        the bus), and wait at most TAKEOVER_WAIT_S for that node to let the room go. The
+        publisher leaves as if it dropped (``host_left`` reason "takeover"), so the next one
+        continues its session, as a host back within the rejoin grace does."""
+        if await self._end_publisher(room_id):
+            return
+        key = f"room:{room_id}:live"
+        owner = await self.context.redis.get(key)
+        if not owner or owner == self.node_id:
+            return
+        await self.context.bus.publish(room_id, {"type": TAKEOVER, "to": f"node:{owner!s}"})
+        deadline = time.monotonic() + TAKEOVER_WAIT_S
+        while await self.context.redis.exists(key) and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+
+    async def _end_publisher(self, room_id: str) -> bool:
+        router = self.context.sfu.routers.get(room_id)
+        if router is None or router.producer is None:
+            return False
+        log.info("publisher taken over", extra={"room_id": room_id})
+        await self.context.sfu.end_session(router.producer.session_id, reason="takeover")
+        return True
+
     async def release_room(self, room_id: str) -> None:
         await self.context.redis.eval(_RELEASE, 1, f"room:{room_id}:live", self.node_id)
 
@@ -87,6 +124,7 @@ class Node:
         """Say this node is alive (its live sessions are looked after, see
         SessionStore.orphans) and keep its claim on the rooms whose host publishes here."""
         redis = self.context.redis
+        self.spawn(self.audience.run())  # the node's other standing duty: audience counts
         while True:
             try:
                 await redis.set(node_alive_key(self.node_id), "1", ex=self.live_ttl)
@@ -98,6 +136,10 @@ class Node:
             await asyncio.sleep(self.live_ttl / 3)
 
     def deliver(self, room_id: str, event: dict[str, Any]) -> None:
+        if event.get("type") == TAKEOVER:  # for a node, not for viewers
+            if event.get("to") == f"node:{self.node_id}":
+                self.spawn(self._end_publisher(room_id))
+            return
         router = self.context.sfu.routers.get(room_id)
         if router is not None:
             router.broadcast(event, to=event.pop("to", None))

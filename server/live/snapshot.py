@@ -10,8 +10,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from server.live.audience import audience_total
 from server.live.context import AppContext
 from server.live.node import room_is_live
+from server.live.show import read_show
 from server.platform.wire import WireError, check_tree
 
 log = logging.getLogger("stallcast.snapshot")
@@ -41,9 +43,13 @@ async def room_snapshot(app: AppContext, room_id: str) -> dict[str, Any]:
         "live": live,
         "chat": await app.chat.history(room_id),
         "likes": await app.chat.likes(room_id),
+        "pinned_message": await app.chat.moderation.pinned(room_id),
+        "viewers": await audience_total(app.redis, room_id),
+        "show": await read_show(app.redis, room_id, live),
     })
     for what in ("products", "sales", "chat"):
         snapshot[what] = _keep_sound(room_id, what, snapshot[what])
-    if snapshot["pinned"] is not None and not _sound(snapshot["pinned"]):
-        snapshot["pinned"] = None
+    for what in ("pinned", "pinned_message"):
+        if snapshot[what] is not None and not _sound(snapshot[what]):
+            snapshot[what] = None
     return snapshot

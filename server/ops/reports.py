@@ -17,6 +17,13 @@ from server.vod.sessions import SessionStore
 REPORTS_LISTED = 500  # newest reports in a listing
 
 
+async def latest_figures(redis: aioredis.Redis, sid: str) -> dict[str, Any] | None:
+    """The live session's latest sample (ingest bitrate, frame rate, size), if sampled."""
+    raw = await redis.hget(f"live:{sid}", "current")
+    found = json.loads(raw) if raw else None
+    return found if isinstance(found, dict) else None
+
+
 class SessionReports:
     """``host_id`` None reads every host's sessions (an operator), a host id only its own."""
 

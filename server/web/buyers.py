@@ -9,6 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
+from server.audience.rules import nickname
 from server.commerce.service import order_view
 from server.live.context import ctx
 from server.live.snapshot import room_snapshot
@@ -18,11 +19,15 @@ from server.web.http import ApiError, bearer_token, client_address, read_json
 routes = web.RouteTableDef()
 
 
+def _bad_token() -> ApiError:
+    return ApiError(401, "unauthorized", "unknown or tampered viewer token",
+                    headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+
+
 def current_viewer(request: web.Request) -> str:
     viewer_id = ctx(request).viewers.verify(bearer_token(request))
     if viewer_id is None:
-        raise ApiError(401, "unauthorized", "unknown or tampered viewer token",
-                       headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+        raise _bad_token()
     return viewer_id
 
 
@@ -76,8 +81,22 @@ async def new_viewer(request: web.Request) -> web.Response:
 @routes.get("/api/me")
 async def me(request: web.Request) -> web.Response:
     viewer_id = current_viewer(request)
-    contact = await ctx(request).commerce.contact_of(viewer_id)
-    return json_response({"viewer_id": viewer_id, "contact": contact})
+    app = ctx(request)
+    contact = await app.commerce.contact_of(viewer_id)
+    return json_response({"viewer_id": viewer_id, "contact": contact,
+                          "nickname": await app.chat.nickname(viewer_id)})
+
+
+@routes.put("/api/me")
+async def set_me(request: web.Request) -> web.Response:
+    """Choose the nickname chat shows (1-24 characters)."""
+    viewer_id = current_viewer(request)
+    body = await _body(request)
+    if set(body) != {"nickname"}:
+        raise ApiError(400, "invalid", "send {\"nickname\": ...}")
+    name = nickname(body["nickname"])
+    await ctx(request).chat.set_nickname(viewer_id, name)
+    return json_response({"viewer_id": viewer_id, "nickname": name})
 
 
 @routes.get("/api/me/orders")
@@ -106,12 +125,30 @@ async def buy(request: web.Request) -> web.Response:
 
 @routes.post("/api/rooms/{room_id}/chat")
 async def chat(request: web.Request) -> web.Response:
-    viewer_id = current_viewer(request)
+    """A viewer's message, or with the room's host token the host's (role "host")."""
+    app = ctx(request)
+    viewer_id = app.viewers.verify(bearer_token(request))
+    if viewer_id is None:
+        return await _host_chat(request)
     room_id = await _room_id(request)
     body = await _body(request)
-    name = body.get("name") if isinstance(body.get("name"), str) else "viewer"
-    message = await ctx(request).chat.send(room_id, viewer_id, str(name), body.get("text"),
-                                           client=await client_tag(request))
+    message = await app.chat.send(room_id, viewer_id, body.get("name", ""), body.get("text"),
+                                  client=await client_tag(request))
+    return json_response(message, status=201)
+
+
+async def _host_chat(request: web.Request) -> web.Response:
+    app = ctx(request)
+    host = await app.store.host_for_token(bearer_token(request))
+    if host is None:
+        raise _bad_token()
+    room = await app.store.get_room(request.match_info["room_id"])
+    if room is None:
+        raise ApiError(404, "not_found", "no such room")
+    if room.host_id != host.host_id:
+        raise ApiError(403, "forbidden", "this room belongs to another host")
+    body = await _body(request)
+    message = await app.chat.host_send(room.room_id, host.name, body.get("text"))
     return json_response(message, status=201)
 
 

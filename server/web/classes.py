@@ -11,6 +11,7 @@ from aiohttp import web
 
 from server.commerce.rules import CURRENCY
 from server.live.context import ctx
+from server.live.show import announce_replay
 from server.platform.text import TextError, clean_text
 from server.platform.wire import json_response
 from server.vod.records import Class, Session
@@ -103,6 +104,8 @@ async def create_class(request: web.Request) -> web.Response:
     if not created:
         raise ApiError(409, "conflict", f"this session is already class {cls['class_id']}",
                        headers={"Location": f"/api/classes/{cls['class_id']}"})
+    # Viewers still on the ended show's page learn where its replay is (replay_ready).
+    await announce_replay(app, session["room_id"], session["session_id"], cls["class_id"])
     return json_response(class_view(cls, session), status=201)
 
 

@@ -10,6 +10,8 @@ from aiohttp import web
 
 from server.accounts.store import TITLE_MAX, Host, Room
 from server.live.context import AppContext, ctx
+from server.live.node import room_is_live
+from server.live.show import live_session
 from server.platform.text import TextError, clean_text
 from server.platform.wire import json_response
 from server.web.http import ApiError, bearer_token, read_json
@@ -100,8 +102,14 @@ async def list_rooms(request: web.Request) -> web.Response:
 
 @routes.get("/api/rooms/{room_id}")
 async def get_room(request: web.Request) -> web.Response:
+    """The room, and its live ``session`` (null when none) wherever its host publishes:
+    a second device of the host's sees the broadcast is on, and how it is doing."""
     _, room = await own_room(request)
-    return json_response(room_view(ctx(request), room, base_url(request)))
+    app = ctx(request)
+    view = room_view(app, room, base_url(request))
+    view["session"] = await live_session(app, room.room_id)
+    view["live"] = view["live"] or view["session"] is not None
+    return json_response(view)
 
 
 @routes.patch("/api/rooms/{room_id}")
@@ -156,12 +164,11 @@ async def delete_room(request: web.Request) -> web.Response:
 
 @routes.get("/api/rooms/{room_id}/public")
 async def public_room(request: web.Request) -> web.Response:
-    """What a viewer's page may know: title and whether the host is live."""
+    """What a viewer's page may know: title and whether the host is live (on any node; the
+    show's state is in the room snapshot)."""
     app = ctx(request)
     room = await app.store.get_room(request.match_info["room_id"])
     if room is None:
         raise ApiError(404, "not_found", "no such room")
-    router = app.sfu.routers.get(room.room_id)
-    return json_response(
-        {"room_id": room.room_id, "title": room.title, "live": bool(router and router.live)}
-    )
+    return json_response({"room_id": room.room_id, "title": room.title,
+                          "live": await room_is_live(app, room.room_id)})

@@ -80,9 +80,16 @@ async def whip_publish(request: web.Request) -> web.Response:
     _check_key(request, room)
     offer = await _offer(request)
     node = request.app[NODE]
-    busy = ApiError(409, "conflict", "this room already has a live publisher")
+    busy = ApiError(409, "already_live", "this room already has a live publisher; "
+                    "POST with ?takeover=1 to end it and publish from here")
     if not await node.claim_room(room.room_id):
-        raise busy
+        if request.query.get("takeover") not in ("1", "true"):
+            raise busy
+        # A second device of the host's (the key proves it): the old publisher is ended
+        # and this one continues the session, as a host back from a drop would.
+        await node.take_over(room.room_id)
+        if not await node.claim_room(room.room_id):
+            raise busy
     client = await client_tag(request)
     try:
         with request.app[LIMITS].slot(client):
