@@ -5,6 +5,7 @@ view says what is live."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import aiohttp
@@ -144,3 +145,50 @@ async def test_an_idle_room_has_no_show(server: Running) -> None:
         assert snapshot["viewers"] == 0 and snapshot["pinned_message"] is None
     finally:
         await viewer.stop()
+
+
+async def test_a_takeover_on_another_node_ends_the_first_publisher_there(
+        redis_url: str) -> None:
+    """The second device's offer lands on another node: the node holding the room is told
+    over the bus to end its publisher, and the session carries on where the new one is."""
+    async with start_server(redis_url) as node_a, start_server(redis_url) as node_b, \
+            aiohttp.ClientSession() as http:
+        _, host = await node_a.new_host()
+        room = await node_a.new_room(host)
+        rid, key = room["room_id"], room["stream_key"]
+        first = await publish(node_a.base, rid, key)
+        second = None
+        try:
+            assert await wait_for(lambda: first.pc.connectionState == "connected", 15)
+            api_b = Api(node_b.base, http)
+            assert await wait_for(lambda: rid in node_a.ctx.sfu.routers, 5)
+            sid = None
+            for _ in range(50):
+                sid = (await _state(api_b, rid))["show"]["session_id"]
+                if sid:
+                    break
+                await asyncio.sleep(0.1)
+            assert sid and (await api_b.ok("GET", f"/api/rooms/{rid}", host))["session"][
+                "session_id"] == sid  # node B knows the room is live on node A
+            try:
+                second = await publish(node_b.base, rid, key)
+            except RuntimeError as exc:
+                assert "already_live" in str(exc)
+            else:
+                raise AssertionError("node B let a second publisher in")
+            second = await publish(node_b.base, f"{rid}?takeover=1", key)
+            assert await wait_for(lambda: first.pc.connectionState in ("closed", "failed"), 20)
+            assert node_a.ctx.sfu.routers.get(rid) is None or \
+                node_a.ctx.sfu.routers[rid].producer is None
+            assert node_b.ctx.sfu.routers[rid].producer is not None
+            show: dict[str, Any] = {}
+            for _ in range(50):
+                show = (await _state(api_b, rid))["show"]
+                if show["state"] == "live":
+                    break
+                await asyncio.sleep(0.1)
+            assert show["state"] == "live" and show["session_id"] == sid
+        finally:
+            if second is not None:
+                await second.stop()
+            await first.stop()
