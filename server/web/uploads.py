@@ -14,6 +14,14 @@ from server.web.rooms import current_host
 
 routes = web.RouteTableDef()
 
+# Bodies are read whole (up to uploads.max_image_bytes) before they are decoded: at most this
+# many on a node at once, two per host, so a burst of uploads holds a bounded amount of
+# memory. The rest are told to retry (a phone's studio retries once after Retry-After).
+UPLOADS_IN_FLIGHT = 8
+UPLOADS_PER_HOST = 2
+RETRY_AFTER_S = "2"
+_in_flight: dict[str, int] = {}
+
 # The names are random and never reused: a browser or CDN may keep a file for good.
 FILE_HEADERS = {"Cache-Control": "public, max-age=31536000, immutable",
                 "Content-Type": "image/jpeg", "X-Content-Type-Options": "nosniff",
@@ -31,8 +39,18 @@ async def upload(request: web.Request) -> web.Response:
     if declared_format(request.headers.get("Content-Type", "")) is None:
         raise ApiError(415, "unsupported_media_type",
                        "Content-Type must be image/jpeg, image/png or image/webp")
-    data = await read_body(request, ctx(request).config.uploads.max_image_bytes)
-    made = await _gallery(request).add(host.host_id, data, request.headers["Content-Type"])
+    if (sum(_in_flight.values()) >= UPLOADS_IN_FLIGHT
+            or _in_flight.get(host.host_id, 0) >= UPLOADS_PER_HOST):
+        raise ApiError(503, "busy", "too many uploads at once; retry shortly",
+                       headers={"Retry-After": RETRY_AFTER_S})
+    _in_flight[host.host_id] = _in_flight.get(host.host_id, 0) + 1
+    try:
+        data = await read_body(request, ctx(request).config.uploads.max_image_bytes)
+        made = await _gallery(request).add(host.host_id, data, request.headers["Content-Type"])
+    finally:
+        left = _in_flight.pop(host.host_id) - 1
+        if left:
+            _in_flight[host.host_id] = left
     return json_response(made, status=201)
 
 

@@ -142,3 +142,32 @@ async def test_quota_and_ownership(shop: Running) -> None:
         async with http.get(f"{shop.base}{first['card']}") as resp:
             assert resp.status == 404
         assert (await _upload(http, shop.base, host, _photo(400, 300)))[0] == 201
+
+
+async def test_uploads_in_flight_are_capped_per_host(shop: Running) -> None:
+    """Bodies are held whole until decoded: a host's third upload while two are still
+    arriving is told to retry instead of holding more memory."""
+    _, host = await shop.new_host()
+    url = urlsplit(shop.base)
+    slow = []
+    for _ in range(2):
+        reader, writer = await asyncio.open_connection(url.hostname, url.port)
+        writer.write((f"POST /api/uploads HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {host}"
+                      "\r\nContent-Type: image/jpeg\r\nContent-Length: 100000\r\n\r\n").encode()
+                     + b"\xff" * 1000)
+        await writer.drain()
+        slow.append((reader, writer))
+    await asyncio.sleep(0.5)
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{shop.base}/api/uploads", data=b"\xff" * 10, headers={
+                "Authorization": f"Bearer {host}", "Content-Type": "image/jpeg"}) as resp:
+            assert resp.status == 503
+            assert resp.headers["Retry-After"] == "2"
+            assert (await resp.json())["error"]["code"] == "busy"
+        for _, writer in slow:
+            writer.close()
+        await asyncio.sleep(0.5)
+        # Once they are gone the host may upload again (this one is no image: 400, not 503).
+        async with http.post(f"{shop.base}/api/uploads", data=b"\xff" * 10, headers={
+                "Authorization": f"Bearer {host}", "Content-Type": "image/jpeg"}) as resp:
+            assert resp.status == 400, await resp.text()
