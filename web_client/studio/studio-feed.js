@@ -132,6 +132,7 @@ export class RoomFeed {
         break;
       case "host_left":
         this.live = false;
+        this.hostLeftReason = event.reason || "";
         break;
       case "card_pinned":
         this.pinned = event.card;

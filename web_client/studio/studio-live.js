@@ -6,6 +6,7 @@
 
 import { t } from "../shared/i18n.js";
 import { describeHttpError } from "./studio-api.js";
+import { Camera } from "./studio-camera.js";
 import { confirmSheet } from "./studio-sheet.js";
 import { codecOrder, judgeHealth, readHealth } from "./studio-media.js";
 import { waitIceGathering } from "../shared/webrtc.js";
@@ -13,13 +14,6 @@ import { waitIceGathering } from "../shared/webrtc.js";
 const HEALTH_INTERVAL_MS = 2000;
 
 export { judgeHealth };
-
-/** Ask for a picture the shape of the screen: 720×1280 upright, 1280×720 on its side. */
-export function videoConstraints(portrait = innerHeight > innerWidth) {
-  return portrait
-    ? { width: { ideal: 720 }, height: { ideal: 1280 }, frameRate: { ideal: 30 } }
-    : { width: { ideal: 1280 }, height: { ideal: 720 }, frameRate: { ideal: 30 } };
-}
 
 class WhipRefused extends Error {
   constructor(info) {
@@ -45,26 +39,16 @@ export class LivePanel {
     this.roomLive = roomLive;
     this.whipUrl = new URL(`/whip/${encodeURIComponent(roomId)}`, location.href).href;
     this.session = null; // { pc, location, key, timer, last } while publishing
-    this.stream = null; // the preview's MediaStream
-    this.facing = "user";
-    this.micMuted = false;
+    this.camera = new Camera(els, { stallcast, onTracks: (tracks) => this.replaceSent(tracks) });
     this.remote = null; // the live session of another device, from GET /api/rooms/{id}
     this.endedAt = 0; // when this page last stopped publishing (performance.now())
     this.status = { key: "studio.status.offline", vars: {}, kind: "offline" };
     this.health = null;
-    this.previewError = null; // [key, vars] of what went wrong opening the devices
     els.golive.addEventListener("click", () => { if (this.session === null) this.goLive(); });
     els.key.addEventListener("keydown", (event) => {
       if (event.key === "Enter" && this.session === null) this.goLive();
     });
     els.stop.addEventListener("click", () => { this.askEnd(); });
-    els.flip.addEventListener("click", () => { this.flip(); });
-    els.mute.addEventListener("click", () => { this.toggleMic(); });
-    els.camera.addEventListener("change", () => { this.switchDevices(); });
-    els.mic.addEventListener("change", () => { this.switchDevices(); });
-    if (navigator.mediaDevices && navigator.mediaDevices.addEventListener) {
-      navigator.mediaDevices.addEventListener("devicechange", () => { this.listDevices(); });
-    }
     window.addEventListener("pagehide", () => this.leavePage());
     delete els.status.dataset.i18n; // from here on the panel says what the status is
     this.render();
@@ -89,13 +73,13 @@ export class LivePanel {
     this.renderStatus();
     this.renderHealth();
     this.renderRemote();
-    this.renderDevices(this.devices || []);
-    this.renderPreviewNote();
+    this.camera.render();
     this.updateButtons();
   }
 
-  renderPreviewNote() {
-    this.els.previewNote.textContent = this.previewError ? t(...this.previewError) : "";
+  /** Open the camera for the preview (what goes live). */
+  startPreview() {
+    return this.camera.startPreview();
   }
 
   updateButtons() {
@@ -105,9 +89,6 @@ export class LivePanel {
     this.els.stop.hidden = s === null;
     this.els.stop.disabled = s === null || !s.location;
     this.els.key.disabled = s !== null;
-    this.els.mute.setAttribute("aria-pressed", String(this.micMuted));
-    this.els.mute.setAttribute("aria-label",
-      t(this.micMuted ? "studio.live.unmuteMic" : "studio.live.muteMic"));
     this.els.golive.textContent = t(this.remote ? "studio.live.takeOver" : "studio.live.go");
   }
 
@@ -117,10 +98,12 @@ export class LivePanel {
   setRemote(session, askedAt = performance.now()) {
     if (this.session || askedAt < this.endedAt) return;
     this.remote = session;
-    const offline = ["offline", "remote"].includes(this.status.kind);
-    if (session) this.setStatus("studio.status.remote", "remote");
-    else if (this.status.kind === "remote") this.setStatus("studio.status.offline", "offline");
-    else if (offline) this.renderStatus();
+    const kind = this.status.kind;
+    // "Taken over" stays said while the other device is live; "offline" once it is not.
+    if (session && kind !== "takenOver") this.setStatus("studio.status.remote", "remote");
+    else if (!session && ["remote", "takenOver"].includes(kind)) {
+      this.setStatus("studio.status.offline", "offline");
+    }
     this.renderRemote();
     this.updateButtons();
   }
@@ -152,113 +135,6 @@ export class LivePanel {
     }));
   }
 
-  // -- devices and preview ---------------------------------------------------------------
-  async listDevices() {
-    try {
-      this.devices = await navigator.mediaDevices.enumerateDevices();
-    } catch {
-      this.devices = [];
-    }
-    this.renderDevices(this.devices);
-  }
-
-  renderDevices(devices) {
-    const fill = (select, kind, labelKey) => {
-      const current = this.currentDevice(kind) || select.value;
-      const options = devices.filter((d) => d.kind === kind).map((d, i) => {
-        const option = document.createElement("option");
-        option.value = d.deviceId;
-        option.textContent = d.label || t(labelKey, { n: i + 1 });
-        return option;
-      });
-      if (!options.length) {
-        const none = document.createElement("option");
-        none.value = "";
-        none.textContent = t("studio.device.none");
-        options.push(none);
-      }
-      select.replaceChildren(...options);
-      if (current && options.some((o) => o.value === current)) select.value = current;
-    };
-    fill(this.els.camera, "videoinput", "studio.device.camera");
-    fill(this.els.mic, "audioinput", "studio.device.mic");
-  }
-
-  currentDevice(kind) {
-    const track = this.stream && (kind === "videoinput"
-      ? this.stream.getVideoTracks()[0] : this.stream.getAudioTracks()[0]);
-    return track ? track.getSettings().deviceId || "" : "";
-  }
-
-  videoWanted() {
-    const cam = this.chosenCamera;
-    return cam ? { ...videoConstraints(), deviceId: { exact: cam } }
-      : { ...videoConstraints(), facingMode: { ideal: this.facing } };
-  }
-
-  constraints() {
-    const mic = this.els.mic.value;
-    return { video: this.videoWanted(), audio: mic ? { deviceId: { exact: mic } } : true };
-  }
-
-  /** The preview's stream, opening the camera first if it is not running. */
-  ensurePreview() {
-    if (this.pending) return this.pending;
-    const live = this.stream && this.stream.getTracks().some((tr) => tr.readyState === "live");
-    return live ? Promise.resolve(this.stream) : this.startPreview();
-  }
-
-  /** Open the camera and microphone and show them; the stream is what goes live. */
-  startPreview() {
-    const run = (this.pending || Promise.resolve()).catch(() => {}).then(() => this.openDevices());
-    const mine = run.finally(() => { if (this.pending === mine) this.pending = null; });
-    this.pending = mine;
-    return mine;
-  }
-
-  async openDevices() {
-    let stream;
-    try {
-      stream = await navigator.mediaDevices.getUserMedia(this.constraints());
-    } catch (err) {
-      this.previewError = err && err.name === "NotAllowedError" ? ["studio.device.denied"]
-        : ["studio.device.failed"];
-      this.renderPreviewNote();
-      throw err;
-    }
-    this.previewError = null;
-    this.renderPreviewNote();
-    const old = this.stream;
-    this.useStream(stream);
-    if (old && old !== stream) for (const track of old.getTracks()) track.stop();
-    await this.listDevices();
-    return stream;
-  }
-
-  useStream(stream) {
-    this.stream = stream;
-    this.stallcast.stream = stream;
-    for (const track of stream.getAudioTracks()) track.enabled = !this.micMuted;
-    const video = stream.getVideoTracks()[0];
-    const facing = video && video.getSettings().facingMode;
-    // A front camera is shown mirrored, as phones do; viewers get the picture unmirrored.
-    this.els.preview.dataset.facing = facing || "";
-    this.els.preview.srcObject = stream;
-    this.els.preview.play().catch(() => {});
-  }
-
-  /** A camera or microphone chosen in Settings: restart the preview and, when live, swap
-   * the sent tracks (replaceTrack: no renegotiation). */
-  async switchDevices() {
-    this.chosenCamera = this.els.camera.value || "";
-    try {
-      const stream = await this.startPreview();
-      await this.replaceSent(stream.getTracks());
-    } catch {
-      // startPreview has said what went wrong.
-    }
-  }
-
   async replaceSent(tracks) {
     const s = this.session;
     if (!s) return;
@@ -267,34 +143,6 @@ export class LivePanel {
       const next = tracks.find((tr) => tr.kind === sender.track.kind);
       if (next && next !== sender.track) await sender.replaceTrack(next);
     }
-  }
-
-  /** Front ↔ back: a new video track by facingMode, the same audio, swapped in place. */
-  async flip() {
-    this.facing = this.facing === "user" ? "environment" : "user";
-    this.chosenCamera = "";
-    const old = this.stream;
-    let video;
-    try {
-      if (old) for (const track of old.getVideoTracks()) track.stop(); // phones open one camera
-      const got = await navigator.mediaDevices.getUserMedia({ video: this.videoWanted() });
-      [video] = got.getVideoTracks();
-    } catch {
-      this.previewError = ["studio.device.failed"];
-      this.renderPreviewNote();
-      return;
-    }
-    const audio = old ? old.getAudioTracks() : [];
-    const stream = new MediaStream([video, ...audio]);
-    this.useStream(stream);
-    await this.replaceSent([video]);
-    await this.listDevices();
-  }
-
-  toggleMic() {
-    this.micMuted = !this.micMuted;
-    if (this.stream) for (const track of this.stream.getAudioTracks()) track.enabled = !this.micMuted;
-    this.updateButtons();
   }
 
   // -- publishing ------------------------------------------------------------------------
@@ -319,7 +167,7 @@ export class LivePanel {
     this.setStatus("studio.status.connecting", "connecting");
     pc.addEventListener("connectionstatechange", () => this.onConnectionState(s));
     try {
-      const stream = await this.ensurePreview();
+      const stream = await this.camera.ensurePreview();
       if (this.session !== s) throw new Error("cancelled");
       for (const track of stream.getTracks()) {
         const tr = pc.addTransceiver(track, { direction: "sendonly", streams: [stream] });
@@ -379,6 +227,7 @@ export class LivePanel {
     if (this.session !== s) return;
     switch (s.pc.connectionState) {
       case "connected":
+        s.connectedAt = s.connectedAt || performance.now();
         this.setStatus("studio.status.live", "live");
         break;
       case "disconnected":
@@ -416,6 +265,18 @@ export class LivePanel {
     this.renderRemote();
     this.updateButtons();
     return true;
+  }
+
+  /** The room's events said another device took over. The device taking over hears it
+   * too, before its own connection is up: only a publisher live for a while yields. */
+  async takenOver() {
+    const s = this.session;
+    if (!s || !s.connectedAt || performance.now() - s.connectedAt < 1000 || s.ending) return;
+    await this.teardown(s, false);
+    this.setStatus("studio.status.takenOver", "takenOver");
+    this.remote = {};
+    this.renderRemote();
+    this.updateButtons();
   }
 
   async lostSession(s) {
@@ -485,7 +346,7 @@ export class LivePanel {
       }
       s.pc.close();
     }
-    if (this.stream) for (const track of this.stream.getTracks()) track.stop();
+    this.camera.stop();
   }
 
   // -- uplink health ---------------------------------------------------------------------

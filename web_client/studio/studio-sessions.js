@@ -88,7 +88,9 @@ export class SessionsPanel {
         "aria-label": t("studio.sessions.packaging") }),
       el("div", { className: "progress-text" }, t("studio.sessions.progress", { pct })));
     }
-    if (s.status === "failed" && s.error) parts.push(el("div", { className: "muted" }, s.error));
+    if (s.status === "failed") {
+      parts.push(el("div", { className: "muted" }, t("studio.sessions.failedHelp")));
+    }
     const li = el("li", { dataset: { sessionId: s.session_id, status: s.status } },
       el("div", { className: "item-main" }, parts));
     if (classId) {

@@ -259,6 +259,7 @@ function onFeedChange(what) {
     const m = page.feed.chat[page.feed.chat.length - 1];
     if (m) page.ticker.chat(m);
   }
+  if (what === "host_left" && page.feed.hostLeftReason === "takeover") page.live.takenOver();
   if (what === "audience" && page.audienceFigures) {
     page.audienceFigures = { ...page.audienceFigures, viewers: page.feed.viewers };
   }
