@@ -3,9 +3,9 @@
 Run from the repository root, inside a private network namespace (the data-channel buyers are
 aiortc WebRTC peers, so the traffic must stay in a namespace of its own)::
 
-    scripts/netns-run python3 scripts/bench/flashbuy.py [--quantity 1000] [--limit 2]
-        [--http-buyers 700] [--http-attempts 3] [--http-concurrency 100] [--replays 100]
-        [--dc-viewers 50] [--dc-attempts 20] [--dc-inflight 4] [--data-only]
+    scripts/netns-run python3 scripts/bench/flashbuy.py [--quantity 2000] [--limit 2]
+        [--http-buyers 2000] [--http-attempts 3] [--http-concurrency 64] [--replays 100]
+        [--dc-viewers 16] [--dc-attempts 375] [--dc-inflight 4] [--data-only]
         [--appendfsync always] [--profile PATH [--profile-native]] [--allow-network]
         [--verbose]
 
@@ -18,21 +18,29 @@ What it does:
   a data-channel buyer process makes ``--dc-viewers`` identities and joins the room with each
   over WHEP (``Authorization: Bearer <viewer token>`` on the WHEP POST) with an ``events``
   data channel;
-* the host starts a flash sale of ``--quantity`` with ``per_buyer_limit`` ``--limit``, and
-  both processes start buying at the same instant:
-  - HTTP: every buyer tries ``--http-attempts`` times (in a shuffled order, so one buyer's
-    attempts may race each other) with ``POST /api/rooms/{room_id}/buy``, ``--http-concurrency``
-    requests in flight over an aiohttp connection pool of that size. The first ``--replays``
-    buys that create an order are sent again with the same idempotency key, which must give
-    back the same order without creating another;
+* three phases run one after another, each alone on the machine and each on a fresh flash
+  sale of ``--quantity`` (the product holds three times that):
+  - HTTP (per-buyer limit ``--limit``): every buyer tries ``--http-attempts`` times (in a
+    shuffled order, so one buyer's attempts may race each other) with
+    ``POST /api/rooms/{room_id}/buy``, ``--http-concurrency`` requests in flight over an
+    aiohttp connection pool of that size. The first ``--replays`` buys that create an order
+    are sent again with the same idempotency key, which must give back the same order;
   - data channel: every viewer sends ``--dc-attempts`` msgpack ``buy`` messages, at most
-    ``--dc-inflight`` of them awaiting a reply at once, each answered by ``buy_result`` or
-    ``error`` with the same ``ref``;
+    ``--dc-inflight`` of them awaiting a reply at once (16 x 4 = 64 in flight by default),
+    each answered by ``buy_result`` or ``error`` with the same ``ref``. Its sale's per-buyer
+    limit lets these few viewers sell it out, so the mix of outcomes is the HTTP phase's;
+  - Redis alone (scripts/bench/redisalone.py): the server's own buy script, built as the
+    server's store builds it, sent straight to the same Redis with the HTTP phase's workload
+    and requests in flight: the yardstick of ``summary.ratio``;
   So there are more attempts than stock: created, ``sold_out`` and ``limit`` paths all run;
 * afterwards the host's ``GET /api/orders`` and the room's ``GET /api/rooms/{room_id}/state``
   tell how many orders the sale really has and what remains.
 
-It prints ONE JSON document on stdout (logs go to stderr) with, for each path: attempts,
+It prints ONE JSON document on stdout (logs go to stderr). ``summary`` holds the headline:
+``ratio`` (HTTP attempts/s over Redis-alone attempts/s), ``ratio_while_selling`` (the same
+up to each phase's last order, before refusals of a sold-out sale dominate), p50/p99,
+data-channel attempts/s and ``data_channel_to_http``, oversell and CPU. Then, for each
+path: attempts,
 seconds, attempts per second and orders created per second, latency p50/p95/p99/max in ms
 (all attempts, created ones, refused ones), and outcomes by code; then the checks: orders of
 the sale (by the host's list), sold according to the sale (quantity - remaining), orders the
@@ -143,7 +151,7 @@ async def http_worker(args: argparse.Namespace) -> None:
                         "contact": buyer_contact(f"http-{run}-{b}"),
                         "idempotency_key": f"http-{run}-{b}-{k}"}
                 latency, outcome, order_id = await attempt(body, tokens[b])
-                results.append([latency, outcome, b, order_id])
+                results.append([latency, outcome, b, order_id, time.time()])
                 if outcome == "created" and replays_left > 0:
                     replays_left -= 1
                     r_latency, r_outcome, r_order = await attempt(body, tokens[b])
@@ -205,19 +213,21 @@ async def dc_worker(args: argparse.Namespace) -> None:
                 received, reply = await asyncio.wait_for(future, args.reply_timeout)
             except TimeoutError:
                 pending.pop((peer.index, ref), None)
-                results.append([time.time() - sent, "timeout", peer.index, None])
+                results.append([time.time() - sent, "timeout", peer.index, None, time.time()])
                 continue
             except Exception as exc:
                 pending.pop((peer.index, ref), None)
                 results.append([time.time() - sent, f"client_{type(exc).__name__}",
-                                peer.index, None])
+                                peer.index, None, time.time()])
                 continue
             if reply["type"] == "buy_result":
                 order = reply.get("order") or {}
                 outcome = "created" if order.get("created") else "duplicate"
-                results.append([received - sent, outcome, peer.index, order.get("order_id")])
+                results.append([received - sent, outcome, peer.index, order.get("order_id"),
+                                received])
             else:
-                results.append([received - sent, str(reply.get("code")), peer.index, None])
+                results.append([received - sent, str(reply.get("code")), peer.index, None,
+                                received])
 
     await asyncio.sleep(max(0.0, start_at - time.time()))
     began = time.time()
@@ -242,16 +252,51 @@ def path_summary(done: dict[str, Any]) -> dict[str, Any]:
     outcomes = Counter(r[1] for r in results)
     created = [r[0] for r in results if r[1] == "created"]
     refused = [r[0] for r in results if r[1] != "created"]
+    # While the sale still sells: up to the last order made (afterwards refusals dominate,
+    # and a node that knows a sale is sold out answers them without Redis).
+    last = max((r[-1] for r in results if r[1] == "created"), default=done["ended"])
+    selling = [r for r in results if r[-1] <= last]
+    selling_s = max(1e-9, last - done["began"])
     return {
         "attempts": len(results),
         "seconds": round(seconds, 2),
         "attempts_per_s": round(len(results) / seconds, 1),
         "created_per_s": round(len(created) / seconds, 1),
+        "selling": {"attempts": len(selling), "seconds": round(selling_s, 2),
+                    "attempts_per_s": round(len(selling) / selling_s, 1),
+                    "latency_ms": benchkit.percentiles([r[0] for r in selling])},
         "latency_ms": benchkit.percentiles([r[0] for r in results]),
         "latency_created_ms": benchkit.percentiles(created),
         "latency_refused_ms": benchkit.percentiles(refused),
         "outcomes": dict(sorted(outcomes.items())),
     }
+
+
+async def _phase(child: Child, pids: dict[str, int], timeout: float, sale_id: str,
+                 profile: benchkit.Profile | None = None) -> dict[str, Any]:
+    """One phase's buying, alone on the machine: its outcome and the CPU it took."""
+    start_at = time.time() + 0.5
+    await child.send(f"go {sale_id} {start_at}")
+    await asyncio.sleep(max(0.0, start_at - time.time()))
+    window = CpuWindow({**pids, child.name: child.proc.pid})
+    window.start()
+    done = await child.expect("done", timeout)
+    done["cpu"] = window.stop()
+    if profile is not None:
+        done["profile"] = profile.summary()
+    return done
+
+
+async def _sale(api: Api, token: str, room: str, product: dict[str, Any],
+                args: argparse.Namespace, limit: int) -> str:
+    sale = await api.ok("POST", f"/api/rooms/{room}/sales", token, {
+        "product_id": product["product_id"], "price": 2900, "quantity": args.quantity,
+        "duration": 900, "per_buyer_limit": limit})
+    return str(sale["sale_id"])
+
+
+def _ratio(a: float, b: float) -> float | None:
+    return round(a / b, 3) if b else None
 
 
 async def orchestrate(args: argparse.Namespace) -> dict[str, Any]:
@@ -263,6 +308,7 @@ async def orchestrate(args: argparse.Namespace) -> dict[str, Any]:
     children: list[Child] = []
     result: dict[str, Any] = {
         "benchmark": "flashbuy",
+        "load_average_at_start": list(os.getloadavg()),
         "sale": {"quantity": args.quantity, "per_buyer_limit": args.limit},
         "http": {"buyers": args.http_buyers, "attempts_each": args.http_attempts,
                  "concurrency": args.http_concurrency},
@@ -270,6 +316,7 @@ async def orchestrate(args: argparse.Namespace) -> dict[str, Any]:
                          "inflight_per_viewer": args.dc_inflight,
                          "viewer_media": "data channel only" if args.data_only
                          else "recvonly audio+video + data channel"},
+        "redis_alone": {"concurrency": args.http_concurrency},
         "redis_appendfsync": args.appendfsync or "as configured (default: always)",
     }
     try:
@@ -278,82 +325,143 @@ async def orchestrate(args: argparse.Namespace) -> dict[str, Any]:
         async with aiohttp.ClientSession() as http:
             api = Api(server.base, http)
             room = await api.room(token, "Flash sale benchmark")
-            product = await api.product(token, title="Flash mangoes 1 kg", stock=args.quantity,
-                                        per_buyer_limit=args.limit)
+            product = await api.product(token, title="Flash mangoes 1 kg",
+                                        stock=args.quantity * 3, per_buyer_limit=args.limit)
             common = ["--base", server.base, "--room", room] + (
                 ["--verbose"] if args.verbose else [])
             roles: list[tuple[str, list[str]]] = []
             if args.http_buyers and args.http_attempts:
-                roles.append(("http", [
+                roles.append(("http", [SCRIPT, "--role", "http", *common,
                     "--http-buyers", str(args.http_buyers),
                     "--http-attempts", str(args.http_attempts),
                     "--http-concurrency", str(args.http_concurrency),
                     "--replays", str(args.replays)]))
             if args.dc_viewers and args.dc_attempts:
-                roles.append(("dc", [
+                roles.append(("dc", [SCRIPT, "--role", "dc", *common,
                     "--dc-viewers", str(args.dc_viewers), "--dc-attempts", str(args.dc_attempts),
                     "--dc-inflight", str(args.dc_inflight),
                     "--reply-timeout", str(args.reply_timeout)]
                     + (["--data-only"] if args.data_only else [])))
-            for role, extra in roles:
-                children.append(await Child.spawn(role, [SCRIPT, "--role", role, *common,
-                                                         *extra]))
+            for role, argv in roles:
+                children.append(await Child.spawn(role, argv))
             ready = await asyncio.gather(*(c.expect("ready", 180) for c in children))
             for c, r in zip(children, ready, strict=True):
                 if c.name == "dc":
                     result["data_channel"]["joined"] = r["viewers"]
                     result["data_channel"]["join_failures"] = r["failures"][:5]
-
-            sale = await api.ok("POST", f"/api/rooms/{room}/sales", token, {
-                "product_id": product["product_id"], "price": 2900, "quantity": args.quantity,
-                "duration": 900, "per_buyer_limit": args.limit})
-            sale_id = sale["sale_id"]
-            pids = {"server": server.pid, **{c.name: c.proc.pid for c in children}}
+            pids = {"server": server.pid}
             if server.redis_pid:
                 pids["redis"] = server.redis_pid
-            start_at = time.time() + 0.5
-            for c in children:
-                await c.send(f"go {sale_id} {start_at}")
-            await asyncio.sleep(max(0.0, start_at - time.time()))
-            window = CpuWindow(pids)
-            profile = (benchkit.Profile(server.pid, Path(args.profile), None, args.profile_native)
-                       if args.profile else None)
-            window.start()
-            done = await asyncio.gather(*(c.expect("done", args.timeout) for c in children))
-            result["cpu_during_buying"] = window.stop()
-            if profile is not None:
-                result["server_profile_buying"] = profile.summary()
-            by_role = dict(zip((c.name for c in children), done, strict=True))
-            began = min(d["began"] for d in done)
-            ended = max(d["ended"] for d in done)
-            total_attempts = sum(len(d["results"]) for d in done)
-            result["combined"] = {
-                "attempts": total_attempts, "seconds": round(ended - began, 2),
-                "attempts_per_s": round(total_attempts / max(1e-9, ended - began), 1)}
-            if "http" in by_role:
-                result["http"].update(path_summary(by_role["http"]))
-                replays = by_role["http"]["replays"]
-                result["http"]["idempotent_replays"] = {
-                    "sent": len(replays),
-                    "outcomes": dict(Counter(r[1] for r in replays)),
-                    "latency_ms": benchkit.percentiles([r[0] for r in replays])}
-            if "dc" in by_role:
-                result["data_channel"].update(path_summary(by_role["dc"]))
-                result["data_channel"]["replies_without_request"] = by_role["dc"]["unmatched"]
-                result["data_channel"]["still_open"] = by_role["dc"]["open"]
-            await asyncio.sleep(0.5)  # let the stock coalescer publish its last update
-            result["checks"] = await checks(api, token, room, sale_id, args, done)
+            # The phases run one after another, each on a fresh sale of the same size, so
+            # each path's figures are its own.
+            ok = True
+            for child in children:
+                key = "http" if child.name == "http" else "data_channel"
+                # Few data-channel viewers buy as much as the many HTTP buyers: their limit
+                # lets them sell the sale out, so both phases see the same mix of outcomes.
+                limit = (args.limit if child.name == "http"
+                         else args.quantity // max(1, args.dc_viewers) + 1)
+                result[key]["per_buyer_limit"] = limit
+                sale_id = await _sale(api, token, room, product, args, limit)
+                profile = (benchkit.Profile(server.pid, Path(args.profile), None,
+                                            args.profile_native)
+                           if args.profile and child.name == "http" else None)
+                done = await _phase(child, pids, args.timeout, sale_id, profile)
+                result[key].update(path_summary(done))
+                result[key]["cpu_during_buying"] = done["cpu"]
+                if done.get("profile") is not None:
+                    result["server_profile_buying"] = done["profile"]
+                if child.name == "http":
+                    replays = done["replays"]
+                    result["http"]["idempotent_replays"] = {
+                        "sent": len(replays),
+                        "outcomes": dict(Counter(r[1] for r in replays)),
+                        "latency_ms": benchkit.percentiles([r[0] for r in replays])}
+                else:
+                    result[key]["replies_without_request"] = done["unmatched"]
+                    result[key]["still_open"] = done["open"]
+                await asyncio.sleep(0.5)  # let the stock coalescer publish its last update
+                result[key]["checks"] = await checks(api, token, room, sale_id, args, [done],
+                                                   limit)
+                ok = ok and result[key]["checks"]["ok"]
+            if args.http_buyers and args.http_attempts:
+                await redis_alone(server, api, token, room, product, args, pids, result)
             result["memory"] = {"server_rss_mb": benchkit.rss_mb(server.pid),
                                 "redis_rss_mb": (benchkit.rss_mb(server.redis_pid)
                                                  if server.redis_pid else None)}
+            result["summary"] = summary(result)
+            result["checks"] = {"ok": ok, "oversell": result["summary"]["oversell"]}
     finally:
         await benchkit.stop_all(children)
         server.stop()
     return result
 
 
+async def redis_alone(server: Server, api: Api, token: str, room: str,
+                      product: dict[str, Any], args: argparse.Namespace,
+                      pids: dict[str, int], result: dict[str, Any]) -> None:
+    """The same buy script at the same Redis, with the HTTP phase's workload (redisalone.py)."""
+    sale_id = await _sale(api, token, room, product, args, args.limit)
+    child = await Child.spawn("redis_driver", [
+        str(Path(SCRIPT).with_name("redisalone.py")),
+        "--socket", str(server.data_dir / "redis.sock"), "--sale", sale_id, "--room", room,
+        "--buyers", str(args.http_buyers), "--attempts", str(args.http_attempts),
+        "--replays", str(args.replays), "--concurrency", str(args.http_concurrency)])
+    try:
+        ready = await child.expect("ready", 60)
+        done = await _phase(child, {k: v for k, v in pids.items() if k == "redis"},
+                            args.timeout, sale_id)
+    finally:
+        await benchkit.stop_all([child])
+    section = result["redis_alone"]
+    section["call_shape"] = ready["shape"]
+    section.update(path_summary(done))
+    section["cpu_during_buying"] = done["cpu"]
+    section["idempotent_replays"] = dict(Counter(r[1] for r in done["replays"]))
+
+
+def summary(result: dict[str, Any]) -> dict[str, Any]:
+    """The figures the issue asks for, in one place."""
+    http, dc, alone = result["http"], result["data_channel"], result["redis_alone"]
+
+    def get(d: Any, *keys: str) -> Any:
+        return _dig(d, keys)
+
+    return {
+        "ratio": _ratio(get(http, "attempts_per_s") or 0, get(alone, "attempts_per_s") or 0),
+        "ratio_while_selling": _ratio(get(http, "selling", "attempts_per_s") or 0,
+                                      get(alone, "selling", "attempts_per_s") or 0),
+        "http_attempts_per_s": get(http, "attempts_per_s"),
+        "redis_alone_attempts_per_s": get(alone, "attempts_per_s"),
+        "http_p50_ms": get(http, "latency_ms", "p50"),
+        "http_p99_ms": get(http, "latency_ms", "p99"),
+        "data_channel_attempts_per_s": get(dc, "attempts_per_s"),
+        "data_channel_p50_ms": get(dc, "latency_ms", "p50"),
+        "data_channel_p99_ms": get(dc, "latency_ms", "p99"),
+        "data_channel_to_http": _ratio(get(dc, "attempts_per_s") or 0,
+                                       get(http, "attempts_per_s") or 0),
+        "oversell": sum(get(s, "checks", "oversell") or 0 for s in (http, dc)),
+        "server_cpu_pct_http": get(http, "cpu_during_buying", "cpu_pct_of_one_core", "server"),
+        "server_cpu_pct_data_channel": get(dc, "cpu_during_buying", "cpu_pct_of_one_core",
+                                           "server"),
+        "redis_cpu_pct_http": get(http, "cpu_during_buying", "cpu_pct_of_one_core", "redis"),
+        "redis_cpu_pct_alone": get(alone, "cpu_during_buying", "cpu_pct_of_one_core", "redis"),
+        "driver_cpu_pct_alone": get(alone, "cpu_during_buying", "cpu_pct_of_one_core",
+                                    "redis_driver"),
+        "load_average_at_end": list(os.getloadavg()),
+    }
+
+
+def _dig(d: Any, keys: tuple[str, ...]) -> Any:
+    for k in keys:
+        if not isinstance(d, dict) or k not in d:
+            return None
+        d = d[k]
+    return d
+
+
 async def checks(api: Api, token: str, room: str, sale_id: str, args: argparse.Namespace,
-                 done: list[dict[str, Any]]) -> dict[str, Any]:
+                 done: list[dict[str, Any]], limit: int) -> dict[str, Any]:
     orders = await api.orders(token, room)
     of_sale = [o for o in orders if o.get("sale_id") == sale_id]
     live = [o for o in of_sale if o.get("status") != "cancelled"]
@@ -371,7 +479,7 @@ async def checks(api: Api, token: str, room: str, sale_id: str, args: argparse.N
     told_created = {r[3] for d in done for r in d["results"] if r[1] == "created"}
     sold_units = sum(int(o.get("quantity", 1)) for o in live)
     replays_ok = all(r[1] == "same_order" for d in done for r in d.get("replays", []))
-    over_limit = sum(1 for n in per_buyer.values() if n > args.limit)
+    over_limit = sum(1 for n in per_buyer.values() if n > limit)
     ok = (sold_units <= args.quantity and args.quantity - remaining == sold_units
           and told_created == {o["order_id"] for o in live} and over_limit == 0 and replays_ok)
     return {
@@ -396,16 +504,16 @@ async def checks(api: Api, token: str, room: str, sale_id: str, args: argparse.N
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--quantity", type=int, default=1000, help="units in the flash sale")
+    p.add_argument("--quantity", type=int, default=2000, help="units in the flash sale")
     p.add_argument("--limit", type=int, default=2, help="per_buyer_limit of the sale")
-    p.add_argument("--http-buyers", type=int, default=700, help="HTTP buyer identities")
+    p.add_argument("--http-buyers", type=int, default=2000, help="HTTP buyer identities")
     p.add_argument("--http-attempts", type=int, default=3, help="buy attempts per HTTP buyer")
-    p.add_argument("--http-concurrency", type=int, default=100,
+    p.add_argument("--http-concurrency", type=int, default=64,
                    help="HTTP requests in flight (aiohttp connection limit)")
     p.add_argument("--replays", type=int, default=100,
                    help="created HTTP buys sent again with the same idempotency key")
-    p.add_argument("--dc-viewers", type=int, default=50, help="data-channel buyers (viewers)")
-    p.add_argument("--dc-attempts", type=int, default=20, help="buy messages per viewer")
+    p.add_argument("--dc-viewers", type=int, default=16, help="data-channel buyers (viewers)")
+    p.add_argument("--dc-attempts", type=int, default=375, help="buy messages per viewer")
     p.add_argument("--dc-inflight", type=int, default=4,
                    help="buy messages awaiting a reply per viewer")
     p.add_argument("--reply-timeout", type=float, default=30.0,

@@ -252,6 +252,35 @@ def idempotency_key(value: Any) -> str:
     return value
 
 
+@dataclass(frozen=True)
+class BuyInput:
+    """A buy request, checked: what to buy (a sale's id, else a product's), how many, the
+    key that makes a retry safe, and the contact (None: the one the buyer saved)."""
+
+    idem: str
+    quantity: int
+    sale_id: str
+    product_id: str
+    contact: Contact | None
+
+
+def buy_input(body: Mapping[str, Any]) -> BuyInput:
+    idem = idempotency_key(body.get("idempotency_key"))
+    quantity = body.get("quantity", 1)
+    if isinstance(quantity, bool) or not isinstance(quantity, int) or not 1 <= quantity <= 99:
+        raise RuleError("quantity must be an integer from 1 to 99")
+    sale_id, product_id = body.get("sale_id"), body.get("product_id")
+    if not isinstance(sale_id, str):
+        sale_id = ""
+        if not isinstance(product_id, str):
+            raise RuleError("a buy names a sale_id or a product_id")
+    else:
+        product_id = ""
+    raw = body.get("contact")
+    contact = None if raw is None else contact_input(raw)
+    return BuyInput(idem, quantity, sale_id, product_id, contact)
+
+
 # Order status machine: reserved -> confirmed -> shipped -> delivered; cancel before shipping.
 TRANSITIONS: dict[str, frozenset[str]] = {
     "reserved": frozenset({"confirmed", "cancelled"}),

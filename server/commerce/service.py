@@ -9,20 +9,22 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any, Protocol
 
+from server.commerce.buying import RoomBuys, observed
 from server.commerce.catalogue import Catalogue
 from server.commerce.gallery import Gallery
 from server.commerce.payments import DIGITAL, PaymentProvider
 from server.commerce.products import top_id
-from server.commerce.records import Order, Product, Sale, Sellable, SellableClass
+from server.commerce.records import Order, Product, Sale, SellableClass
 from server.commerce.rules import (
     ProductInput,
+    buy_input,
     contact_input,
     idempotency_key,
     order_kind,
     sale_input,
 )
 from server.commerce.stock import StockCoalescer
-from server.commerce.store import BuyRefused, CommerceStore, host_orders, room_orders
+from server.commerce.store import CommerceStore, host_orders, room_orders
 from server.commerce.views import order_view, sale_view
 from server.platform.config import UploadsConfig
 from server.platform.errors import RuleError
@@ -40,6 +42,9 @@ class Counters(Protocol):
     async def add_many(self, room_id: str, values: dict[str, float], buyer: str = "",
                        currency: str = "") -> None: ...
 
+    def note_buy(self, created: bool, gmv: float, currency: str) -> None:
+        """This node's side of a buy whose session counters ROOM_BUY wrote."""
+
 
 class Commerce:
     def __init__(self, store: CommerceStore, bus: EventBus, payments: PaymentProvider,
@@ -49,6 +54,7 @@ class Commerce:
         self.payments = payments
         self.reservation_ttl = reservation_ttl
         self.stock = StockCoalescer(store, bus)
+        self.buys = RoomBuys(store.redis)
         self.catalogue = Catalogue(store, bus, self.stock)
         self._gallery: Gallery | None = None
         self._ticker: asyncio.Task[None] | None = None
@@ -238,60 +244,23 @@ class Commerce:
 
     # -- viewer actions --------------------------------------------------------------------
     async def buy(self, room_id: str, buyer_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        """Place an order from a buy request (HTTP or data channel). Returns the order view
-        with ``created`` telling a first answer from a replay of the same idempotency key."""
-        idem = idempotency_key(body.get("idempotency_key"))
-        quantity = body.get("quantity", 1)
-        if isinstance(quantity, bool) or not isinstance(quantity, int) or not 1 <= quantity <= 99:
-            raise RuleError("quantity must be an integer from 1 to 99")
-        sale_id, product_id = body.get("sale_id"), body.get("product_id")
-        source: Sellable | None = None
-        on_sale = ""  # the flash sale's id when the buy is from one
-        if isinstance(sale_id, str):
-            sale = await self.store.get_sale(sale_id)
-            if sale is not None and sale["room_id"] == room_id:
-                source, on_sale = sale, sale["sale_id"]
-        elif isinstance(product_id, str):
-            # A variant is on sale where its product is listed; archived ones are refused
-            # by BUY itself, so one that is archived meanwhile sells nothing either.
-            product = await self.store.products.get(product_id)
-            if product and await self.store.is_attached(room_id, top_id(product)):
-                source = product
-        else:
-            raise RuleError("a buy names a sale_id or a product_id")
-        if source is None:
-            raise BuyRefused("not_found", -1)
-        raw_contact = body.get("contact")
-        if raw_contact is None:
-            raw_contact = await self.store.contact_of(buyer_id)
-        contact = contact_input(raw_contact)
-        now = time.time()
-        try:
-            order, created, remaining = await self.store.buy(
-                buyer_id=buyer_id, source=source, sale_id=on_sale, quantity=quantity, idem=idem,
-                contact=contact, room_id=room_id, confirm=self.payments.confirms_at_once,
-                reservation_ttl=self.reservation_ttl, now=now)
-        except BuyRefused:
-            if self.counters is not None:
-                await self.counters.add(room_id, "buys")  # an attempt, refused
-            raise
-        if self.counters is not None:
-            if created:
-                await self.counters.add_many(
-                    room_id, {"buys": 1, "orders": 1, "gmv": order["unit_price"] * quantity},
-                    buyer=buyer_id, currency=order["currency"])
-            else:
-                await self.counters.add(room_id, "buys")
+        """Place an order from a buy request (HTTP or data channel): one Redis round trip
+        (buying.py). Returns the order view with ``created`` telling a first answer from a
+        replay of the same idempotency key."""
+        request = buy_input(body)
+        order, created, remaining = await self.buys.place(
+            room_id=room_id, buyer_id=buyer_id, order=request,
+            confirm=self.payments.confirms_at_once, reservation_ttl=self.reservation_ttl,
+            counters=self.counters)
         if created:
-            await self.store.save_contact(buyer_id, contact)
-            if on_sale:
-                self.stock.mark(room_id, on_sale)
+            if request.sale_id:
+                self.stock.mark(room_id, request.sale_id)
                 if remaining == 0:
                     await self.bus.publish(room_id, {"type": "sale_sold_out",
-                                                     "sale_id": on_sale})
+                                                     "sale_id": request.sale_id})
             else:
-                self.stock.mark_product(room_id, source["product_id"])
-            await self._tell_buyer(order)
+                self.stock.mark_product(room_id, order["product_id"])
+            await observed(self.bus, order)
         view = order_view(order)
         view["payment"] = self.payments.instructions(order)
         view["created"] = created
@@ -343,6 +312,8 @@ class Commerce:
 
     # -- background: sale schedule and reservation expiry, run by every node ---------------
     async def tick(self) -> None:
+        await self.buys.flush(self.counters)
+        self.buys.drop_stale()
         now = time.time()
         for sale_id, what in await self.store.due_sales(now):
             sale = await self.store.get_sale(sale_id)

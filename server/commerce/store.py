@@ -304,8 +304,13 @@ class CommerceStore:
 
     # -- buyer contact, remembered after the first order -----------------------------------
     async def save_contact(self, buyer_id: str, contact: Contact) -> None:
-        await self.redis.hset(f"viewer:{buyer_id}:contact", mapping=asdict(contact))  # type: ignore[arg-type]
+        """Saved with its person keys, so a buy without a contact needs no Python step."""
+        phone_key, address_key = person_keys(contact)
+        fields: dict[str, str] = {**asdict(contact), "phone_key": phone_key,
+                                  "address_key": address_key}
+        await self.redis.hset(f"viewer:{buyer_id}:contact", mapping=fields)  # type: ignore[arg-type]
 
     async def contact_of(self, buyer_id: str) -> dict[str, str] | None:
         raw = await self.redis.hgetall(f"viewer:{buyer_id}:contact")
-        return {str(k): str(v) for k, v in raw.items()} if raw else None
+        return {str(k): str(v) for k, v in raw.items()
+                if k in ("name", "phone", "address")} if raw else None

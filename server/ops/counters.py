@@ -42,6 +42,15 @@ class SessionCounters:
     async def add(self, room_id: str, field: str, amount: float = 1) -> None:
         await self.add_many(room_id, {field: amount})
 
+    def note_buy(self, created: bool, gmv: float, currency: str) -> None:
+        """This node's figures for a buy attempt. Its session's figures (``buys``,
+        ``orders``, ``gmv`` and the buyers set of ``stats:{sid}``) were written by the buy
+        script itself (server/commerce/buying.py ROOM_BUY), in the same round trip."""
+        self.prom["buys"].inc()
+        if created:
+            self.prom["orders"].inc()
+            self.gmv.labels(currency=currency or "XXX").inc(gmv)
+
     async def add_many(self, room_id: str, values: dict[str, float], buyer: str = "",
                        currency: str = "") -> None:
         """Add to several of the session's counters at once (a buy: buys, orders, GMV)."""

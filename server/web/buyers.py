@@ -118,9 +118,10 @@ async def my_order(request: web.Request) -> web.Response:
 @routes.post("/api/rooms/{room_id}/buy")
 async def buy(request: web.Request) -> web.Response:
     viewer_id = current_viewer(request)
-    room_id = await _room_id(request)
     body = await _body(request)
-    return await order_response(ctx(request).commerce.buy(room_id, viewer_id, body))
+    # One Redis round trip: the buy script itself refuses an unknown room (404).
+    return await order_response(ctx(request).commerce.buy(request.match_info["room_id"],
+                                                          viewer_id, body))
 
 
 @routes.post("/api/rooms/{room_id}/chat")
