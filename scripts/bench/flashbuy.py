@@ -445,11 +445,22 @@ def summary(result: dict[str, Any]) -> dict[str, Any]:
         "server_cpu_pct_data_channel": get(dc, "cpu_during_buying", "cpu_pct_of_one_core",
                                            "server"),
         "redis_cpu_pct_http": get(http, "cpu_during_buying", "cpu_pct_of_one_core", "redis"),
+        # CPU per attempt holds still on a busy machine, where rates follow the scheduler.
+        "server_cpu_ms_per_attempt_http": _per_attempt(http, "server"),
+        "server_cpu_ms_per_attempt_data_channel": _per_attempt(dc, "server"),
+        "redis_cpu_ms_per_attempt_http": _per_attempt(http, "redis"),
+        "redis_cpu_ms_per_attempt_alone": _per_attempt(alone, "redis"),
         "redis_cpu_pct_alone": get(alone, "cpu_during_buying", "cpu_pct_of_one_core", "redis"),
         "driver_cpu_pct_alone": get(alone, "cpu_during_buying", "cpu_pct_of_one_core",
                                     "redis_driver"),
         "load_average_at_end": list(os.getloadavg()),
     }
+
+
+def _per_attempt(section: dict[str, Any], process: str) -> float | None:
+    cpu = _dig(section, ("cpu_during_buying", "cpu_seconds", process))
+    attempts = section.get("attempts")
+    return round(1000 * cpu / attempts, 3) if cpu is not None and attempts else None
 
 
 def _dig(d: Any, keys: tuple[str, ...]) -> Any:

@@ -1,9 +1,9 @@
 """Live commerce: products, cards, flash sales, buys and orders (service, store, the Lua
-scripts every stock change runs in: lua), the catalogue with its variants and archive
-(catalogue over products), what hosts and viewers are shown (views), stock events (stock),
-product photos (images: pure decoding; gallery: their files and owners), the records as
-stored, each with its decoder (records), payment providers (payments) and the rules as
-plain code with no I/O (rules).
+scripts every stock change runs in: lua; a viewer's buy in one round trip: buying), the
+catalogue with its variants and archive (catalogue over products), what hosts and viewers
+are shown (views), stock events (stock), product photos (images: pure decoding; gallery:
+their files and owners), the records as stored, each with its decoder (records), payment
+providers (payments) and the rules as plain code with no I/O (rules).
 Owns ``product:*``, ``sale:*``, ``order:*``, the order indexes, ``reservations``,
 ``sales:schedule``, ``idem:*``, ``room:{id}:products``, ``room:{id}:pinned``,
 ``room:{id}:clickers``, ``image:*``, ``host:{id}:images``, a viewer's ``:contact`` and the
