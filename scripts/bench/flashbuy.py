@@ -19,7 +19,7 @@ What it does:
   over WHEP (``Authorization: Bearer <viewer token>`` on the WHEP POST) with an ``events``
   data channel;
 * three phases run one after another, each alone on the machine and each on a fresh flash
-  sale of ``--quantity`` (the product holds three times that):
+  sale of ``--quantity`` (the product holds four times that):
   - HTTP (per-buyer limit ``--limit``): every buyer tries ``--http-attempts`` times (in a
     shuffled order, so one buyer's attempts may race each other) with
     ``POST /api/rooms/{room_id}/buy``, ``--http-concurrency`` requests in flight over an
@@ -31,7 +31,9 @@ What it does:
     limit lets these few viewers sell it out, so the mix of outcomes is the HTTP phase's;
   - Redis alone (scripts/bench/redisalone.py): the server's own buy script, built as the
     server's store builds it, sent straight to the same Redis with the HTTP phase's workload
-    and requests in flight: the yardstick of ``summary.ratio``;
+    and requests in flight: the yardstick of ``summary.ratio``; then the same call again
+    from redis-benchmark (``-c`` requests in flight, buyers, persons and keys random over
+    ``--http-buyers``), the yardstick of ``summary.ratio_to_redis_benchmark``;
   So there are more attempts than stock: created, ``sold_out`` and ``limit`` paths all run;
 * afterwards the host's ``GET /api/orders`` and the room's ``GET /api/rooms/{room_id}/state``
   tell how many orders the sale really has and what remains.
@@ -326,7 +328,7 @@ async def orchestrate(args: argparse.Namespace) -> dict[str, Any]:
             api = Api(server.base, http)
             room = await api.room(token, "Flash sale benchmark")
             product = await api.product(token, title="Flash mangoes 1 kg",
-                                        stock=args.quantity * 3, per_buyer_limit=args.limit)
+                                        stock=args.quantity * 4, per_buyer_limit=args.limit)
             common = ["--base", server.base, "--room", room] + (
                 ["--verbose"] if args.verbose else [])
             roles: list[tuple[str, list[str]]] = []
@@ -409,8 +411,16 @@ async def redis_alone(server: Server, api: Api, token: str, room: str,
         "--replays", str(args.replays), "--concurrency", str(args.http_concurrency)])
     try:
         ready = await child.expect("ready", 60)
-        done = await _phase(child, {k: v for k, v in pids.items() if k == "redis"},
-                            args.timeout, sale_id)
+        redis_pid = {k: v for k, v in pids.items() if k == "redis"}
+        done = await _phase(child, redis_pid, args.timeout, sale_id)
+        # The same call again from redis-benchmark (C): no Python client in the way.
+        window = CpuWindow(redis_pid)
+        window.start()
+        await child.send(f"bench {await _sale(api, token, room, product, args, args.limit)}")
+        benchmarked = await child.expect("benchmarked", args.timeout)
+        benchmarked["cpu_during_buying"] = window.stop()
+        benchmarked.pop("event", None)
+        result["redis_benchmark"] = benchmarked
     finally:
         await benchkit.stop_all([child])
     section = result["redis_alone"]
@@ -429,6 +439,11 @@ def summary(result: dict[str, Any]) -> dict[str, Any]:
 
     return {
         "ratio": _ratio(get(http, "attempts_per_s") or 0, get(alone, "attempts_per_s") or 0),
+        "ratio_to_redis_benchmark": _ratio(get(http, "attempts_per_s") or 0,
+                                           get(result.get("redis_benchmark", {}),
+                                               "attempts_per_s") or 0),
+        "redis_benchmark_attempts_per_s": get(result.get("redis_benchmark", {}),
+                                              "attempts_per_s"),
         "ratio_while_selling": _ratio(get(http, "selling", "attempts_per_s") or 0,
                                       get(alone, "selling", "attempts_per_s") or 0),
         "http_attempts_per_s": get(http, "attempts_per_s"),

@@ -6,13 +6,18 @@ Redis's speed the server reaches.
 Run by ``flashbuy.py`` as a worker (``--role redis``), never by hand. It builds each call
 the way the server does (``RoomBuys.request`` of server/commerce/buying.py when the server
 has it, else the older ``CommerceStore.buy`` key layout, copied here) and sends it as the
-same EVALSHA, over redis-py asyncio with hiredis, one connection per request in flight.
+same EVALSHA, over redis-py asyncio with hiredis, one connection per request in flight;
+then, told ``bench <sale id>``, hands the same call to redis-benchmark (C), with buyers,
+persons, order ids and idempotency keys random, for a yardstick with no Python client.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import csv
+import io
 import os
 import random
 import secrets
@@ -25,6 +30,7 @@ import benchkit
 from benchkit import REPO, buyer_contact
 
 Call = Callable[[int, int], Awaitable[str]]
+TEMPLATE_SALE = "s_template"
 
 
 def _old_shape(store: Any, sale: dict[str, Any], room_id: str,
@@ -106,6 +112,9 @@ async def redis_worker(args: argparse.Namespace) -> None:
     except ImportError:
         shape = _old_shape
     call = shape(store, sale, args.room, buyer_ids, contacts)
+    template = await _template(
+        client, shape(store, {**sale, "sale_id": TEMPLATE_SALE}, args.room, buyer_ids, contacts),
+        buyer_ids[0], contacts[0])
     await client.ping()
     await asyncio.gather(*(client.ping() for _ in range(args.concurrency)))  # connections
     benchkit.emit({"event": "ready", "shape": shape.__name__.strip("_")})
@@ -137,7 +146,84 @@ async def redis_worker(args: argparse.Namespace) -> None:
     await client.aclose()
     benchkit.emit({"event": "done", "began": began, "ended": ended, "results": results,
                    "replays": replays, "rss_mb": benchkit.rss_mb(os.getpid())})
-    await benchkit.read_command()  # "stop" (or EOF)
+    command = await benchkit.read_command()  # "bench <sale id>", or "stop" (or EOF)
+    if command.startswith("bench "):
+        benchkit.emit({"event": "benchmarked", **await redis_benchmark(
+            args, template, TEMPLATE_SALE, command.split()[1])})
+        await benchkit.read_command()
+
+
+async def _template(client: Any, call: Call, buyer_id: str, contact: Any) -> list[str]:
+    """The EVALSHA one attempt sends (tried on a sale that is not there, so nothing is
+    written), with what differs between attempts made ``__rand_int__`` for
+    redis-benchmark."""
+    from server.commerce.rules import person_keys
+
+    seen: list[list[Any]] = []
+    real = client.evalsha
+
+    async def spy(*argv: Any) -> Any:
+        seen.append(["EVALSHA", *(str(a) for a in argv)])
+        return await real(*argv)
+
+    client.evalsha = spy
+    try:
+        await call(0, 10**6)
+    finally:
+        client.evalsha = real
+    argv = seen[-1]
+    marks = [buyer_id, *(k for k in person_keys(contact) if k)]
+    out = []
+    now = time.time()
+    for arg in argv:
+        with contextlib.suppress(ValueError):
+            if abs(float(arg) - now) < 60:  # the attempt's clock: set when benchmarking
+                out.append(f"__now__{float(arg) - now!r}")
+                continue
+        for mark in marks:
+            arg = arg.replace(mark, "__rand_int__")
+        if arg.startswith("o_") or arg.startswith("order:o_"):
+            arg = arg.rsplit("o_", 1)[0] + "o___rand_int__"
+        out.append(arg.replace("redis-0-1000000", "rb-__rand_int__"))
+    return out
+
+
+async def redis_benchmark(args: argparse.Namespace, template: list[str], old_sale: str,
+                          new_sale: str) -> dict[str, Any]:
+    """redis-benchmark (C, ``args.concurrency`` connections) sending the recorded call with
+    random buyers, persons, orders and keys: Redis's speed without any Python client."""
+    import shutil
+
+    exe = shutil.which("redis-benchmark")
+    if exe is None:
+        return {"error": "redis-benchmark not found"}
+    now = time.time()
+    argv = [repr(now + float(a[7:])) if a.startswith("__now__") else a.replace(old_sale, new_sale)
+            for a in template]
+    n = args.buyers * args.attempts
+    proc = await asyncio.create_subprocess_exec(
+        exe, "-s", args.socket, "-c", str(args.concurrency), "-n", str(n),
+        "-r", str(args.buyers), "--csv", *argv, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE)
+    began = time.time()
+    out, err = await proc.communicate()
+    seconds = time.time() - began
+    rows = list(csv.reader(io.StringIO(out.decode(errors="replace"))))
+    head = rows[0] if rows else []
+    last = rows[-1] if len(rows) > 1 else []
+    found = dict(zip(head, last, strict=False))
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis(unix_socket_path=args.socket, decode_responses=True)
+    sold = await client.hmget(f"sale:{new_sale}", "quantity", "remaining")
+    probe = await client.execute_command(*(a.replace("__rand_int__", "probe") for a in argv))
+    await client.aclose()
+    return {"requests": n, "seconds": round(seconds, 2),
+            "units_sold": int(sold[0]) - int(sold[1]), "one_more_answers": str(probe[0]),
+            "attempts_per_s": float(found.get("rps", 0) or 0),
+            "latency_ms": {k.replace("_latency_ms", ""): float(v) for k, v in found.items()
+                           if k.endswith("_latency_ms")},
+            "stderr": err.decode(errors="replace")[-300:]}
 
 
 def _outcome(code: str) -> str:
