@@ -159,6 +159,8 @@ export class OrdersPanel {
         digital ? el("span", { className: "badge" }, t("studio.orders.digital")) : null,
         fresh ? el("span", { className: "badge pinned" }, t("studio.orders.new")) : null),
       el("div", { className: "muted" }, `${o.order_id} · ${timeOfDay(o.created_at, language())}`),
+      o.shipping_fee ? el("div", { className: "muted" }, t("studio.products.shippingN",
+        { fee: formatMoney(o.shipping_fee, o.currency) })) : null,
       el("div", {}, `${o.name} · ${o.phone}`),
       el("div", {}, o.address),
       o.tracking_number

@@ -12,11 +12,21 @@ export class Ticker {
   constructor(list) {
     this.list = list;
     this.items = []; // {key, kind, data, at}
+    this.seen = new Set(); // chat message ids already taken in
+    this.primed = false;
     setInterval(() => this.expire(), 5000);
   }
 
-  chat(m) {
-    this.push(`c:${m.message_id}`, m.role === "host" ? "host" : "chat", m);
+  /** The room's chat as the feed has it: lines not seen before join the ticker (the ones
+   * already there when the page opened are history, not news). */
+  chats(messages) {
+    const fresh = messages.filter((m) => !this.seen.has(m.message_id));
+    for (const m of fresh) this.seen.add(m.message_id);
+    if (!this.primed) {
+      this.primed = true;
+      return;
+    }
+    for (const m of fresh) this.push(`c:${m.message_id}`, m.role === "host" ? "host" : "chat", m);
   }
 
   order(o) {

@@ -255,10 +255,7 @@ function renderAudience() {
 function onFeedChange(what) {
   if (["chat", "chat_deleted", "viewer_muted", "viewer_unmuted", "chat_pinned",
     "chat_unpinned", "snapshot"].includes(what)) page.chat.render();
-  if (what === "chat") {
-    const m = page.feed.chat[page.feed.chat.length - 1];
-    if (m) page.ticker.chat(m);
-  }
+  if (what === "chat" || what === "snapshot") page.ticker.chats(page.feed.chat);
   if (what === "host_left" && page.feed.hostLeftReason === "takeover") page.live.takenOver();
   if (what === "audience" && page.audienceFigures) {
     page.audienceFigures = { ...page.audienceFigures, viewers: page.feed.viewers };
