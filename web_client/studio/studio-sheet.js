@@ -19,6 +19,11 @@ export class ManageSheet {
     }
     $("manage-open").addEventListener("click", () => this.open());
     $("manage-close").addEventListener("click", () => this.close());
+    document.addEventListener("keydown", (event) => {
+      if (event.key === "Escape" && !openModal && this.sheet.classList.contains("open")) {
+        this.close();
+      }
+    });
     this.show(localStorage.getItem(TAB_KEY) || "products", false);
   }
 
@@ -58,11 +63,15 @@ export class ManageSheet {
     if (name) this.show(name);
     this.sheet.classList.add("open");
     $("manage-open").setAttribute("aria-expanded", "true");
+    const tab = this.tabs.find((x) => x.getAttribute("aria-selected") === "true");
+    if (tab && !this.lockedOut) tab.focus();
   }
 
   close() {
+    const inside = this.sheet.contains(document.activeElement);
     this.sheet.classList.remove("open");
     $("manage-open").setAttribute("aria-expanded", "false");
+    if (inside) $("manage-open").focus();
   }
 }
 

@@ -130,6 +130,7 @@ function wireAccount() {
     });
   });
   $("signout").addEventListener("click", signOut);
+  $("signout-room").addEventListener("click", signOut);
   $("room-form").addEventListener("submit", (event) => {
     event.preventDefault();
     const title = $("room-title").value.trim();
