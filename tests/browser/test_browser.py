@@ -212,22 +212,24 @@ async def run_story(server: Running, room: dict[str, str], logs: list[str],
             await asyncio.sleep(0.2)
         assert deleted(), [r.getMessage() for r in caplog.records if r.name == "aiohttp.access"]
 
-        # A viewer who arrives before the host waits, then plays when the host goes live.
+        # A viewer who arrives between two shows is told the last one ended (the snapshot's
+        # show state), then plays when the host goes live again.
         early = await viewer_ctx.new_page()
         collect_logs(early, "early", logs)
         await early.goto(room["watch_url"])
-        await expect(early.locator("#status")).to_have_text("waiting for the host")
+        await expect(early.locator("#status")).to_have_text("the show has ended")
         await early.wait_for_function("() => window.stallcast.events.length > 0",
                                       timeout=10_000)
         events = await event_log(early)
         assert events[0]["type"] == "welcome" and events[0]["live"] is False, events
-        await expect(early.locator("#status")).to_have_text("waiting for the host")
+        assert events[0]["snapshot"]["show"]["state"] == "ended", events[0]
+        await expect(early.locator("#status")).to_have_text("the show has ended")
         await studio.get_by_role("button", name="Go live").click()
         await expect(early.locator("#status")).to_have_text("live", timeout=20_000)
         await first_frame(early)
         await studio.get_by_role("button", name="End").click()
         await studio.get_by_role("button", name="End now").click()
-        await expect(early.locator("#status")).to_have_text("the host has left",
+        await expect(early.locator("#status")).to_have_text("the show has ended",
                                                             timeout=10_000)
 
 
