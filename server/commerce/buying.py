@@ -6,7 +6,8 @@ the window, the stock and the limits, writes the order, the session counters and
 buyer's contact, publishes the ``order_status`` event to the buyer, and returns the order.
 What follows in Python costs no round trip: the stock figure is handed to the coalescer
 (stock.py) and Prometheus counters are local. Once a node knows a sale or product is sold
-out, it refuses further attempts itself for ``SOLD_OUT_TTL_S`` (never a "yes").
+out, or that a buyer has spent its limit on it, it refuses their further attempts itself
+for ``SOLD_OUT_TTL_S`` (never a "yes").
 """
 
 from __future__ import annotations
@@ -37,8 +38,9 @@ VIEW = (*ORDER_FIELDS, "shipping_fee", "total")
 #       8 "1" contact given / "0" the saved one, 9-13 name, phone, address, phone key,
 #       address key, 14 sale id ("" for a product), 15 event channel, 16 order kind,
 #       then order fields as name/value pairs
-# Returns {code, remaining} for a refusal, {"ok", remaining, order as flat pairs} or
-# {"duplicate", -1, the first order as flat pairs}.
+# Returns {code, remaining, 1 if the buyer's limit is spent} for a refusal, {"ok",
+# remaining, order as flat pairs, 1 if the buyer's limit is now spent} or {"duplicate", -1,
+# the first order as flat pairs}.
 ROOM_BUY = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'no_room', -1} end
 local src = KEYS[2]
@@ -78,9 +80,9 @@ if existing then
   count(false)
   return {'duplicate', -1, redis.call('HGETALL', 'order:' .. existing)}
 end
-local function refuse(code, left)
+local function refuse(code, left, spent)
   count(false)
-  return {code, left}
+  return {code, left, spent and 1 or 0}
 end
 if status == 'ended' then return refuse('ended', -1) end
 if status == 'archived' then return refuse('archived', -1) end
@@ -100,7 +102,7 @@ if remaining <= 0 then return refuse('sold_out', 0) end
 if remaining < qty then return refuse('insufficient', remaining) end
 local limit = tonumber(f[9] or '0')
 local bought = tonumber(redis.call('HGET', KEYS[11], ARGV[3]) or '0')
-if bought + qty > limit then return refuse('limit', remaining) end
+if bought + qty > limit then return refuse('limit', remaining, bought >= limit) end
 for i = 4, 5 do
   if c[i] ~= '' then
     local by_person = tonumber(redis.call('HGET', KEYS[12], c[i]) or '0')
@@ -146,11 +148,11 @@ for _, name in ipairs({NUMERIC_NAMES}) do
 end
 redis.call('PUBLISH', ARGV[15], '0 ' .. cmsgpack.pack({type = 'order_status', to = ARGV[3],
   order = view, room_id = ARGV[5], ts = now}))
-return {'ok', remaining, order}
+return {'ok', remaining, order, bought + qty >= limit and 1 or 0}
 """.replace("VIEW_NAMES", ", ".join(f"'{k}'" for k in VIEW)).replace(
     "NUMERIC_NAMES", ", ".join(f"'{k}'" for k in NUMERIC))
 
-SOLD_OUT_TTL_S = 1.0  # how long this node refuses a sold-out sale or product by itself
+SOLD_OUT_TTL_S = 1.0  # how long this node refuses a sold-out source (or a spent limit)
 KNOWN_KEYS = 10_000  # recent (buyer, idempotency key) pairs that got an order here
 
 
@@ -171,7 +173,9 @@ class RoomBuys:
     def __init__(self, redis: aioredis.Redis) -> None:
         self.redis = redis
         self.script = redis.register_script(ROOM_BUY)
-        self._sold_out: dict[str, tuple[str, float]] = {}  # source key -> (room, until)
+        # "sale:{id}" (sold out) or "sale:{id} {buyer}" (limit spent) -> (room, until,
+        # the remaining stock last seen)
+        self._flags: dict[str, tuple[str, float, int]] = {}
         self._known: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._refused: dict[str, int] = {}  # room -> attempts refused here, not yet counted
 
@@ -203,20 +207,21 @@ class RoomBuys:
             *(str(x) for kv in fields.items() for x in kv)]
         return keys, args
 
-    def known_sold_out(self, room_id: str, buyer_id: str, order: BuyInput) -> bool:
-        """True when this node saw the source sold out within SOLD_OUT_TTL_S (and this is
-        not a retry of an order made here): the attempt is refused without Redis."""
+    def known_refusal(self, room_id: str, buyer_id: str, order: BuyInput) -> BuyRefused | None:
+        """The refusal this node saw within SOLD_OUT_TTL_S for the source (sold out) or for
+        this buyer of it (limit spent), unless this is a retry of an order made here: the
+        attempt is answered without Redis."""
         src = f"sale:{order.sale_id}" if order.sale_id else f"product:{order.product_id}"
-        flag = self._sold_out.get(src)
-        if flag is None or flag[0] != room_id:
-            return False
-        if flag[1] < time.monotonic():
-            del self._sold_out[src]
-            return False
-        if (buyer_id, order.idem) in self._known:
-            return False
-        self._refused[room_id] = self._refused.get(room_id, 0) + 1
-        return True
+        now = time.monotonic()
+        for key, code in ((src, "sold_out"), (f"{src} {buyer_id}", "limit")):
+            flag = self._flags.get(key)
+            if flag is None or flag[0] != room_id or flag[1] < now:
+                continue
+            if (buyer_id, order.idem) in self._known:
+                return None
+            self._refused[room_id] = self._refused.get(room_id, 0) + 1
+            return BuyRefused(code, flag[2])
+        return None
 
     async def place(self, *, room_id: str, buyer_id: str, order: BuyInput, confirm: bool,
                     reservation_ttl: float,
@@ -226,8 +231,9 @@ class RoomBuys:
             raise RuleError("no such room", code="not_found")
         if len(order.sale_id or order.product_id) > 64:
             raise BuyRefused("not_found", -1)
-        if self.known_sold_out(room_id, buyer_id, order):
-            raise BuyRefused("sold_out", 0)  # counted by the next flush
+        known = self.known_refusal(room_id, buyer_id, order)
+        if known is not None:
+            raise known  # counted by the next flush
         keys, args = self.request(room_id=room_id, buyer_id=buyer_id, order=order,
                                   confirm=confirm, reservation_ttl=reservation_ttl,
                                   now=time.time(), counters=counters is not None)
@@ -250,11 +256,15 @@ class RoomBuys:
                               record["currency"] if created else "")
         if not created and code != "duplicate":
             if code == "sold_out":
-                self._flag(keys[1], room_id)
+                self._flag(keys[1], room_id, 0)
+            elif code == "limit" and int(reply[2]):
+                self._flag(f"{keys[1]} {buyer_id}", room_id, remaining)
             raise BuyRefused(code, remaining)
         self._remember(buyer_id, order.idem)
         if created and remaining == 0:
-            self._flag(keys[1], room_id)
+            self._flag(keys[1], room_id, 0)
+        elif created and int(reply[3]):
+            self._flag(f"{keys[1]} {buyer_id}", room_id, remaining)
         return record, created, remaining
 
     async def _with_saved_contact(self, contact_key: str, room_id: str, buyer_id: str,
@@ -270,8 +280,8 @@ class RoomBuys:
                                 confirm=confirm, reservation_ttl=reservation_ttl,
                                 counters=counters)
 
-    def _flag(self, src: str, room_id: str) -> None:
-        self._sold_out[src] = (room_id, time.monotonic() + SOLD_OUT_TTL_S)
+    def _flag(self, key: str, room_id: str, remaining: int) -> None:
+        self._flags[key] = (room_id, time.monotonic() + SOLD_OUT_TTL_S, remaining)
 
     def _remember(self, buyer_id: str, idem: str) -> None:
         self._known[(buyer_id, idem)] = None
@@ -288,10 +298,10 @@ class RoomBuys:
             await counters.add(room_id, "buys", n)
 
     def drop_stale(self) -> None:
-        """Forget sold-out flags that have run out."""
+        """Forget flags that have run out."""
         now = time.monotonic()
-        for src in [k for k, (_, until) in self._sold_out.items() if until < now]:
-            del self._sold_out[src]
+        for key in [k for k, (_, until, _) in self._flags.items() if until < now]:
+            del self._flags[key]
 
 
 async def observed(bus: EventBus, order: Order) -> None:

@@ -93,12 +93,18 @@ async def test_http_buy_is_one_round_trip(server: Running, redis: aioredis.Redis
         await sent(redis)
         attempts = 0
         for n, (vid, token) in enumerate(viewers):
-            for k in range(3):  # two orders, then the limit
+            # One, two more (over the limit of 2: refused by Redis), one (the limit is
+            # spent), and one more: refused by the node itself, which saw it spent.
+            for k, quantity in enumerate((1, 2, 1)):
                 body = {"sale_id": sale["sale_id"], "idempotency_key": f"rt-{n}-{k}-key",
-                        "contact": contact_for(vid)}
+                        "contact": contact_for(vid), "quantity": quantity}
                 status, reply = await api.call("POST", f"/api/rooms/{rid}/buy", token, body)
                 attempts += 1
-                assert status == (201 if k < 2 else 409), reply
+                assert status == (409 if k == 1 else 201), reply
+            status, reply = await api.call("POST", f"/api/rooms/{rid}/buy", token, {
+                "sale_id": sale["sale_id"], "idempotency_key": f"rt-{n}-3-key",
+                "contact": contact_for(vid)})
+            assert status == 409 and reply["error"]["code"] == "limit"
             # A replay answers with the first order; a buy without a contact uses the saved
             # one; a direct buy of the product is the same one call.
             status, reply = await api.call("POST", f"/api/rooms/{rid}/buy", token, {
@@ -127,7 +133,7 @@ async def test_data_channel_buy_is_one_round_trip(server: Running,
             assert await wait_for(lambda: buyer.of("welcome"), 15)
             await warm_up(api, rid, token)
             await sent(redis)
-            for ref in range(5):  # three orders, then the limit twice
+            for ref in range(5):  # three orders, then the limit twice (known on the node)
                 buyer.channel.send(msgpack.packb({
                     "type": "buy", "sale_id": sale["sale_id"], "ref": ref,
                     "idempotency_key": f"dc-rt-{ref:04d}", "contact": contact_for(vid)}))
@@ -142,7 +148,7 @@ async def test_data_channel_buy_is_one_round_trip(server: Running,
             assert told == {k: v for k, v in replies[0]["order"].items()
                             if k not in ("payment", "created")}
             commands = await sent(redis)
-            assert buy_calls(commands) == 5
+            assert buy_calls(commands) == 3
             assert per_attempt(commands, [vid], rid) == []
         finally:
             await buyer.stop()
