@@ -16,6 +16,7 @@ from aiortc import RTCDataChannel, RTCPeerConnection
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtp import RtpPacket
 
+from . import datachannel
 from .aiortc_adapter import ReceiverTap, SenderTap, current_ntp_time
 from .aiortc_peer import ConsentRtt
 from .depacketize import H264Depacketizer, picture_size, vp8_payload
@@ -164,11 +165,12 @@ class ViewerSession:
         return self.send_raw(msgpack.packb(event))
 
     def send_raw(self, data: bytes) -> bool:
+        """One message to this viewer alone, in order, without a task (media/datachannel.py);
+        False when it has no open channel or too much waiting already."""
         ch = self.channel
         if ch is None or ch.readyState != "open":
             return False
-        ch.send(data)
-        return True
+        return datachannel.send(ch, data)
 
     @property
     def join_latency(self) -> float | None:
@@ -211,6 +213,7 @@ class Router:
         self.resolution: tuple[int, int] | None = None
         self.joins = 0
         self.leaves = 0
+        self.dropped_events = 0  # to viewers whose channel was too far behind to take more
         self.watch_seconds = 0.0  # of viewers who have left
         self.join_latencies: list[float] = []  # seconds, drained by whoever samples them
         self.host_left_at: float | None = None
@@ -335,9 +338,17 @@ class Router:
     def broadcast(self, event: dict[str, Any], to: str | None = None) -> int:
         """Send one msgpack event to every viewer (or only to viewers with identity ``to``)."""
         event.setdefault("ts", time.time())
-        data = msgpack.packb(event)
-        return sum(1 for v in list(self.viewers.values())
-                   if (to is None or v.identity == to) and v.send_raw(data))
+        data = msgpack.packb(event)  # once for the room, the same bytes to every viewer
+        if to is not None:
+            return sum(1 for v in list(self.viewers.values())
+                       if v.identity == to and v.send_raw(data))
+        done = datachannel.send_to_all(
+            [v.channel for v in self.viewers.values() if v.channel is not None], data)
+        if done.dropped:
+            self.dropped_events += done.dropped
+            log.debug("event not sent to slow viewers", extra={
+                "room_id": self.room_id, "dropped": done.dropped})
+        return done.sent + done.queued
 
     @property
     def empty(self) -> bool:
