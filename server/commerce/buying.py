@@ -294,8 +294,15 @@ class RoomBuys:
         refused, self._refused = self._refused, {}
         if counters is None:
             return
-        for room_id, n in refused.items():
-            await counters.add(room_id, "buys", n)
+        while refused:
+            room_id, n = refused.popitem()
+            try:
+                await counters.add(room_id, "buys", n)
+            except BaseException:
+                # Redis away (or shutting down): keep them for the next tick.
+                for room, left in ((room_id, n), *refused.items()):
+                    self._refused[room] = self._refused.get(room, 0) + left
+                raise
 
     def drop_stale(self) -> None:
         """Forget flags that have run out."""

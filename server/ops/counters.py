@@ -54,14 +54,14 @@ class SessionCounters:
     async def add_many(self, room_id: str, values: dict[str, float], buyer: str = "",
                        currency: str = "") -> None:
         """Add to several of the session's counters at once (a buy: buys, orders, GMV)."""
-        flat: list[str | float] = []
+        flat: list[str | float] = [x for kv in values.items() for x in kv]
+        await self._add(keys=[], args=[room_id, buyer, *flat])
+        # After Redis took them: a call that failed (and is tried again) counts once.
         for field, amount in values.items():
             if field == "gmv":
                 self.gmv.labels(currency=currency or "XXX").inc(amount)
             else:
                 self.prom[field].inc(amount)
-            flat += [field, amount]
-        await self._add(keys=[], args=[room_id, buyer, *flat])
 
     async def add_to_session(self, sid: str, values: dict[str, float]) -> None:
         async with self.redis.pipeline(transaction=False) as pipe:

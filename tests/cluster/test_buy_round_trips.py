@@ -207,3 +207,25 @@ def test_counting_reads_the_log_shape() -> None:
     assert buy_calls(commands) == 1
     assert per_attempt(commands, ["v_1"], "r_1") == [["HGETALL", "room:r_1"],
                                                    ["HGETALL", "order:o_1"]]
+
+
+async def test_every_attempt_counts_in_the_session(server: Running,
+                                                   redis: aioredis.Redis) -> None:
+    """The script adds each attempt it answers (and each order with its GMV) to the live
+    session's figures; the attempts a node refused by itself are added on its next tick."""
+    async with selling(server, quantity=3, per_buyer_limit=3) as (api, _, rid, sale):
+        await redis.set(f"room:{rid}:session", "sess_counted")  # as a live session has
+        buyers = [await api.viewer() for _ in range(8)]
+        for n, (vid, token) in enumerate(buyers):
+            status, _ = await api.call("POST", f"/api/rooms/{rid}/buy", token, {
+                "sale_id": sale["sale_id"], "idempotency_key": f"count-{n:03d}",
+                "contact": contact_for(vid)})
+            assert status == (201 if n < 3 else 409)
+
+        async def counted() -> bool:
+            return await redis.hget("stats:sess_counted", "buys") == "8"
+
+        assert await poll(counted, 10)
+        stats = await redis.hgetall("stats:sess_counted")
+        assert stats["orders"] == "3" and float(stats["gmv"]) == 3 * 2900
+        assert await redis.scard("stats:sess_counted:buyers") == 3
