@@ -25,25 +25,31 @@ import time
 import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
+from struct import pack
 from typing import Any
 
 from aioice.ice import StunProtocol
 from aiortc import RTCDataChannel
 from aiortc.rtcdtlstransport import State as DtlsState
 from aiortc.rtcsctptransport import (
+    SCTP_DATA_CHUNK_HEADER_LENGTH,
     SCTP_DATA_FIRST_FRAG,
     SCTP_DATA_LAST_FRAG,
     USERDATA_MAX_LENGTH,
     WEBRTC_BINARY,
     DataChunk,
     RTCSctpTransport,
-    serialize_packet,
     tsn_plus_one,
 )
 from aiortc.utils import uint16_add
+from google_crc32c import value as crc32c  # what aiortc frames its packets with
 from OpenSSL import SSL
 
 log = logging.getLogger("stallcast.media.datachannel")
+
+ESTABLISHED = RTCSctpTransport.State.ESTABLISHED
+DATA_CHUNK_TYPE = DataChunk.type
+_DATA_HEADER = "!BBHLHHL"  # type, flags, length, TSN, stream id, stream seq, protocol
 
 # Bytes a viewer's channel may hold unsent before further messages to it are dropped.
 DEFAULT_CAP = 256 * 1024
@@ -68,30 +74,56 @@ class Delivery:
     dropped: int = 0
 
 
-class _Writer:
-    """Encrypts SCTP packets with the association's DTLS session and writes them to the
-    nominated ICE pair's UDP socket (looked up once per pair)."""
+class _Lane:
+    """One viewer's channel as the direct path needs it, looked up once: its association,
+    DTLS session and stream, the nominated ICE pair's UDP socket (again when the pair
+    changes), the SCTP common header."""
 
-    __slots__ = ("_pair", "_sendto", "_addr")
+    __slots__ = ("sctp", "dtls", "stream_id", "plain", "_pair", "_sendto", "_addr", "header",
+                 "_header_key")
 
-    def __init__(self) -> None:
+    def __init__(self, channel: RTCDataChannel, stream_id: int) -> None:
+        self.sctp: Any = channel.transport
+        self.dtls: Any = self.sctp.transport
+        self.stream_id = stream_id
+        # Only ordered, reliable channels go the direct way (the page's ``events`` is one).
+        self.plain = (channel.ordered and channel.maxPacketLifeTime is None
+                      and channel.maxRetransmits is None)
         self._pair: Any = None
         self._sendto: Any = None
         self._addr: Any = None
+        self.header = b""
+        self._header_key: tuple[int, int, int] | None = None
 
-    def ready(self, dtls: Any) -> bool:
-        if dtls._state is not DtlsState.CONNECTED:
+    def idle(self, channel: RTCDataChannel, size: int) -> bool:
+        """Whether aiortc itself would send this message right now, in this order, and a
+        record can go straight to a UDP socket (not through a TURN relay)."""
+        sctp = self.sctp
+        if not (self.plain and sctp._association_state is ESTABLISHED
+                and not sctp._data_channel_queue and not sctp._outbound_queue
+                and sctp._forward_tsn_chunk is None
+                and sctp._data_channels.get(self.stream_id) is channel
+                and not (sctp._remote_max_message_size
+                         and size > sctp._remote_max_message_size)
+                and self.dtls._state is DtlsState.CONNECTED):
             return False
-        pair = dtls.transport._connection._nominated.get(1)
+        if sctp._sent_queue and any(c._retransmit for c in sctp._sent_queue):
+            return False  # aiortc's _transmit resends those first
+        pair = self.dtls.transport._connection._nominated.get(1)
         if pair is not self._pair:
             self._pair = pair
             udp = getattr(pair.protocol, "transport", None) if pair is not None else None
             direct = pair is not None and isinstance(pair.protocol, StunProtocol)
             self._sendto = udp.sendto if direct and udp is not None else None
             self._addr = pair.remote_addr if pair is not None else None
+        key = (sctp._local_port, sctp._remote_port, sctp._remote_verification_tag)
+        if key != self._header_key:
+            self._header_key, self.header = key, pack("!HHL", *key)
         return self._sendto is not None
 
-    def write(self, dtls: Any, packet: bytes) -> None:
+    def write(self, packet: bytes) -> None:
+        """aiortc's ``_send_data`` and ``_write_ssl``, then the ICE pair's ``sendto``."""
+        dtls = self.dtls
         ssl = dtls._ssl
         ssl.send(packet)
         try:
@@ -103,65 +135,91 @@ class _Writer:
         dtls._RTCDtlsTransport__tx_packets += 1
 
 
-_WRITERS: weakref.WeakKeyDictionary[Any, _Writer] = weakref.WeakKeyDictionary()
+_LANES: weakref.WeakKeyDictionary[RTCDataChannel, _Lane] = weakref.WeakKeyDictionary()
 
 
-def _writer(sctp: Any) -> _Writer:
-    found = _WRITERS.get(sctp)
+def _lane(channel: RTCDataChannel) -> _Lane | None:
+    found = _LANES.get(channel)
     if found is None:
-        found = _WRITERS[sctp] = _Writer()
+        if channel.id is None:  # not registered with its association yet
+            return None
+        found = _LANES[channel] = _Lane(channel, channel.id)
     return found
 
 
-def _fast_path_open(channel: RTCDataChannel, sctp: Any, size: int) -> bool:
-    """Whether aiortc itself would send this message right now, in this order."""
-    return (sctp._association_state is RTCSctpTransport.State.ESTABLISHED
-            and not sctp._data_channel_queue and not sctp._outbound_queue
-            and sctp._forward_tsn_chunk is None
-            and channel.id is not None and sctp._data_channels.get(channel.id) is channel
-            and channel.ordered and channel.maxPacketLifeTime is None
-            and channel.maxRetransmits is None
-            and not (sctp._remote_max_message_size and size > sctp._remote_max_message_size)
-            and not any(c._retransmit for c in sctp._sent_queue))
+class _Message:
+    """One message cut into DATA chunk payloads once, whatever the number of viewers."""
+
+    __slots__ = ("fragments", "padded")
+
+    def __init__(self, data: bytes) -> None:
+        self.fragments = [data[i:i + USERDATA_MAX_LENGTH]
+                          for i in range(0, len(data), USERDATA_MAX_LENGTH)]
+        # What DataChunk.__bytes__ appends after its header: the data padded to 4 bytes.
+        self.padded = [f + b"\x00" * (-len(f) % 4) for f in self.fragments]
 
 
-def _send_now(channel: RTCDataChannel, sctp: Any, data: bytes, now: float) -> None:
-    """aiortc's ``_send`` then ``_transmit`` for one ordered, reliable message, without
-    awaiting: the chunks share the association's TSNs, stream sequence, flight size and T3
-    timer, so SACKs and retransmissions are handled by aiortc as for its own."""
-    stream_id = channel.id
-    stream_seq = sctp._outbound_stream_seq.get(stream_id, 0)
+# A fresh chunk's counters, as aiortc's _send sets them (no expiry, no retransmit limit).
+_CHUNK_STATE = {"_abandoned": False, "_acked": False, "_book_size": 0, "_expiry": None,
+                "_in_flight": False, "_max_retransmits": None, "_misses": 0,
+                "_retransmit": False, "_sent_count": 0, "_sent_time": None}
+_ZERO_CRC = b"\x00\x00\x00\x00"
+
+
+def _queue_chunks(sctp: Any, stream_id: int, message: _Message) -> int:
+    """aiortc's ``_send`` minus its ``_transmit``: the message's DATA chunks, numbered and
+    counted as aiortc numbers and counts its own, on the association's outbound queue;
+    returns the stream sequence number they carry."""
+    stream_seq: int = sctp._outbound_stream_seq.get(stream_id, 0)
     queue = sctp._outbound_queue
-    fragments = -(-len(data) // USERDATA_MAX_LENGTH)
-    for fragment in range(fragments):
-        chunk: Any = DataChunk()
-        chunk.flags = ((SCTP_DATA_FIRST_FRAG if fragment == 0 else 0)
-                       | (SCTP_DATA_LAST_FRAG if fragment == fragments - 1 else 0))
-        chunk.tsn = sctp._local_tsn
-        chunk.stream_id = stream_id
-        chunk.stream_seq = stream_seq
-        chunk.protocol = WEBRTC_BINARY
-        chunk.user_data = data[fragment * USERDATA_MAX_LENGTH:
-                               (fragment + 1) * USERDATA_MAX_LENGTH]
-        chunk._abandoned = chunk._acked = chunk._in_flight = chunk._retransmit = False
-        chunk._book_size = len(chunk.user_data)
-        chunk._expiry = chunk._max_retransmits = chunk._sent_time = None
-        chunk._misses = chunk._sent_count = 0
+    last = len(message.fragments) - 1
+    for i, fragment in enumerate(message.fragments):
+        chunk: Any = DataChunk.__new__(DataChunk)
+        state = chunk.__dict__
+        state.update(_CHUNK_STATE)
+        state["flags"] = (SCTP_DATA_FIRST_FRAG if i == 0 else 0) | (
+            SCTP_DATA_LAST_FRAG if i == last else 0)
+        state["tsn"] = sctp._local_tsn
+        state["stream_id"] = stream_id
+        state["stream_seq"] = stream_seq
+        state["protocol"] = WEBRTC_BINARY
+        state["user_data"] = fragment
+        state["_book_size"] = len(fragment)
         sctp._local_tsn = tsn_plus_one(sctp._local_tsn)
         queue.append(chunk)
     sctp._outbound_stream_seq[stream_id] = uint16_add(stream_seq, 1)
+    return stream_seq
+
+
+def frame(header: bytes, chunk: Any, padded: bytes) -> bytes:
+    """``serialize_packet`` for a DATA chunk whose padded payload is ready: the common
+    header (ports, verification tag), its CRC32c, the chunk."""
+    body = pack(_DATA_HEADER, DATA_CHUNK_TYPE, chunk.flags,
+                SCTP_DATA_CHUNK_HEADER_LENGTH + len(chunk.user_data), chunk.tsn,
+                chunk.stream_id, chunk.stream_seq, chunk.protocol) + padded
+    return header + pack("<L", crc32c(header + _ZERO_CRC + body)) + body
+
+
+def _send_now(lane: _Lane, message: _Message, now: float) -> None:
+    """aiortc's ``_send`` then ``_transmit`` for one ordered, reliable message, without
+    awaiting: the chunks share the association's TSNs, stream sequence, flight size and T3
+    timer, so SACKs and retransmissions are handled by aiortc as for its own."""
+    sctp = lane.sctp
+    _queue_chunks(sctp, lane.stream_id, message)
+    queue = sctp._outbound_queue
     burst = (2 if sctp._fast_recovery_exit is not None else 4) * USERDATA_MAX_LENGTH
     cwnd = min(sctp._flight_size + burst, sctp._cwnd)
-    writer, dtls = _writer(sctp), sctp.transport
     # What the window does not take now goes out as SACKs open it (aiortc's _transmit).
+    # The queue was empty: the i-th chunk taken is the i-th fragment.
+    i = 0
     while queue and sctp._flight_size < cwnd:
         chunk = queue.popleft()
         sctp._sent_queue.append(chunk)
         sctp._flight_size_increase(chunk)
-        chunk._sent_count += 1
+        chunk._sent_count = 1
         chunk._sent_time = now
-        writer.write(dtls, serialize_packet(sctp._local_port, sctp._remote_port,
-                                            sctp._remote_verification_tag, chunk))
+        lane.write(frame(lane.header, chunk, message.padded[i]))
+        i += 1
         if not sctp._t3_handle:
             sctp._t3_start()
 
@@ -198,7 +256,8 @@ def send_to_all(channels: Iterable[RTCDataChannel], data: bytes,
     done = Delivery()
     if not data:
         return done
-    now = time.time()
+    now, size = time.time(), len(data)
+    message: _Message | None = None
     pending: dict[int, Any] = {}
     for channel in channels:
         if channel.readyState != "open":
@@ -206,12 +265,14 @@ def send_to_all(channels: Iterable[RTCDataChannel], data: bytes,
         if channel.bufferedAmount > cap:
             done.dropped += 1
             continue
-        sctp: Any = channel.transport
         try:
-            if _fast_path_open(channel, sctp, len(data)) and _writer(sctp).ready(sctp.transport):
-                _send_now(channel, sctp, data, now)
+            lane = _lane(channel)
+            if lane is not None and lane.idle(channel, size):
+                message = message or _Message(data)
+                _send_now(lane, message, now)
                 done.sent += 1
                 continue
+            sctp: Any = channel.transport
             _enqueue(channel, sctp, data)
         except (ValueError, ConnectionError, SSL.Error) as exc:
             log.debug("data channel send failed", extra={"reason": str(exc)})

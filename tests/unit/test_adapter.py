@@ -177,3 +177,112 @@ async def test_publisher_consent_checks_without_verdict() -> None:
         assert tap.arrivals == 1
     finally:
         await pc.close()
+
+
+# media/datachannel.py: room events written straight onto viewers' SCTP associations.
+
+
+async def test_datachannel_internals_still_exist() -> None:
+    from aiortc.rtcdtlstransport import RTCDtlsTransport
+    from aiortc.rtcsctptransport import RTCSctpTransport
+
+    from media import datachannel
+
+    pc = RTCPeerConnection()
+    try:
+        channel = pc.createDataChannel("events")
+        sctp = channel.transport
+        assert isinstance(sctp, RTCSctpTransport)
+        for name in datachannel.SCTP_ATTRS:
+            assert hasattr(sctp, name), f"RTCSctpTransport lost {name}"
+        for name in datachannel.SCTP_METHODS:
+            assert callable(getattr(sctp, name, None)), f"RTCSctpTransport lost {name}"
+        for name in datachannel.CHANNEL_METHODS:
+            assert callable(getattr(channel, name, None)), f"RTCDataChannel lost {name}"
+        dtls = sctp.transport
+        assert isinstance(dtls, RTCDtlsTransport)
+        for name in datachannel.DTLS_ATTRS:
+            assert hasattr(dtls, name), f"RTCDtlsTransport lost {name}"
+        assert isinstance(dtls.transport._connection._nominated, dict)
+    finally:
+        await pc.close()
+
+
+def test_datachannel_send_path_is_still_the_one_copied() -> None:
+    """The direct path does what these aiortc methods do; if they change, it must too."""
+    from aiortc.rtcdtlstransport import RTCDtlsTransport
+    from aiortc.rtcsctptransport import RTCSctpTransport
+
+    send = inspect.getsource(RTCSctpTransport._send)
+    for name in ("chunk._abandoned", "chunk._acked", "chunk._book_size", "chunk._expiry",
+                 "chunk._in_flight", "chunk._max_retransmits", "chunk._misses",
+                 "chunk._retransmit", "chunk._sent_count", "chunk._sent_time",
+                 "self._local_tsn = tsn_plus_one(self._local_tsn)",
+                 "self._outbound_queue.append(chunk)",
+                 "self._outbound_stream_seq[stream_id] = uint16_add(stream_seq, 1)"):
+        assert name in send, f"RTCSctpTransport._send changed: no {name!r}"
+    from media import datachannel
+
+    assert set(datachannel.CHUNK_ATTRS) == set(datachannel._CHUNK_STATE)
+    transmit = inspect.getsource(RTCSctpTransport._transmit)
+    for needle in ("burst_size = 2 * USERDATA_MAX_LENGTH", "burst_size = 4 * USERDATA_MAX_LENGTH",
+                   "cwnd = min(self._flight_size + burst_size, self._cwnd)",
+                   "while self._outbound_queue and self._flight_size < cwnd:",
+                   "self._sent_queue.append(chunk)", "self._flight_size_increase(chunk)",
+                   "chunk._sent_time = time.time()", "await self._send_chunk(chunk)",
+                   "if not self._t3_handle:", "self._forward_tsn_chunk is not None",
+                   "if chunk._retransmit:"):
+        assert needle in transmit, f"RTCSctpTransport._transmit changed: no {needle!r}"
+    assert "serialize_packet(" in inspect.getsource(RTCSctpTransport._send_chunk)
+    assert "self._ssl.send(data)" in inspect.getsource(RTCDtlsTransport._send_data)
+    write = inspect.getsource(RTCDtlsTransport._write_ssl)
+    assert "self._ssl.bio_read(1500)" in write and "self.__tx_packets += 1" in write
+    # The queue aiortc's own send uses, and the flush that empties it.
+    channel_send = inspect.getsource(RTCSctpTransport._data_channel_send)
+    assert "channel._addBufferedAmount(len(user_data))" in channel_send
+    assert "self._data_channel_queue.append((channel, pp_id, user_data))" in channel_send
+    assert "while self._data_channel_queue and not self._outbound_queue:" in (
+        inspect.getsource(RTCSctpTransport._data_channel_flush))
+    # A SACK moves the rest on: aiortc's queue, then the outbound queue.
+    sack = inspect.getsource(RTCSctpTransport._receive_sack_chunk)
+    assert "await self._data_channel_flush()" in sack and "await self._transmit()" in sack
+
+
+async def test_datachannel_chunks_and_frames_are_aiortc_s() -> None:
+    """The chunks the direct path queues are aiortc's own, field for field, and each packet
+    is framed byte for byte as ``serialize_packet`` frames it (fragmented, padded or not)."""
+    import os
+
+    from aiortc.rtcsctptransport import WEBRTC_BINARY, serialize_packet
+
+    from media import datachannel
+
+    ours, theirs = RTCPeerConnection(), RTCPeerConnection()
+    try:
+        a = ours.createDataChannel("events").transport
+        b = theirs.createDataChannel("events").transport
+
+        async def no_transmit() -> None:
+            return None
+
+        b._transmit = no_transmit
+        for size in (1, 3, 400, 1200, 1201, 2500, 3600):
+            data = os.urandom(size)
+            b._local_tsn = a._local_tsn
+            datachannel._queue_chunks(a, 1, datachannel._Message(data))
+            await b._send(1, WEBRTC_BINARY, data)
+            assert a._outbound_stream_seq == b._outbound_stream_seq
+            assert len(a._outbound_queue) == len(b._outbound_queue) > 0
+            message = datachannel._Message(data)
+            for i, (mine, aiortc_s) in enumerate(zip(a._outbound_queue, b._outbound_queue,
+                                                     strict=True)):
+                assert type(mine) is type(aiortc_s)
+                assert mine.__dict__ == aiortc_s.__dict__, size
+                header = bytes.fromhex("13881388") + (1234567).to_bytes(4, "big")
+                assert datachannel.frame(header, mine, message.padded[i]) == (
+                    serialize_packet(5000, 5000, 1234567, aiortc_s))
+            a._outbound_queue.clear()
+            b._outbound_queue.clear()
+    finally:
+        await ours.close()
+        await theirs.close()
