@@ -32,12 +32,14 @@ pins, deliveries expected (joined viewers x pins) and received, latency p50/p95/
 ms (from the host's call; also from the server's publish time stamp, and the spread between
 the first and the last viewer of each pin), the pin API call time, server CPU as % of one
 core while idle and during the pin phase (utime + stime from /proc/<pid>/stat), the pin
-phase's extra CPU per delivered event, memory and open files of the server, and the CPU
+phase's CPU per delivered event (all of it, and above idle), memory and open files of the
+server, the load average at the end, and the CPU
 of the Redis and viewer processes and of the whole machine (every process shares 2 cores).
 With ``--profile PATH`` it also samples the server with py-spy during the pin phase (it
 pauses the server 100 times a second, so latency figures of such a run are a little worse)
-and lists the frames with the most samples. ``ok`` (and exit status 0) means every viewer
-joined and every event reached every viewer.
+and lists the frames with the most samples. ``summary`` repeats the headline figures (µs
+per delivery, p50/p99 pin-to-receipt), logged on one line too. ``ok`` (and exit status 0)
+means every viewer joined and every event reached every viewer.
 
 Every child process is stopped at the end, also on errors and on Ctrl-C.
 """
@@ -213,6 +215,7 @@ async def orchestrate(args: argparse.Namespace) -> dict[str, Any]:
                 "viewer_workers_rss_mb": round(sum(r["rss_mb"] or 0 for r in reports), 1),
             }
             result["still_open_viewers"] = sum(r["open"] for r in reports)
+            result["load_average"] = [round(x, 2) for x in os.getloadavg()]
     finally:
         await benchkit.stop_all(children)
         server.stop()
@@ -256,9 +259,26 @@ def analyse(args: argparse.Namespace, calls: dict[str, tuple[float, float]],
         "server_cpu_pct_of_one_core": {"idle": idle_cpu, "pin_phase": pin_cpu},
         "server_cpu_us_per_delivery_above_idle": (
             round(extra_cpu_s / len(seen) * 1e6, 1) if seen else None),
+        # Everything the server spent during the pin phase, background included (an upper
+        # bound of what one delivery costs).
+        "server_cpu_us_per_delivery": (
+            round(pins["cpu_seconds"].get("server", 0.0) / len(seen) * 1e6, 1)
+            if seen else None),
         "cpu_idle_window": idle,
         "cpu_pin_window": pins,
     }
+
+
+def summary(result: dict[str, Any]) -> dict[str, Any]:
+    """The figures the issue asks for, in one place."""
+    latency = result.get("latency_ms") or {}
+    return {"viewers": result.get("joined"), "deliveries":
+            (result.get("deliveries") or {}).get("received"),
+            "us_per_delivery": result.get("server_cpu_us_per_delivery"),
+            "us_per_delivery_above_idle": result.get("server_cpu_us_per_delivery_above_idle"),
+            "p50_ms": latency.get("p50"), "p99_ms": latency.get("p99"),
+            "machine_busy_pct": (result.get("cpu_pin_window") or {}).get("machine_busy_pct"),
+            "load_average": result.get("load_average")}
 
 
 def parse_args() -> argparse.Namespace:
@@ -309,6 +329,8 @@ def main() -> None:
         result = benchkit.run_async(orchestrate(args))
         result["ok"] = (result.get("joined") == args.viewers
                         and result.get("deliveries", {}).get("missing") == 0)
+        result["summary"] = summary(result)
+        log.info("%s", " ".join(f"{k}={v}" for k, v in result["summary"].items()))
         benchkit.write_result(result)
         sys.exit(0 if result["ok"] else 1)
 
