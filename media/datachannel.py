@@ -116,6 +116,8 @@ class _Lane:
             direct = pair is not None and isinstance(pair.protocol, StunProtocol)
             self._sendto = udp.sendto if direct and udp is not None else None
             self._addr = pair.remote_addr if pair is not None else None
+            if self._sendto is not None:
+                receive_directly(self.dtls, pair.protocol)
         key = (sctp._local_port, sctp._remote_port, sctp._remote_verification_tag)
         if key != self._header_key:
             self._header_key, self.header = key, pack("!HHL", *key)
@@ -289,3 +291,86 @@ def send(channel: RTCDataChannel, data: bytes, cap: int = DEFAULT_CAP) -> bool:
     was not sent (closed, or over the cap)."""
     done = send_to_all((channel,), data, cap)
     return bool(done.sent or done.queued)
+
+
+# The way back: each delivery brings the viewer's SACK. aiortc parses every datagram as STUN
+# first (an exception for each one that is not), queues it for the DTLS transport's task,
+# wakes that task, decrypts, and hands it to SCTP. For application data on an idle
+# connection (nothing queued before it) the same steps run here, in the protocol's callback.
+
+DTLS_APPLICATION_DATA = 23  # TLS/DTLS record content type
+_RECEIVING: weakref.WeakSet[Any] = weakref.WeakSet()  # protocols taken over
+
+
+def _drive(coro: Any) -> None:
+    """Run a coroutine that does not suspend (aiortc's SCTP and DTLS handlers over a direct
+    UDP pair) to its end now; if it does suspend, a task finishes it."""
+    try:
+        waiting = coro.send(None)
+    except StopIteration:
+        return
+    asyncio.ensure_future(_resume(coro, waiting))
+
+
+async def _resume(coro: Any, waiting: Any) -> None:
+    while True:
+        if waiting is None:
+            await asyncio.sleep(0)
+        else:
+            waiting._asyncio_future_blocking = False  # as asyncio.Task does
+            await asyncio.wait([waiting])
+        try:
+            waiting = coro.send(None)
+        except StopIteration:
+            return
+
+
+def receive_directly(dtls: Any, protocol: Any) -> None:
+    """Let ``protocol`` (the nominated pair's UDP side) hand DTLS records of ``dtls``'s
+    connection straight to aiortc's handlers: what ``_recv_next`` does once the handshake
+    is over, in the same order, when the transport's own queue is empty."""
+    if protocol in _RECEIVING:
+        return
+    connection = dtls.transport._connection
+    queue = connection._queue
+    component = protocol.local_candidate.component
+    original = protocol.datagram_received
+    transport_ref = weakref.ref(dtls)
+
+    def datagram_received(data: bytes, addr: Any) -> None:
+        dtls = transport_ref()
+        first = data[0] if data else 0
+        if dtls is None or not 19 < first < 64:  # not DTLS: STUN, SRTP
+            original(data, addr)
+        elif (first != DTLS_APPLICATION_DATA or not queue.empty()
+              or dtls._state is not DtlsState.CONNECTED
+              or not dtls._RTCDtlsTransport__handshake_done or dtls._data_receiver is None):
+            connection.data_received(data, component)  # no STUN parse: it is not STUN
+        else:
+            _receive_now(dtls, connection, data)
+
+    protocol.datagram_received = datagram_received
+    _RECEIVING.add(protocol)
+
+
+def _receive_now(dtls: Any, connection: Any, data: bytes) -> None:
+    """aiortc's ``_recv_next`` for one DTLS record, without the queue and the task."""
+    dtls._RTCDtlsTransport__rx_bytes += len(data)
+    dtls._RTCDtlsTransport__rx_packets += 1
+    ssl = dtls._ssl
+    ssl.bio_write(data)
+    try:
+        plain = ssl.recv(1500)
+    except SSL.ZeroReturnError:  # the viewer shut DTLS down: aiortc's task closes it
+        connection._queue.put_nowait(None)
+        return
+    except SSL.Error:
+        plain = b""
+    try:
+        _drive(dtls._write_ssl())
+        if plain:
+            _drive(dtls._data_receiver._handle_data(plain))
+    except ConnectionError:
+        connection._queue.put_nowait(None)
+    except Exception:
+        log.exception("data channel receive failed")

@@ -94,6 +94,16 @@ async def test_an_event_is_packed_once_and_sent_without_a_task_per_viewer(
             for raw in raws:  # the same bytes to everyone, in order
                 assert raw == raws[0]
                 assert [msgpack.unpackb(m)["total"] for m in raw] == list(range(20))
+            # Every viewer's SACKs came back by the direct receive path and were taken.
+            sessions = list(router.viewers.values())
+            for session in sessions:
+                assert session.channel is not None
+                dtls = session.channel.transport.transport
+                assert dtls.transport._connection._nominated[1].protocol in (
+                    datachannel._RECEIVING)
+            assert await wait_for(lambda: all(
+                s.channel is not None and not s.channel.transport._sent_queue
+                for s in sessions), 10)
             # A message for one viewer only still reaches that viewer alone, after the rest.
             assert router.broadcast({"type": "order_status", "order": {"n": 1}},
                                     to=viewer_id) == 1

@@ -286,3 +286,58 @@ async def test_datachannel_chunks_and_frames_are_aiortc_s() -> None:
     finally:
         await ours.close()
         await theirs.close()
+
+
+def test_datachannel_receive_path_is_still_the_one_copied() -> None:
+    """receive_directly does what aioice's and aiortc's receive path does for a DTLS record;
+    if they change, it must too."""
+    import aioice.ice
+    from aiortc.rtcdtlstransport import RTCDtlsTransport
+
+    received = inspect.getsource(StunProtocol.datagram_received)
+    assert "stun.parse_message(data)" in received
+    assert "self.receiver.data_received(data, self.local_candidate.component)" in received
+    assert "self._queue.put_nowait((data, component))" in inspect.getsource(
+        aioice.ice.Connection.data_received)
+    recvfrom = inspect.getsource(aioice.ice.Connection.recvfrom)
+    assert "if result is None:" in recvfrom and "raise ConnectionError" in recvfrom
+    recv_next = inspect.getsource(RTCDtlsTransport._recv_next)
+    for needle in ("if not self.__handshake_done:", "data = await self.transport._recv()",
+                   "self.__rx_bytes += len(data)", "self.__rx_packets += 1",
+                   "if first_byte > 19 and first_byte < 64:", "self._ssl.bio_write(data)",
+                   "data = self._ssl.recv(1500)", "except SSL.ZeroReturnError:",
+                   "except SSL.Error:", "await self._write_ssl()", "raise ConnectionError",
+                   "await self._data_receiver._handle_data(data)"):
+        assert needle in recv_next, f"RTCDtlsTransport._recv_next changed: no {needle!r}"
+    dtls_init = inspect.getsource(RTCDtlsTransport.__init__)
+    for name in ("self.__handshake_done", "self.__rx_bytes", "self.__rx_packets",
+                 "self._data_receiver"):
+        assert name in dtls_init, f"RTCDtlsTransport lost {name}"
+
+
+async def test_drive_runs_a_coroutine_to_its_end_or_hands_it_to_a_task() -> None:
+    import asyncio
+
+    from media import datachannel
+
+    steps: list[str] = []
+
+    async def quick() -> None:
+        steps.append("quick")
+
+    datachannel._drive(quick())
+    assert steps == ["quick"]  # ran now, no task
+    gate: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    async def slow() -> None:
+        steps.append("before")
+        await gate
+        await asyncio.sleep(0)
+        steps.append("after")
+
+    datachannel._drive(slow())
+    assert steps == ["quick", "before"]
+    gate.set_result(None)
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert steps == ["quick", "before", "after"]
