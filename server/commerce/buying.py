@@ -211,6 +211,8 @@ class RoomBuys:
         """The refusal this node saw within SOLD_OUT_TTL_S for the source (sold out) or for
         this buyer of it (limit spent), unless this is a retry of an order made here: the
         attempt is answered without Redis."""
+        if order.retry:
+            return None
         src = f"sale:{order.sale_id}" if order.sale_id else f"product:{order.product_id}"
         now = time.monotonic()
         for key, code in ((src, "sold_out"), (f"{src} {buyer_id}", "limit")):
@@ -275,7 +277,7 @@ class RoomBuys:
         raw = await self.redis.hgetall(contact_key)
         saved = {str(k): str(v) for k, v in raw.items() if k in ("name", "phone", "address")}
         given = BuyInput(order.idem, order.quantity, order.sale_id, order.product_id,
-                         contact_input(saved or None))
+                         contact_input(saved or None), order.retry)
         return await self.place(room_id=room_id, buyer_id=buyer_id, order=given,
                                 confirm=confirm, reservation_ttl=reservation_ttl,
                                 counters=counters)

@@ -262,6 +262,10 @@ class BuyInput:
     sale_id: str
     product_id: str
     contact: Contact | None
+    # The client sent this key before and got no answer it could use: the attempt goes to
+    # Redis even where this node remembers the source sold out, since the first attempt may
+    # have made an order on another node.
+    retry: bool = False
 
 
 def buy_input(body: Mapping[str, Any]) -> BuyInput:
@@ -278,7 +282,10 @@ def buy_input(body: Mapping[str, Any]) -> BuyInput:
         product_id = ""
     raw = body.get("contact")
     contact = None if raw is None else contact_input(raw)
-    return BuyInput(idem, quantity, sale_id, product_id, contact)
+    retry = body.get("retry", False)
+    if not isinstance(retry, bool):
+        raise RuleError("retry must be true or false")
+    return BuyInput(idem, quantity, sale_id, product_id, contact, retry)
 
 
 # Order status machine: reserved -> confirmed -> shipped -> delivered; cancel before shipping.

@@ -357,6 +357,8 @@ def commerce_schemas() -> dict[str, Any]:
                      "properties": {"tracking_number": s}},
         "BuyInput": {"type": "object", "required": ["idempotency_key"], "properties": {
             "sale_id": s, "product_id": s, "quantity": i, "idempotency_key": s,
+            "retry": {"type": "boolean", "description": "true when the key was sent before "
+                      "without an answer: never refused from a node's sold-out memory"},
             "contact": {"type": "object", "properties": {"name": s, "phone": s,
                                                          "address": s}}}},
         "ChatInput": {"type": "object", "required": ["text"],

@@ -15,13 +15,14 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 import msgpack
 import pytest
 import redis.asyncio as aioredis
 
 from helpers.clients import wait_for, watch
 from helpers.rooms import open_shop
-from helpers.servers import Running
+from helpers.servers import Running, start_server
 from helpers.shop import Api, contact_for
 from server.commerce.buying import ROOM_BUY, SOLD_OUT_TTL_S
 
@@ -229,3 +230,32 @@ async def test_every_attempt_counts_in_the_session(server: Running,
         stats = await redis.hgetall("stats:sess_counted")
         assert stats["orders"] == "3" and float(stats["gmv"]) == 3 * 2900
         assert await redis.scard("stats:sess_counted:buyers") == 3
+
+
+async def test_a_retry_on_another_node_gets_its_order_not_that_nodes_sold_out(
+        server: Running, redis_url: str) -> None:
+    """The first attempt made an order on one node but its answer was lost; the client
+    resends the key (``retry``) to another node that has just seen the sale sell out. That
+    node's memory of the refusal must not answer: the buyer gets its order. The same
+    resend without ``retry`` is answered from the memory (what ``retry`` is for)."""
+    async with selling(server, quantity=1, per_buyer_limit=1) as (api, _, rid, sale), \
+            start_server(redis_url) as other, aiohttp.ClientSession() as http:
+        far = Api(other.base, http)
+        vid, token = await api.viewer()
+        first = {"sale_id": sale["sale_id"], "idempotency_key": "lost-answer",
+                 "contact": contact_for(vid)}
+        order = await api.ok("POST", f"/api/rooms/{rid}/buy", token, first)
+        late_vid, late = await far.viewer()
+        status, reply = await far.call("POST", f"/api/rooms/{rid}/buy", late, {
+            "sale_id": sale["sale_id"], "idempotency_key": "late-comer",
+            "contact": contact_for(late_vid)})
+        assert status == 409 and reply["error"]["code"] == "sold_out"
+        status, reply = await far.call("POST", f"/api/rooms/{rid}/buy", token, first)
+        assert status == 409 and reply["error"]["code"] == "sold_out"  # from memory
+        status, again = await far.call("POST", f"/api/rooms/{rid}/buy", token,
+                                       {**first, "retry": True})
+        assert status == 200, again
+        assert again["order_id"] == order["order_id"] and again["created"] is False
+        status, reply = await far.call("POST", f"/api/rooms/{rid}/buy", token,
+                                       {**first, "retry": "yes"})
+        assert status == 400 and reply["error"]["code"] == "invalid"

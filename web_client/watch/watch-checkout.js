@@ -207,7 +207,10 @@ export function createCheckout({ els, room, conn, api, orders }) {
   async function send(message) {
     let failure = null;
     for (let attempt = 0; attempt < BUY_ATTEMPTS; attempt += 1) {
-      if (attempt) setStatus(t("watch.checkout.retrying"));
+      if (attempt) {
+        setStatus(t("watch.checkout.retrying"));
+        message.retry = true; // the first may have made an order on another node
+      }
       if (!(await conn.waitOpen(15000))) return { failure: { code: "offline" } };
       let reply;
       try {
@@ -242,6 +245,7 @@ export function createCheckout({ els, room, conn, api, orders }) {
                   address: els.address.value.trim() };
       message.contact = contact;
     }
+    if (state.key) message.retry = true; // a tap again after a failure: the same purchase
     state.key ||= randomKey();
     message.idempotency_key = state.key;
     state.busy = true;
