@@ -5,7 +5,7 @@ talk over its interface address, so the traffic must stay in a namespace of its 
 
     scripts/netns-run python3 scripts/bench/events.py --viewers 100 [--pins 20]
         [--interval 0.5] [--workers 4] [--join-concurrency 4] [--data-only]
-        [--profile PATH [--profile-native]] [--allow-network] [--verbose]
+        [--aiortc-sctp] [--profile PATH [--profile-native]] [--allow-network] [--verbose]
 
 What it does:
 
@@ -18,9 +18,11 @@ What it does:
   ``welcome`` arrives on it. The room has no publisher, so no media flows; aiortc's decoder
   threads are replaced by a no-op. ``--viewer cheap`` (the default) also puts
   cheapviewer.py's hook in front of aioice, so any RTP would be counted by its header and
-  never decrypted; the data channel needs SCTP over DTLS, which stays aiortc's. With no
-  media in the room both kinds cost the same: this is the cheapest viewer that still has a
-  working data channel. Joins are staggered (``--join-concurrency`` per worker);
+  never decrypted; the data channel needs SCTP over DTLS, which stays aiortc's, but its
+  DTLS records reach SCTP without aioice's queue and task, as on the server
+  (``--aiortc-sctp`` keeps aiortc's way: the viewers then cost more of the 2 cores). With
+  no media in the room both kinds cost the same: this is the cheapest viewer that still has
+  a working data channel. Joins are staggered (``--join-concurrency`` per worker);
 * measures the server's CPU with every viewer connected and nothing happening (``idle``);
 * pins the K products one after another, one ``PUT /api/rooms/{room_id}/pin`` every
   ``--interval`` seconds, noting ``time.time()`` just before each call. Every worker notes
@@ -90,6 +92,9 @@ async def viewers_worker(args: argparse.Namespace) -> None:
         peers, failures = await benchkit.join_many(
             http, args.base, args.room, indices, on_message, media=not args.data_only,
             concurrency=args.join_concurrency)
+    if args.viewer == "cheap" and not args.aiortc_sctp:
+        fast = sum(cheapviewer.fast_data_channel(p.pc) for p in peers)
+        log.info("%d of %d viewers take their events past aioice's queue", fast, len(peers))
     benchkit.emit({"event": "joined", "joined": len(peers), "failures": failures,
                    "join_seconds": [p.join_seconds for p in peers],
                    "rss_mb": benchkit.rss_mb(os.getpid()),
@@ -133,7 +138,9 @@ async def orchestrate(args: argparse.Namespace) -> dict[str, Any]:
                               "interval_s": args.interval, "workers": args.workers,
                               "viewer_media": "data channel only" if args.data_only
                               else "recvonly audio+video + data channel",
-                              "viewer": args.viewer}
+                              "viewer": args.viewer, "viewer_sctp_receive":
+                              "aiortc" if args.aiortc_sctp or args.viewer != "cheap"
+                              else "direct (cheapviewer.fast_data_channel)"}
     try:
         await server.start()
         token = server.host_create("Bench farm")
@@ -157,6 +164,8 @@ async def orchestrate(args: argparse.Namespace) -> dict[str, Any]:
                 if args.data_only:
                     argv.append("--data-only")
                 argv += ["--viewer", args.viewer]
+                if args.aiortc_sctp:
+                    argv.append("--aiortc-sctp")
                 if args.verbose:
                     argv.append("--verbose")
                 children.append(await Child.spawn(f"viewers-{w}", argv))
@@ -295,6 +304,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--viewer", choices=["cheap", "aiortc"], default="cheap",
                    help="cheap: RTP counted by header (cheapviewer.py), SCTP kept; aiortc: "
                         "plain aiortc viewers that decode nothing")
+    p.add_argument("--aiortc-sctp", action="store_true",
+                   help="cheap viewers keep aiortc's own receive path for their data channel "
+                        "(aioice's queue and a task per datagram), as before media/datachannel.py")
     p.add_argument("--idle", type=float, default=3.0, help="seconds of idle CPU measurement")
     p.add_argument("--settle", type=float, default=3.0,
                    help="seconds to wait for late events after the pin phase")
