@@ -205,6 +205,7 @@ class Router:
         self.viewers: dict[str, ViewerSession] = {}
         self._consumers: dict[str, list[tuple[ViewerSession, Consumer]]] = {
             "audio": [], "video": []}
+        self._by_identity: dict[str, list[ViewerSession]] = {}
         self.packets_in = 0
         self.packets_out = 0
         self.bytes_in = 0
@@ -319,6 +320,12 @@ class Router:
         """Rebuild the per-kind (viewer, consumer) lists the fan-out loop walks."""
         self._consumers = {kind: [(v, v.consumers[kind]) for v in self.viewers.values()
                                   if kind in v.consumers] for kind in ("audio", "video")}
+        # Who gets a message meant for one identity (an order's status) without a walk
+        # through the whole audience on every order.
+        self._by_identity = {}
+        for v in self.viewers.values():
+            if v.identity is not None:
+                self._by_identity.setdefault(v.identity, []).append(v)
 
     def add_viewer(self, viewer: ViewerSession) -> None:
         self.viewers[viewer.session_id] = viewer
@@ -340,8 +347,7 @@ class Router:
         event.setdefault("ts", time.time())
         data = msgpack.packb(event)  # once for the room, the same bytes to every viewer
         if to is not None:
-            return sum(1 for v in list(self.viewers.values())
-                       if v.identity == to and v.send_raw(data))
+            return sum(1 for v in list(self._by_identity.get(to, ())) if v.send_raw(data))
         done = datachannel.send_to_all(
             [v.channel for v in self.viewers.values() if v.channel is not None], data)
         if done.dropped:
