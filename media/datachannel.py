@@ -276,7 +276,10 @@ def send_to_all(channels: Iterable[RTCDataChannel], data: bytes,
                 continue
             sctp: Any = channel.transport
             _enqueue(channel, sctp, data)
-        except (ValueError, ConnectionError, SSL.Error) as exc:
+        except ValueError as exc:  # over what the viewer said it takes: it never will
+            log.warning("data channel message too large", extra={"reason": str(exc)})
+            continue
+        except (ConnectionError, SSL.Error) as exc:  # going away: its connection cleans up
             log.debug("data channel send failed", extra={"reason": str(exc)})
             continue
         done.queued += 1
