@@ -212,6 +212,25 @@ end
 return {'ok', tonumber(redis.call('HGET', KEYS[1], 'stock'))}
 """
 
+# Pin (ARGV[1] a product id) or unpin (ARGV[1] "") the room's card and announce it, all in
+# one call: with appendfsync always each write call is an fsync before the viewers hear of
+# it (SADD, MULTI, then the publish were three). Each pin starts a fresh set of clickers.
+# The announcement is server/platform/events.py PUBLISH's, with the room's next seq.
+# KEYS: room products set, room pinned, room clickers, room seq
+# ARGV: product id or "", channel, payload
+PIN = """
+if ARGV[1] ~= '' then
+  redis.call('SADD', KEYS[1], ARGV[1])
+  redis.call('SET', KEYS[2], ARGV[1])
+else
+  redis.call('DEL', KEYS[2])
+end
+redis.call('DEL', KEYS[3])
+local seq = redis.call('INCR', KEYS[4])
+redis.call('PUBLISH', ARGV[2], seq .. ' ' .. ARGV[3])
+return seq
+"""
+
 # Count a card click once per viewer per pin, and only for the card pinned now.
 # KEYS: room pinned product, room clickers set;  ARGV: product id, clicker, ttl seconds
 # Returns 1 when counted.

@@ -28,7 +28,7 @@ from server.commerce.store import CommerceStore, host_orders, room_orders
 from server.commerce.views import order_view, sale_view
 from server.platform.config import UploadsConfig
 from server.platform.errors import RuleError
-from server.platform.events import EventBus
+from server.platform.events import EventBus, channel
 
 log = logging.getLogger("stallcast.commerce")
 
@@ -179,17 +179,18 @@ class Commerce:
     async def pin(self, room_id: str, product: Product) -> str:
         """Pin the product's card (a variant's parent's); the id pinned."""
         top = await self.catalogue.check_on_sale(product)
-        await self.store.attach(room_id, top["product_id"])
-        await self.store.pin(room_id, top["product_id"])
         (card,) = await self.catalogue.cards([top])
-        await self.bus.publish(room_id, {"type": "card_pinned", "card": card})
+        event, payload = self.bus.prepare(room_id, {"type": "card_pinned", "card": card})
+        await self.store.pin_announced(room_id, top["product_id"], channel(room_id), payload)
+        await self.bus.observe(room_id, event)
         if self.counters is not None:
             await self.counters.add(room_id, "card_pins")
         return top["product_id"]
 
     async def unpin(self, room_id: str) -> None:
-        await self.store.pin(room_id, None)
-        await self.bus.publish(room_id, {"type": "card_unpinned"})
+        event, payload = self.bus.prepare(room_id, {"type": "card_unpinned"})
+        await self.store.pin_announced(room_id, None, channel(room_id), payload)
+        await self.bus.observe(room_id, event)
 
     async def start_sale(self, room_id: str, product: Product,
                          body: dict[str, Any]) -> Sale:

@@ -80,6 +80,7 @@ class CommerceStore:
         self._transition = redis.register_script(lua.TRANSITION)
         self._order_page = redis.register_script(lua.ORDER_PAGE)
         self._click = redis.register_script(lua.CARD_CLICK)
+        self._pin = redis.register_script(lua.PIN)
 
     # -- rooms: attached products and the pinned card --------------------------------------
     async def attach(self, room_id: str, pid: str) -> None:
@@ -108,6 +109,13 @@ class CommerceStore:
                 pipe.set(f"room:{room_id}:pinned", pid)
             pipe.delete(f"room:{room_id}:clickers")
             await pipe.execute()
+
+    async def pin_announced(self, room_id: str, pid: str | None, chan: str,
+                            payload: bytes) -> None:
+        """Attach and pin ``pid`` (None: unpin) and publish ``payload`` in one write."""
+        await self._pin(keys=[f"room:{room_id}:products", f"room:{room_id}:pinned",
+                              f"room:{room_id}:clickers", f"room:{room_id}:seq"],
+                        args=[pid or "", chan, payload])
 
     async def count_click(self, room_id: str, pid: str, clicker: str) -> bool:
         """True the first time ``clicker`` clicks the card pinned now; a click on anything

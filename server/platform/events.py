@@ -51,9 +51,19 @@ class EventBus:
         self.observers: list[Callable[[str, dict[str, Any]], Awaitable[None]]] = []
         self.on_latency: Callable[[float], None] | None = None
 
-    async def publish(self, room_id: str, event: dict[str, Any]) -> int:
+    @staticmethod
+    def prepare(room_id: str, event: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
+        """The event as published (room and time added) and its payload, for a script that
+        writes a change and publishes it in one call (the PUBLISH body, then ``observe``)."""
         event = {**event, "room_id": room_id, "ts": time.time()}
-        payload = msgpack.packb(event)
+        return event, msgpack.packb(event)
+
+    async def observe(self, room_id: str, event: dict[str, Any]) -> None:
+        for observe in self.observers:
+            await observe(room_id, event)
+
+    async def publish(self, room_id: str, event: dict[str, Any]) -> int:
+        event, payload = self.prepare(room_id, event)
         if "to" in event:
             # Meant for one viewer: it takes no room sequence number, so other viewers see
             # no gap (and fetch no snapshot) on every order.
@@ -62,8 +72,7 @@ class EventBus:
         else:
             seq = await self._publish(keys=[f"room:{room_id}:seq"],
                                       args=[channel(room_id), payload])
-        for observe in self.observers:
-            await observe(room_id, event)
+        await self.observe(room_id, event)
         return int(seq)
 
     async def current_seq(self, room_id: str) -> int:

@@ -25,6 +25,7 @@ from helpers.rooms import open_shop
 from helpers.servers import Running, start_server
 from helpers.shop import Api, contact_for
 from server.commerce.buying import ROOM_BUY, SOLD_OUT_TTL_S
+from server.commerce.lua import PIN
 
 BUY_SHA = hashlib.sha1(ROOM_BUY.encode()).hexdigest()
 
@@ -259,3 +260,43 @@ async def test_a_retry_on_another_node_gets_its_order_not_that_nodes_sold_out(
         status, reply = await far.call("POST", f"/api/rooms/{rid}/buy", token,
                                        {**first, "retry": "yes"})
         assert status == 400 and reply["error"]["code"] == "invalid"
+
+
+WRITES = ("SET", "SADD", "DEL", "INCR", "PUBLISH", "MULTI", "EXEC", "EVAL")
+
+
+async def test_a_pin_reaches_viewers_after_one_write(server: Running, redis: aioredis.Redis,
+                                                     redis_url: str) -> None:
+    """Pinning writes the room's pinned card and announces it in one script call (with
+    appendfsync always each write call is an fsync before viewers hear of it): the only
+    write a pin or unpin sends is PIN's EVALSHA, and the announcement takes the room's next
+    seq as every other event does."""
+    pin_sha = hashlib.sha1(PIN.encode()).hexdigest()
+    async with open_shop(server, stock=5) as shop:
+        api, host, rid = shop.api, shop.host, shop.rid
+        raw_client = aioredis.Redis.from_url(redis_url)  # the payloads are msgpack
+        listener = raw_client.pubsub()
+        await listener.subscribe(f"stallcast:room:{rid}")
+        await api.ok("PUT", f"/api/rooms/{rid}/pin", host, {"product_id": shop.pid})  # loads
+        seq = int(await redis.get(f"room:{rid}:seq") or 0)
+        await sent(redis)
+        await api.ok("DELETE", f"/api/rooms/{rid}/pin", host)
+        await api.ok("PUT", f"/api/rooms/{rid}/pin", host, {"product_id": shop.pid})
+        commands = await sent(redis)
+        writes = [c for c in commands if c[0].upper() in WRITES or (
+            c[0].upper() == "EVALSHA" and c[1] != pin_sha and f"room:{rid}:seq" in c)]
+        assert writes == [], writes
+        assert sum(1 for c in commands if c[0].upper() == "EVALSHA" and c[1] == pin_sha) == 2
+        assert await redis.get(f"room:{rid}:pinned") == shop.pid
+        assert await redis.sismember(f"room:{rid}:products", shop.pid)
+        announced = []
+        async with asyncio.timeout(5):
+            while len(announced) < 3:
+                message = await listener.get_message(ignore_subscribe_messages=True,
+                                                     timeout=1)
+                if message is not None:
+                    number, _, payload = message["data"].partition(b" ")
+                    announced.append((int(number), msgpack.unpackb(payload)["type"]))
+        assert announced[1:] == [(seq + 1, "card_unpinned"), (seq + 2, "card_pinned")]
+        await listener.aclose()
+        await raw_client.aclose()
