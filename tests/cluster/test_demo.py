@@ -82,6 +82,10 @@ async def test_demo_opens_everything_and_a_restart_keeps_it(tmp_path: Path) -> N
         assert len(state["products"]) == 4
         assert state["pinned"]["product_id"] in {p["product_id"] for p in state["products"]}
         assert state["pinned"]["image"] == "/static/demo/mangoes.jpg"
+        # What a phone's buy sheet shows: a choice of sizes, a shipping fee.
+        lychees = next(p for p in state["products"] if p["title"] == "Lychees")
+        assert [v["label"] for v in lychees["variants"]] == ["1 kg", "3 kg"]
+        assert lychees["shipping_fee"] == 1200 and lychees["stock"] == 80
         async with aiohttp.ClientSession() as http:  # the demo host sells at once
             api = Api(first.base, http)
             pid = state["pinned"]["product_id"]
