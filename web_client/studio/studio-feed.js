@@ -21,6 +21,9 @@ export class RoomFeed {
     this.pinned = null;
     this.products = [];
     this.sales = new Map(); // sale_id -> Sale (ended ones stay, marked ended)
+    // product_id -> stock as the room last told it (product_stock, snapshot cards): a direct
+    // buy moves a chip's count without the catalogue being fetched again.
+    this.stocks = new Map();
     this.chat = [];
     this.likes = 0;
     this.viewers = null; // the audience count the server last told
@@ -96,6 +99,11 @@ export class RoomFeed {
     this.live = Boolean(snap.live);
     this.pinned = snap.pinned || null;
     this.products = snap.products || [];
+    for (const card of this.products) {
+      for (const item of [card, ...(card.variants || [])]) {
+        if (typeof item.stock === "number") this.stocks.set(item.product_id, item.stock);
+      }
+    }
     const open = new Set();
     for (const sale of snap.sales || []) {
       open.add(sale.sale_id);
@@ -155,6 +163,9 @@ export class RoomFeed {
         break;
       case "sale_sold_out":
         if (sale) this.sales.set(sale.sale_id, { ...sale, remaining: 0 });
+        break;
+      case "product_stock":
+        if (typeof event.stock === "number") this.stocks.set(event.product_id, event.stock);
         break;
       case "sale_ended":
         if (sale) this.sales.set(sale.sale_id, { ...sale, status: "ended" });

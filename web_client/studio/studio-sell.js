@@ -69,13 +69,21 @@ export class SellPanel {
       && this.saleState(s, now) === "live") || null;
   }
 
+  /** A chip's stock: the room's latest word on it (or its variants'), else the catalogue's. */
+  stockOf(p) {
+    const latest = (item) => this.feed.stocks.get(item.product_id) ?? item.stock;
+    const variants = variantsOf(p, this.catalog.all);
+    if (!variants.length) return latest(p);
+    return variants.reduce((sum, v) => sum + Math.max(0, latest(v)), 0);
+  }
+
   renderChips() {
     const pinned = this.feed.pinned && this.feed.pinned.product_id;
     syncList(this.els.chips, this.products, {
       key: (p) => p.product_id,
       sig: (p) => {
         const sale = this.liveSaleOf(p);
-        return [p.title, p.price, p.stock, p.thumb, p.image, pinned === p.product_id,
+        return [p.title, p.price, this.stockOf(p), p.thumb, p.image, pinned === p.product_id,
           sale ? `${sale.sale_id}:${sale.remaining}` : "", t("studio.products.pin")].join("|");
       },
       build: (p) => this.chip(p, pinned === p.product_id, this.liveSaleOf(p)),
@@ -95,7 +103,7 @@ export class SellPanel {
       el("span", {}, formatMoney(p.price, p.currency)),
       sale ? el("span", { className: "chip-tag" },
         t("studio.chips.onSale", { left: tn("common.unitsLeft", sale.remaining) }))
-        : el("span", {}, tn("common.unitsLeft", p.stock))));
+        : el("span", {}, tn("common.unitsLeft", this.stockOf(p)))));
     let pressed = null;
     let longDone = false;
     const cancel = () => { clearTimeout(pressed); pressed = null; };
