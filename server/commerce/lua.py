@@ -3,6 +3,8 @@ on one node or many."""
 
 from __future__ import annotations
 
+from server.platform.events import announce
+
 # Take stock for one order. The "source" is a flash sale hash (fields remaining, starts_at,
 # ends_at, status) or a product hash (field stock). Idempotent per (buyer, key). The limit
 # holds per identity and per person: the phone and address keys (rules.person_keys) count
@@ -215,7 +217,7 @@ return {'ok', tonumber(redis.call('HGET', KEYS[1], 'stock'))}
 # Pin (ARGV[1] a product id) or unpin (ARGV[1] "") the room's card and announce it, all in
 # one call: with appendfsync always each write call is an fsync before the viewers hear of
 # it (SADD, MULTI, then the publish were three). Each pin starts a fresh set of clickers.
-# The announcement is server/platform/events.py PUBLISH's, with the room's next seq.
+# The announcement is server/platform/events.py's, with the room's next seq.
 # KEYS: room products set, room pinned, room clickers, room seq
 # ARGV: product id or "", channel, payload
 PIN = """
@@ -226,10 +228,7 @@ else
   redis.call('DEL', KEYS[2])
 end
 redis.call('DEL', KEYS[3])
-local seq = redis.call('INCR', KEYS[4])
-redis.call('PUBLISH', ARGV[2], seq .. ' ' .. ARGV[3])
-return seq
-"""
+""" + announce("KEYS[4]", "ARGV[2]", "ARGV[3]")
 
 # Count a card click once per viewer per pin, and only for the card pinned now.
 # KEYS: room pinned product, room clickers set;  ARGV: product id, clicker, ttl seconds

@@ -15,13 +15,19 @@ from typing import Any
 import msgpack
 import redis.asyncio as aioredis
 
+
+def announce(seq_key: str, chan: str, payload: str) -> str:
+    """The Lua that gives a room event the room's next sequence number and publishes it as
+    ``<seq> <payload>`` (what ``_dispatch`` reads), returning the seq: for a script that
+    writes a change and announces it in the same call. Arguments are Lua expressions."""
+    return (f"local seq = redis.call('INCR', {seq_key})\n"
+            f"redis.call('PUBLISH', {chan}, seq .. ' ' .. {payload})\n"
+            "return seq\n")
+
+
 # Atomically give a room event the next sequence number and publish it.
 # KEYS: room sequence counter;  ARGV: channel, msgpack payload (without seq)
-PUBLISH = """
-local seq = redis.call('INCR', KEYS[1])
-redis.call('PUBLISH', ARGV[1], seq .. ' ' .. ARGV[2])
-return seq
-"""
+PUBLISH = announce("KEYS[1]", "ARGV[1]", "ARGV[2]")
 
 
 log = logging.getLogger("stallcast.events")
