@@ -25,17 +25,23 @@ SHOWS_MAX = 50  # each of live and upcoming
 SCHEDULE_MAX_S = 365 * 86400
 # A show that has not begun by its time stays "upcoming" (the host is late) this long.
 LATE_GRACE_S = 3600
-# Anyone may ask, so an answer is kept a moment per node (and per base URL).
+# Anyone may ask, so the listing is kept a moment per node: one entry, whatever Host a
+# client names (only the links are built per request), so rotating Host headers cannot
+# make every request list the shows again.
 CACHE_S = 2.0
-_cache: weakref.WeakKeyDictionary[web.Application, dict[str, tuple[float, Any]]] = (
+_cache: weakref.WeakKeyDictionary[web.Application, tuple[float, dict[str, Any]]] = (
     weakref.WeakKeyDictionary())
 
 
-def _show(room: Room, host_name: str, thumb: str, base: str, *, live: bool, viewers: int,
+def _show(room: Room, host_name: str, thumb: str, *, live: bool, viewers: int,
           starts_at: float | None) -> dict[str, Any]:
     return {"room_id": room.room_id, "title": room.title, "host_name": host_name,
-            "live": live, "viewers": viewers, "starts_at": starts_at,
-            "watch_url": f"{base}/watch/{room.room_id}", "thumb": thumb}
+            "live": live, "viewers": viewers, "starts_at": starts_at, "thumb": thumb}
+
+
+def _linked(listing: dict[str, Any], base: str) -> dict[str, Any]:
+    return {kind: [{**show, "watch_url": f"{base}/watch/{show['room_id']}"} for show in shows]
+            for kind, shows in listing.items()}
 
 
 async def _thumbs(app: AppContext, room_ids: list[str]) -> dict[str, str]:
@@ -71,8 +77,8 @@ async def _live(app: AppContext, reports: SessionReports | None) -> list[tuple[R
 
 
 async def list_shows(request: web.Request) -> dict[str, Any]:
+    """Live and upcoming shows, without their links (``_linked`` adds them)."""
     app = ctx(request)
-    base = base_url(request)
     now = time.time()
     live = await _live(app, request.app.get(REPORTS_KEY))
     live_ids = {room.room_id for room, _, _ in live}
@@ -87,9 +93,9 @@ async def list_shows(request: web.Request) -> dict[str, Any]:
         return names.get(room.host_id, ""), thumbs.get(room.room_id, "")
 
     return {
-        "live": [_show(room, *extra(room), base, live=True, viewers=viewers, starts_at=start)
+        "live": [_show(room, *extra(room), live=True, viewers=viewers, starts_at=start)
                  for room, viewers, start in live],
-        "upcoming": [_show(room, *extra(room), base, live=False, viewers=0, starts_at=at)
+        "upcoming": [_show(room, *extra(room), live=False, viewers=0, starts_at=at)
                      for room, at in coming],
     }
 
@@ -97,16 +103,13 @@ async def list_shows(request: web.Request) -> dict[str, Any]:
 @routes.get("/api/shows")
 async def shows(request: web.Request) -> web.Response:
     """Live shows (most watched first) and upcoming ones (soonest first), public."""
-    cache = _cache.setdefault(request.app, {})
-    base = base_url(request)
-    hit = cache.get(base)
+    hit = _cache.get(request.app)
     now = time.monotonic()
     if hit is None or hit[0] < now:
-        if len(cache) > 16:  # one entry per Host a client names: keep it small
-            cache.clear()
         hit = (now + CACHE_S, await list_shows(request))
-        cache[base] = hit
-    return json_response(hit[1], headers={"Cache-Control": f"public, max-age={int(CACHE_S)}"})
+        _cache[request.app] = hit
+    return json_response(_linked(hit[1], base_url(request)),
+                         headers={"Cache-Control": f"public, max-age={int(CACHE_S)}"})
 
 
 def _starts_at(body: dict[str, Any]) -> float:

@@ -258,3 +258,27 @@ async def test_serve_over_https_with_the_configured_certificate(tmp_path: Path) 
             with pytest.raises(aiohttp.ClientError):  # plain HTTP is not served
                 await _get(http, demo.base.replace("https:", "http:") + "/healthz")
     assert not (tmp_path / "data" / tls.CERT_NAME).exists()  # no LAN certificate made
+
+
+async def test_the_shows_list_is_one_cached_answer_whatever_host_is_named(
+        server: Running) -> None:
+    """Anyone may ask for the shows: within CACHE_S a node answers from one listing, so a
+    client rotating its Host header cannot make every request list them again; only the
+    links follow the Host asked for."""
+    _, token = await server.new_host("Tea garden")
+    rid = (await server.new_room(token, "Oolong tasting"))["room_id"]
+    async with aiohttp.ClientSession() as http:
+        status, first = await _get(http, f"{server.base}/api/shows")
+        assert status == 200 and first["upcoming"] == []
+        # Scheduled behind the node's back (as another node would): not seen until the
+        # listing is made again.
+        await server.ctx.store.redis.zadd("shows:upcoming", {rid: time.time() + 600})
+        elsewhere = {"Host": "elsewhere.example:8080"}
+        async with http.get(f"{server.base}/api/shows", headers=elsewhere) as resp:
+            again = await resp.json()
+        assert resp.status == 200 and again["upcoming"] == []
+        await asyncio.sleep(2.2)
+        async with http.get(f"{server.base}/api/shows", headers=elsewhere) as resp:
+            later = await resp.json()
+        assert [s["room_id"] for s in later["upcoming"]] == [rid]
+        assert later["upcoming"][0]["watch_url"] == f"http://elsewhere.example:8080/watch/{rid}"
