@@ -132,6 +132,20 @@ class ClusterConfig:
 
 
 @dataclass(frozen=True)
+class AccountsConfig:
+    sms_provider: str
+    sms_webhook_url: str
+    sms_webhook_secret: str
+    sms_webhook_timeout_s: int
+    code_ttl_s: int
+    code_attempts: int
+    codes_per_phone: int
+    codes_per_phone_period_s: int
+    codes_per_address: int
+    codes_per_address_period_s: int
+
+
+@dataclass(frozen=True)
 class LogConfig:
     level: str
     format: str
@@ -153,6 +167,7 @@ class Config:
     log: LogConfig
     limits: LimitsConfig
     cluster: ClusterConfig
+    accounts: AccountsConfig
 
     @property
     def data_dir(self) -> Path:
@@ -247,6 +262,10 @@ def load_config(
         raise ConfigError(f"http.port out of range: {cfg.http.port}")
     if cfg.commerce.payment_provider not in ("cod", "manual"):
         raise ConfigError("commerce.payment_provider must be cod or manual")
+    if cfg.accounts.sms_provider not in ("console", "webhook"):
+        raise ConfigError("accounts.sms_provider must be console or webhook")
+    if cfg.accounts.sms_provider == "webhook" and not cfg.accounts.sms_webhook_url:
+        raise ConfigError("accounts.sms_webhook_url is needed with sms_provider = webhook")
     if cfg.metrics.interval_s < 1:
         raise ConfigError("metrics.interval_s must be at least 1")
     if cfg.commerce.reservation_ttl_s < 1:
