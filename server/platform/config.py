@@ -146,6 +146,17 @@ class AccountsConfig:
 
 
 @dataclass(frozen=True)
+class RemindersConfig:
+    provider: str
+    webhook_url: str
+    webhook_secret: str
+    webhook_timeout_s: int
+    batch_size: int
+    follows_per_viewer: int
+    shows_per_host: int
+
+
+@dataclass(frozen=True)
 class LogConfig:
     level: str
     format: str
@@ -168,6 +179,7 @@ class Config:
     limits: LimitsConfig
     cluster: ClusterConfig
     accounts: AccountsConfig
+    reminders: RemindersConfig
 
     @property
     def data_dir(self) -> Path:
