@@ -157,6 +157,24 @@ class RemindersConfig:
 
 
 @dataclass(frozen=True)
+class AuctionsConfig:
+    max_duration_s: int
+    max_extend_s: int
+    max_extension_total_s: int
+    confirm_s: int
+    max_bids: int
+    bid_event_interval_ms: int
+
+
+@dataclass(frozen=True)
+class GiveawaysConfig:
+    presence_interval_s: int
+    max_winners: int
+    max_candidates: int
+    keep_days: int
+
+
+@dataclass(frozen=True)
 class LogConfig:
     level: str
     format: str
@@ -180,6 +198,8 @@ class Config:
     cluster: ClusterConfig
     accounts: AccountsConfig
     reminders: RemindersConfig
+    auctions: AuctionsConfig
+    giveaways: GiveawaysConfig
 
     @property
     def data_dir(self) -> Path:
