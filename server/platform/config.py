@@ -175,6 +175,14 @@ class GiveawaysConfig:
 
 
 @dataclass(frozen=True)
+class CouponsConfig:
+    max_active_per_room: int
+    max_quota: int
+    max_hours: int
+    claimed_event_interval_ms: int
+
+
+@dataclass(frozen=True)
 class LogConfig:
     level: str
     format: str
@@ -200,6 +208,7 @@ class Config:
     reminders: RemindersConfig
     auctions: AuctionsConfig
     giveaways: GiveawaysConfig
+    coupons: CouponsConfig
 
     @property
     def data_dir(self) -> Path:
