@@ -12,7 +12,11 @@ from aiohttp import web
 from media.sfu import MediaSettings, Sfu
 from server.accounts.store import Store
 from server.audience.chat import Chat
+from server.audience.signin import Accounts
+from server.audience.sms import sms_provider
+from server.audience.viewer_merge import ViewerMerge
 from server.audience.viewers import ViewerAuth
+from server.commerce.buyer_merge import BuyerMerge
 from server.commerce.payments import provider
 from server.commerce.records import Order
 from server.commerce.rules import order_kind
@@ -29,10 +33,12 @@ from server.ops.reports import SessionReports
 from server.platform.config import Config
 from server.platform.events import EventBus
 from server.platform.wire import json_response
+from server.vod.class_merge import ClassMerge
 from server.vod.packaging import PackagingWorker
 from server.vod.sessions import SessionStore
 from server.vod.signing import UrlSigner
 from server.web import (
+    account,
     buyers,
     classes,
     front,
@@ -127,10 +133,16 @@ def create_app(config: Config, redis_url: str) -> web.Application:
                 address_factor=config.commerce.chat_address_factor,
                 likes_per_second=config.commerce.likes_per_second)
     sessions = SessionStore(client)
+    viewers = ViewerAuth()
+    accounts = Accounts(client, viewers, sms_provider(config.accounts), config.accounts)
     context = AppContext(config=config, redis=client, store=Store(client),
                          sfu=Sfu(media_settings(config)), bus=bus, commerce=commerce,
-                         chat=chat, viewers=ViewerAuth(), sessions=sessions,
-                         signer=UrlSigner(b"", config.recording.url_ttl_s))
+                         chat=chat, viewers=viewers, sessions=sessions,
+                         signer=UrlSigner(b"", config.recording.url_ttl_s), accounts=accounts)
+    # What a sign-in moves into the account, one hook per key family (live/merging.py).
+    context.merges.add("orders", BuyerMerge(client).merge)
+    context.merges.add("classes", ClassMerge(client).merge)
+    context.merges.add("viewer", ViewerMerge(client).merge)
     node = Node(context)
     deliver_ref.append(node)
     recording = RecordingManager(context.sfu, context.store, sessions, config.data_dir,
@@ -174,7 +186,8 @@ def create_app(config: Config, redis_url: str) -> web.Application:
     app[BODY_TIMEOUT] = float(config.limits.body_timeout_s)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/api/openapi.json", openapi)
-    for module in (rooms, signalling, shop, moderation, buyers, classes, ops, front, uploads):
+    for module in (rooms, signalling, shop, moderation, buyers, classes, ops, front, uploads,
+                   account):
         app.router.add_routes(module.routes)
     app.router.add_get("/", _page("index.html"))
     app.router.add_get("/studio/{room_id}", _page("studio/studio.html"))
@@ -189,6 +202,7 @@ def create_app(config: Config, redis_url: str) -> web.Application:
         await context.viewers.load(client, config.commerce.viewer_mints_per_minute)
         context.signer = UrlSigner(context.viewers.derive("replay-urls"),
                                    config.recording.url_ttl_s)
+        await accounts.start()
         await bus.start()
         commerce.start()
         packaging.start()
@@ -202,7 +216,8 @@ def create_app(config: Config, redis_url: str) -> web.Application:
                  ("metrics", sampler.close),
                  ("packaging", packaging.close), ("node", node.close),
                  ("commerce", commerce.close),
-                 ("chat", chat.close), ("bus", bus.close), ("redis", client.aclose),
+                 ("chat", chat.close), ("accounts", accounts.close), ("bus", bus.close),
+                 ("redis", client.aclose),
                  ("bus redis", bus_client.aclose)]
         for name, close in steps:
             try:

@@ -25,10 +25,12 @@ MUTES_LISTED = 500
 # KEYS: 1 room's muted set, 2 room's muted addresses, 3 viewer's mint address, 4 viewer's
 # contact, 5 viewer's chat addresses, 6 room's mute records (hash: viewer -> what its mute
 # bound, "p:<phone hash>" and "a:<tag>" separated by spaces), 7 room's mutes (zset: viewer ->
-# muted at).  ARGV: 1 viewer id, 2 salt, 3 seconds an address stays muted.
+# muted at), 8 viewer's muted_in (rooms it is muted in, for an account merge).  ARGV: 1
+# viewer id, 2 salt, 3 seconds an address stays muted, 4 room id.
 # Returns how many things the mute now holds (the identity, a phone, addresses).
 MUTE = """
 redis.call('SADD', KEYS[1], ARGV[1])
+redis.call('SADD', KEYS[8], ARGV[4])
 local items = {}
 local phone = redis.call('HGET', KEYS[4], 'phone')
 if phone then
@@ -58,7 +60,7 @@ redis.call('ZADD', KEYS[7], now, ARGV[1])
 return bound
 """
 
-# KEYS and ARGV as MUTE's (no ARGV 3). Lifts the identity and everything its mute bound, plus
+# KEYS and ARGV as MUTE's (ARGV 3 unused). Lifts the identity and everything its mute bound, plus
 # its phone and addresses as they are now (a mute from before records were kept), except
 # what another muted viewer's record still holds. Returns 1 if the viewer was muted.
 UNMUTE = """
@@ -69,6 +71,7 @@ if record then
   was = 1
   for item in string.gmatch(record, '%S+') do table.insert(items, item) end
 end
+redis.call('SREM', KEYS[8], ARGV[4])
 if was == 0 then return 0 end
 local phone = redis.call('HGET', KEYS[4], 'phone')
 if phone then
@@ -116,21 +119,21 @@ class Moderation:
         return [f"room:{room_id}:muted", f"room:{room_id}:muted_addresses",
                 f"viewer:{viewer_id}:origin", f"viewer:{viewer_id}:contact",
                 f"viewer:{viewer_id}:addresses", f"room:{room_id}:mute_records",
-                f"room:{room_id}:mutes"]
+                f"room:{room_id}:mutes", f"viewer:{viewer_id}:muted_in"]
 
     # -- mutes ------------------------------------------------------------------------------
     async def mute(self, room_id: str, viewer_id: str) -> int:
         """Mute the identity, its saved phone and its addresses in this room; returns how
         many of those the mute holds."""
         bound = await self._mute(keys=self._mute_keys(room_id, viewer_id),
-                                 args=[viewer_id, await self._salt(), ADDRESS_MUTE_S])
+                                 args=[viewer_id, await self._salt(), ADDRESS_MUTE_S, room_id])
         await self.bus.publish(room_id, {"type": "viewer_muted", "viewer_id": viewer_id})
         return int(bound)
 
     async def unmute(self, room_id: str, viewer_id: str) -> bool:
         """Lift a viewer's mute (identity, phone, addresses); False if it was not muted."""
         lifted = await self._unmute(keys=self._mute_keys(room_id, viewer_id),
-                                    args=[viewer_id, await self._salt()])
+                                    args=[viewer_id, await self._salt(), 0, room_id])
         if lifted:
             await self.bus.publish(room_id, {"type": "viewer_unmuted", "viewer_id": viewer_id})
         return bool(lifted)

@@ -5,12 +5,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections import OrderedDict
 
 import redis.asyncio as aioredis
 
 from server.platform.ratelimit import RateLimiter, Verdict
 
 SECRET_KEY = "stallcast:viewer_secret"
+MERGED_KNOWN = 200_000  # merged ids a node remembers (the oldest are forgotten first)
 
 
 def nickname_key(viewer_id: str) -> str:
@@ -21,6 +23,7 @@ def nickname_key(viewer_id: str) -> str:
 class ViewerAuth:
     def __init__(self, secret: bytes = b"") -> None:
         self._secret = secret
+        self._merged: OrderedDict[str, str] = OrderedDict()
 
     async def load(self, redis: aioredis.Redis, mints_per_minute: int = 1) -> None:
         """Every node signs with the same secret, kept in Redis and made once."""
@@ -48,7 +51,22 @@ class ViewerAuth:
 
     def issue(self) -> tuple[str, str]:
         viewer_id = "v_" + secrets.token_hex(8)
-        return viewer_id, f"{viewer_id}.{self._sign(viewer_id)}"
+        return viewer_id, self.token_for(viewer_id)
+
+    def token_for(self, viewer_id: str) -> str:
+        """The token of an existing identity (an account's, handed over at sign-in)."""
+        return f"{viewer_id}.{self._sign(viewer_id)}"
+
+    def note_merged(self, from_id: str, to_id: str) -> None:
+        """``from_id`` signed in to the account ``to_id``: its token is refused from now
+        on (signin.Accounts tells every node, so this check costs no round trip)."""
+        self._merged[from_id] = to_id
+        self._merged.move_to_end(from_id)
+        while len(self._merged) > MERGED_KNOWN:
+            self._merged.popitem(last=False)
+
+    def merged_into(self, viewer_id: str) -> str | None:
+        return self._merged.get(viewer_id)
 
     def verify(self, token: str) -> str | None:
         viewer_id, _, sig = token.partition(".")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
 from aiohttp import web
@@ -10,8 +10,10 @@ from aiohttp import web
 from media.sfu import Sfu
 from server.accounts.store import Store
 from server.audience.chat import Chat
+from server.audience.signin import Accounts
 from server.audience.viewers import ViewerAuth
 from server.commerce.service import Commerce
+from server.live.merging import ViewerMerges
 from server.platform.config import Config
 from server.platform.events import EventBus
 from server.vod.sessions import SessionStore
@@ -30,6 +32,9 @@ class AppContext:
     viewers: ViewerAuth
     sessions: SessionStore
     signer: UrlSigner
+    accounts: Accounts
+    # Sign-in merge hooks, one per key family (server/live/merging.py); app.py adds them.
+    merges: ViewerMerges = field(default_factory=ViewerMerges)
 
 
 CONTEXT = web.AppKey("stallcast", AppContext)

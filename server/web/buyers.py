@@ -25,9 +25,14 @@ def _bad_token() -> ApiError:
 
 
 def current_viewer(request: web.Request) -> str:
-    viewer_id = ctx(request).viewers.verify(bearer_token(request))
+    viewers = ctx(request).viewers
+    viewer_id = viewers.verify(bearer_token(request))
     if viewer_id is None:
         raise _bad_token()
+    if viewers.merged_into(viewer_id) is not None:  # in memory: no round trip per request
+        raise ApiError(401, "merged", "this identity signed in to an account: use the "
+                       "account's token",
+                       headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
     return viewer_id
 
 
@@ -84,7 +89,8 @@ async def me(request: web.Request) -> web.Response:
     app = ctx(request)
     contact = await app.commerce.contact_of(viewer_id)
     return json_response({"viewer_id": viewer_id, "contact": contact,
-                          "nickname": await app.chat.nickname(viewer_id)})
+                          "nickname": await app.chat.nickname(viewer_id),
+                          "account": await app.accounts.account_of(viewer_id)})
 
 
 @routes.put("/api/me")

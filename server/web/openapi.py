@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from server.web.front import front_paths
+from server.web.openapi_account import account_paths
 from server.web.openapi_audience import add_audience_paths
 from server.web.openapi_commerce import class_paths, commerce_paths, commerce_schemas, ops_paths
 
@@ -43,6 +44,7 @@ def openapi_document() -> dict[str, Any]:
     doc["paths"].update(class_paths())
     doc["paths"].update(ops_paths())
     doc["paths"].update(front_paths())
+    doc["paths"].update(account_paths())
     doc["components"]["schemas"].update(commerce_schemas())
     add_audience_paths(doc)
     doc["components"]["securitySchemes"]["operatorToken"] = {

@@ -4,7 +4,6 @@ addresses and phone, over HTTP and over the data channel."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
@@ -12,40 +11,10 @@ import msgpack
 import pytest
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
+from helpers.addressed import PROXIED, Client
 from helpers.clients import wait_for
 from helpers.servers import NETNS_ADDRESS, Running, in_netns, start_server
 from helpers.shop import CONTACT, Api
-
-# The server believes X-Forwarded-For from the test (its peer is 127.0.0.1), so each test
-# can speak from as many addresses as it likes.
-PROXIED = {"STALLCAST_HTTP_TRUSTED_PROXIES": "127.0.0.1"}
-
-
-class Client:
-    """A JSON client that speaks from one address (via the trusted proxy's header)."""
-
-    def __init__(self, base: str, http: aiohttp.ClientSession, address: str) -> None:
-        self.base, self.http, self.address = base, http, address
-
-    async def call(self, method: str, path: str, token: str | None = None,
-                   json: Any = None) -> tuple[int, Any, Mapping[str, str]]:
-        headers = {"X-Forwarded-For": self.address}
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        async with self.http.request(method, self.base + path, json=json,
-                                     headers=headers) as resp:
-            body = await resp.json() if resp.content_type == "application/json" else None
-            return resp.status, body, resp.headers
-
-    async def viewer(self) -> tuple[str, str]:
-        status, body, _ = await self.call("POST", "/api/viewers")
-        assert status == 201, body
-        return body["viewer_id"], body["token"]
-
-    async def chat(self, room_id: str, token: str, text: str = "hello") -> tuple[int, Any]:
-        status, body, _ = await self.call("POST", f"/api/rooms/{room_id}/chat", token,
-                                          {"text": text})
-        return status, body
 
 
 async def test_identity_mints_are_limited_per_address(redis_url: str) -> None:
