@@ -1,0 +1,181 @@
+"""Live auctions with real Redis and 200 concurrent bidders over HTTP: exactly one winner at
+the highest valid bid, every accepted bid beat the one before by the increment, late bids
+extend the end, the winner's order exists at that price, and after the winner's time limit
+the host offers the lot to the runner-up."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from typing import Any
+
+import aiohttp
+
+from helpers.servers import Running
+from helpers.shop import Api, contact_for
+
+BIDDERS = 200
+START, STEP = 1000, 50
+
+
+async def _bidder(api: Api, room_id: str, aid: str, token: str, rounds: int) -> int:
+    """Bid the next valid amount a few times, at random moments; the number accepted."""
+    accepted = 0
+    for _ in range(rounds):
+        status, view = await api.call("GET", f"/api/rooms/{room_id}/auction")
+        assert status == 200
+        amount = view["auction"]["next_amount"] + random.choice((0, 0, STEP))
+        status, body = await api.call("POST", f"/api/rooms/{room_id}/auctions/{aid}/bids",
+                                      token, {"amount": amount})
+        if status == 201:
+            accepted += 1
+        else:
+            assert status in (400, 409), (status, body)
+            assert body["error"]["code"] in ("too_low", "conflict", "ended"), body
+        await asyncio.sleep(random.random() * 0.3)
+    return accepted
+
+
+async def test_two_hundred_bidders_one_winner(server: Running) -> None:
+    _, host = await server.new_host()
+    room = await server.new_room(host)
+    room_id = room["room_id"]
+    async with aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=BIDDERS)) as http:
+        api = Api(server.base, http)
+        product = await api.product(host, stock=3)
+        pid = product["product_id"]
+        viewers = await asyncio.gather(*(api.viewer() for _ in range(BIDDERS)))
+        for vid, token in viewers[:3]:
+            await api.ok("PUT", "/api/me", token, {"nickname": f"Nick {vid[-4:]}"})
+        # Refused: not the room's host, bad fields.
+        status, _ = await api.call("POST", f"/api/rooms/{room_id}/auctions", viewers[0][1],
+                                   {"product_id": pid})
+        assert status == 401
+        status, body = await api.call("POST", f"/api/rooms/{room_id}/auctions", host, {
+            "product_id": pid, "start_price": 0, "increment": STEP, "duration_s": 6})
+        assert status == 400 and body["error"]["code"] == "invalid"
+        auction = await api.ok("POST", f"/api/rooms/{room_id}/auctions", host, {
+            "product_id": pid, "start_price": START, "increment": STEP, "duration_s": 5,
+            "extend_s": 2, "confirm_s": 2})
+        aid = auction["auction_id"]
+        assert auction["status"] == "running" and auction["next_amount"] == START
+        status, _ = await api.call("POST", f"/api/rooms/{room_id}/auctions", host, {
+            "product_id": pid, "start_price": START, "increment": STEP, "duration_s": 6})
+        assert status == 409  # one at a time
+        assert (await api.ok("GET", f"/api/products/{pid}", host))["stock"] == 2
+        # The first bid must reach the starting price; the highest cannot outbid itself.
+        first = viewers[0][1]
+        status, body = await api.call("POST", f"/api/rooms/{room_id}/auctions/{aid}/bids",
+                                      first, {"amount": START - 1})
+        assert status == 400 and body["error"]["code"] == "too_low"
+        await api.ok("POST", f"/api/rooms/{room_id}/auctions/{aid}/bids", first,
+                     {"amount": START})
+        status, body = await api.call("POST", f"/api/rooms/{room_id}/auctions/{aid}/bids",
+                                      first, {"amount": START + 5 * STEP})
+        assert status == 409 and body["error"]["code"] == "conflict"
+        for bad in ({"amount": "9"}, {"amount": 1.5}, {}, {"amount": 10**12}):
+            status, _ = await api.call("POST", f"/api/rooms/{room_id}/auctions/{aid}/bids",
+                                       viewers[1][1], bad)
+            assert status == 400, bad
+        started = time.time()
+        counts = await asyncio.gather(*(
+            _bidder(api, room_id, aid, token, 6) for _, token in viewers))
+        # Snipers: 50 bid together in the last second; each accepted one extends the end.
+        view = (await api.ok("GET", f"/api/rooms/{room_id}/auction"))["auction"]
+        await asyncio.sleep(max(0.0, view["ends_at"] - view["now"] - 1.0))
+        counts += await asyncio.gather(*(
+            _bidder(api, room_id, aid, token, 1) for _, token in viewers[100:150]))
+        # Late bids keep extending; then wait for the close.
+        while True:
+            view = (await api.ok("GET", f"/api/rooms/{room_id}/auction"))["auction"]
+            if view["status"] != "running" and view.get("winner_name"):
+                break
+            assert time.time() - started < 30
+            await asyncio.sleep(0.2)
+        assert sum(counts) >= 30  # each accepted bid raced 199 others
+        bids: list[dict[str, Any]] = (await api.ok(
+            "GET", f"/api/rooms/{room_id}/auctions/{aid}/bids", host))["bids"]
+        assert len(bids) == sum(counts) + 1 == view["bid_count"]
+        assert bids[0]["amount"] == START
+        for before, after in zip(bids, bids[1:], strict=False):
+            assert after["amount"] >= before["amount"] + STEP
+            assert after["bidder_id"] != before["bidder_id"]
+            assert after["at"] < before["ends_at"]  # no bid after the end
+        top = bids[-1]
+        assert any(b["extended"] for b in bids) and view["extensions"] >= 1
+        for b in bids:  # a bid in the last 2 s ended the auction 2 s after it
+            if b["extended"]:
+                assert abs(b["ends_at"] - (b["at"] + 2)) < 0.01
+        host_view = await api.ok("GET", f"/api/rooms/{room_id}/auctions/{aid}", host)
+        assert host_view["status"] == "closed"
+        assert host_view["winner_amount"] == top["amount"] == host_view["top_amount"]
+        assert host_view["offered_to"] == top["bidder_id"]
+        assert "top_bidder" not in view and "offered_to" not in view  # ids stay private
+        # Exactly one order, the winner's, at the winning price, reserved.
+        orders = [o for o in await api.orders(host) if o.get("prize") == "auction"]
+        assert len(orders) == 1
+        order = orders[0]
+        assert order["buyer_id"] == top["bidder_id"] and order["unit_price"] == top["amount"]
+        assert order["status"] == "reserved" and order["prize_id"] == aid
+        winner_token = dict(viewers)[top["bidder_id"]]
+        mine = await api.ok("GET", f"/api/rooms/{room_id}/auction", winner_token)
+        assert mine["you"]["order"]["order_id"] == order["order_id"]
+        # Bids after the end are refused; the runner-up waits for the winner's limit.
+        status, body = await api.call("POST", f"/api/rooms/{room_id}/auctions/{aid}/bids",
+                                      viewers[5][1], {"amount": top["amount"] + STEP})
+        assert status == 409 and body["error"]["code"] == "ended"
+        status, body = await api.call("POST", f"/api/rooms/{room_id}/auctions/{aid}/offer",
+                                      host)
+        assert status == 409, body
+        # The winner lets it lapse: the reservation expires, the host offers it on.
+        runner_id = host_view["leaders"][1]["bidder_id"]
+        runner_amount = host_view["leaders"][1]["amount"]
+        assert runner_id != top["bidder_id"] and runner_amount < top["amount"]
+        deadline = time.time() + 10
+        while True:
+            status, body = await api.call(
+                "POST", f"/api/rooms/{room_id}/auctions/{aid}/offer", host)
+            if status == 200:
+                break
+            assert status == 409 and time.time() < deadline, body
+            await asyncio.sleep(0.3)
+        assert body["offer_rank"] == 1 and body["offered_to"] == runner_id
+        lapsed = await api.ok("GET", f"/api/me/orders/{order['order_id']}", winner_token)
+        assert lapsed["status"] == "cancelled"
+        runner_token = dict(viewers)[runner_id]
+        second = await api.ok("GET", f"/api/me/orders/{body['order_id']}", runner_token)
+        assert second["buyer_id"] == runner_id and second["unit_price"] == runner_amount
+        assert second["status"] == "reserved" and second["prize_id"] == aid
+        # Only the winner may accept; it does so with a contact, before its limit.
+        status, _ = await api.call("POST", f"/api/me/orders/{second['order_id']}/accept",
+                                   winner_token, {"contact": contact_for(runner_id)})
+        assert status == 404
+        accepted = await api.ok("POST", f"/api/me/orders/{second['order_id']}/accept",
+                                runner_token, {"contact": contact_for(runner_id)})
+        assert accepted["status"] == "confirmed"
+        assert accepted["address"] == contact_for(runner_id)["address"]
+        status, _ = await api.call("POST", f"/api/rooms/{room_id}/auctions/{aid}/offer", host)
+        assert status == 409  # the runner-up's order stands
+        # The lot came out of the product's stock once.
+        assert (await api.ok("GET", f"/api/products/{pid}", host))["stock"] == 2
+
+
+async def test_unsold_auction_returns_its_unit(server: Running) -> None:
+    _, host = await server.new_host()
+    room_id = (await server.new_room(host))["room_id"]
+    async with aiohttp.ClientSession() as http:
+        api = Api(server.base, http)
+        pid = (await api.product(host, stock=1))["product_id"]
+        auction = await api.ok("POST", f"/api/rooms/{room_id}/auctions", host, {
+            "product_id": pid, "start_price": 500, "increment": 10, "duration_s": 60})
+        assert (await api.ok("GET", f"/api/products/{pid}", host))["stock"] == 0
+        await api.ok("POST", f"/api/rooms/{room_id}/auctions/{auction['auction_id']}/end", host)
+        for _ in range(40):
+            state = await api.ok("GET", f"/api/rooms/{room_id}/state")
+            if state["auction"]["status"] == "unsold":
+                break
+            await asyncio.sleep(0.1)
+        assert state["auction"]["status"] == "unsold"
+        assert (await api.ok("GET", f"/api/products/{pid}", host))["stock"] == 1
