@@ -41,6 +41,7 @@ from server.web import (
     account,
     buyers,
     classes,
+    coupons,
     front,
     moderation,
     ops,
@@ -143,6 +144,8 @@ def create_app(config: Config, redis_url: str) -> web.Application:
     context.merges.add("orders", BuyerMerge(client).merge)
     context.merges.add("classes", ClassMerge(client).merge)
     context.merges.add("viewer", ViewerMerge(client).merge)
+    context.merges.add("coupons", commerce.coupons.merge)
+    commerce.coupons.limits = config.coupons
     node = Node(context)
     deliver_ref.append(node)
     recording = RecordingManager(context.sfu, context.store, sessions, config.data_dir,
@@ -187,7 +190,7 @@ def create_app(config: Config, redis_url: str) -> web.Application:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/api/openapi.json", openapi)
     for module in (rooms, signalling, shop, moderation, buyers, classes, ops, front, uploads,
-                   account):
+                   account, coupons):
         app.router.add_routes(module.routes)
     app.router.add_get("/", _page("index.html"))
     app.router.add_get("/studio/{room_id}", _page("studio/studio.html"))

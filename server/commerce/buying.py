@@ -15,6 +15,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections import OrderedDict
+from dataclasses import replace
 from typing import Protocol
 
 import redis.asyncio as aioredis
@@ -22,18 +23,20 @@ import redis.asyncio as aioredis
 from server.commerce.records import Order, decode_order
 from server.commerce.rules import BuyInput, Contact, contact_input, person_keys
 from server.commerce.store import RESERVATIONS, BuyRefused
-from server.commerce.views import ORDER_FIELDS, order_view
+from server.commerce.views import ORDER_FIELDS, PROMISE_FIELDS, order_view
 from server.platform.errors import RuleError
 from server.platform.events import EventBus, channel
 
 # The order fields a buyer's view holds that are numbers (records.Order).
-NUMERIC = ("quantity", "unit_price", "created_at", "expires_at", "shipping_fee", "total")
-VIEW = (*ORDER_FIELDS, "shipping_fee", "total")
+NUMERIC = ("quantity", "unit_price", "created_at", "expires_at", "shipping_fee", "total",
+           "discount", "ship_by")
+VIEW = (*ORDER_FIELDS, *PROMISE_FIELDS, "shipping_fee", "total")
 
 # KEYS: 1 room hash, 2 source hash (sale:{id} or product:{id}), 3 idempotency key,
 #       4 order hash, 5 buyer orders zset, 6 reservations zset, 7 room orders zset,
 #       8 buyer's saved contact hash, 9 room products set, 10 room's live session id key
-#       ("" to count nothing), 11 source buyers hash, 12 source contacts hash
+#       ("" to count nothing), 11 source buyers hash, 12 source contacts hash,
+#       13 coupon hash and 14 its claims hash ("" and "" for a buy with no coupon)
 # ARGV: 1 now, 2 quantity, 3 buyer id, 4 order id, 5 room id, 6 status, 7 expires_at,
 #       8 "1" contact given / "0" the saved one, 9-13 name, phone, address, phone key,
 #       address key, 14 sale id ("" for a product), 15 event channel, 16 order kind,
@@ -41,13 +44,18 @@ VIEW = (*ORDER_FIELDS, "shipping_fee", "total")
 # Returns {code, remaining, 1 if the buyer's limit is spent} for a refusal, {"ok",
 # remaining, order as flat pairs, 1 if the buyer's limit is now spent} or {"duplicate", -1,
 # the first order as flat pairs}.
+# A claimed coupon (coupons.py) takes its discount off the goods (never below 0; a
+# percentage rounds half up to the minor unit, computed in parts so no double loses a
+# unit): the claim then holds the order's id, as do the buyer's phone and address keys
+# (one use per person). A product's ship_by_hours (a sale's product's) sets the order's
+# ship_by deadline, indexed for the overdue counts (delivery.py).
 ROOM_BUY = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'no_room', -1} end
 local src = KEYS[2]
 local is_sale = ARGV[14] ~= ''
 local f = redis.call('HMGET', src, 'status', 'room_id', 'product_id', 'parent_id', 'host_id',
   'variant_ids', 'starts_at', 'ends_at', 'per_buyer_limit', 'price', 'shipping_fee',
-  'title', 'variant_label', 'currency', is_sale and 'remaining' or 'stock')
+  'title', 'variant_label', 'currency', is_sale and 'remaining' or 'stock', 'ship_by_hours')
 local status = f[1]
 if not f[5] or status == 'deleted' then return {'not_found', -1} end
 if is_sale then
@@ -87,9 +95,11 @@ end
 if status == 'ended' then return refuse('ended', -1) end
 if status == 'archived' then return refuse('archived', -1) end
 if (f[6] or '') ~= '' then return refuse('choose_variant', -1) end
+local ship_hours = tonumber(f[16] or '0') or 0
 if is_sale then
-  local of_sale = redis.call('HGET', 'product:' .. f[3], 'status')
-  if of_sale == 'archived' or of_sale == 'deleted' then return refuse('archived', -1) end
+  local of_sale = redis.call('HMGET', 'product:' .. f[3], 'status', 'ship_by_hours')
+  if of_sale[1] == 'archived' or of_sale[1] == 'deleted' then return refuse('archived', -1) end
+  ship_hours = tonumber(of_sale[2] or '0') or 0
 end
 local now = tonumber(ARGV[1])
 local qty = tonumber(ARGV[2])
@@ -109,12 +119,46 @@ for i = 4, 5 do
     if by_person + qty > limit then return refuse('limit', remaining) end
   end
 end
+local unit = tonumber(f[10] or '0')
+local discount, cid = 0, ''
+if KEYS[13] ~= '' then
+  local k = redis.call('HMGET', KEYS[13], 'status', 'room_id', 'expires_at', 'session_id',
+    'kind', 'value', 'currency', 'min_order', 'coupon_id')
+  if not k[1] or k[2] ~= ARGV[5] or (k[7] ~= '' and k[7] ~= f[14]) then
+    return refuse('coupon_invalid', remaining)
+  end
+  if k[1] ~= 'active' or now >= tonumber(k[3]) or (k[4] ~= '' and
+      redis.call('GET', 'room:' .. ARGV[5] .. ':session') ~= k[4]) then
+    return refuse('coupon_ended', remaining)
+  end
+  local held = redis.call('HGET', KEYS[14], ARGV[3])
+  if not held then return refuse('coupon_unclaimed', remaining) end
+  if held ~= 'claimed' then return refuse('coupon_used', remaining) end
+  for i = 4, 5 do
+    if c[i] ~= '' and redis.call('HEXISTS', KEYS[13] .. ':people', c[i]) == 1 then
+      return refuse('coupon_used', remaining)
+    end
+  end
+  local goods = unit * qty
+  if goods < tonumber(k[8]) then return refuse('coupon_minimum', remaining) end
+  local v = tonumber(k[6])
+  discount = v
+  if k[5] == 'percent' then
+    discount = math.floor(goods / 100) * v + math.floor((goods % 100) * v / 100 + 0.5)
+  end
+  if discount > goods then discount = goods end
+  cid = k[9]
+  redis.call('HSET', KEYS[14], ARGV[3], ARGV[4])
+  redis.call('HINCRBY', KEYS[13], 'used', 1)
+  for i = 4, 5 do
+    if c[i] ~= '' then redis.call('HSET', KEYS[13] .. ':people', c[i], ARGV[4]) end
+  end
+end
 remaining = redis.call('HINCRBY', src, is_sale and 'remaining' or 'stock', -qty)
 redis.call('HINCRBY', KEYS[11], ARGV[3], qty)
 for i = 4, 5 do
   if c[i] ~= '' then redis.call('HINCRBY', KEYS[12], c[i], qty) end
 end
-local unit = tonumber(f[10] or '0')
 local fee = tonumber(f[11] or '0')
 local title = f[12] or ''
 if not is_sale and (f[13] or '') ~= '' then title = title .. ' (' .. f[13] .. ')' end
@@ -125,7 +169,14 @@ redis.call('HSET', KEYS[4], 'status', ARGV[6], 'expires_at', ARGV[7],
            'currency', f[14] or '', 'name', c[1], 'phone', c[2], 'address', c[3],
            'phone_key', c[4], 'address_key', c[5],
            'unit_price', string.format('%d', unit), 'shipping_fee', string.format('%d', fee),
-           'total', string.format('%d', unit * qty + fee), unpack(fields))
+           'total', string.format('%d', unit * qty + fee - discount), 'coupon_id', cid,
+           'discount', string.format('%d', discount), unpack(fields))
+if ship_hours > 0 then
+  local due = now + ship_hours * 3600
+  redis.call('HSET', KEYS[4], 'ship_by', string.format('%.3f', due))
+  redis.call('ZADD', 'ship_by', due, ARGV[4])
+  redis.call('ZADD', 'host:' .. f[5] .. ':ship_by', due, ARGV[4])
+end
 redis.call('SET', KEYS[3], ARGV[4])
 redis.call('ZADD', KEYS[5], now, ARGV[4])
 redis.call('ZADD', 'host:' .. f[5] .. ':orders', now, ARGV[4])
@@ -151,6 +202,12 @@ redis.call('PUBLISH', ARGV[15], '0 ' .. cmsgpack.pack({type = 'order_status', to
 return {'ok', remaining, order, bought + qty >= limit and 1 or 0}
 """.replace("VIEW_NAMES", ", ".join(f"'{k}'" for k in VIEW)).replace(
     "NUMERIC_NAMES", ", ".join(f"'{k}'" for k in NUMERIC))
+
+
+def coupon_keys(coupon_id: str) -> tuple[str, str]:
+    """ROOM_BUY's coupon keys (13, 14): the coupon and its claims, or none."""
+    return (f"coupon:{coupon_id}", f"coupon:{coupon_id}:claims") if coupon_id else ("", "")
+
 
 SOLD_OUT_TTL_S = 1.0  # how long this node refuses a sold-out source (or a spent limit)
 KNOWN_KEYS = 10_000  # recent (buyer, idempotency key) pairs that got an order here
@@ -198,7 +255,7 @@ class RoomBuys:
                 f"buyer:{buyer_id}:orders", RESERVATIONS, f"room:{room_id}:orders",
                 f"viewer:{buyer_id}:contact", f"room:{room_id}:products",
                 f"room:{room_id}:session" if counters else "", f"{src}:buyers",
-                f"{src}:contacts"]
+                f"{src}:contacts", *coupon_keys(order.coupon_id)]
         args: list[str | int | float] = [
             repr(now), order.quantity, buyer_id, oid, room_id,
             "confirmed" if confirm else "reserved", repr(now + reservation_ttl),
@@ -276,8 +333,7 @@ class RoomBuys:
         keys were saved with it, or one without an address): checked here like a new one."""
         raw = await self.redis.hgetall(contact_key)
         saved = {str(k): str(v) for k, v in raw.items() if k in ("name", "phone", "address")}
-        given = BuyInput(order.idem, order.quantity, order.sale_id, order.product_id,
-                         contact_input(saved or None), order.retry)
+        given = replace(order, contact=contact_input(saved or None))
         return await self.place(room_id=room_id, buyer_id=buyer_id, order=given,
                                 confirm=confirm, reservation_ttl=reservation_ttl,
                                 counters=counters)

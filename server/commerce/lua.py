@@ -89,6 +89,8 @@ return redis.call('ZREVRANGE', KEYS[1], start, start + tonumber(ARGV[2]) - 1)
 
 # Cancel an order and put its stock back where it came from (the sale while it runs, the
 # product once the sale has ended). Used for expired reservations and for cancellations.
+# A coupon the order used is the buyer's claim again (an unpaid reservation that lapsed
+# must not cost the buyer the coupon).
 # KEYS: order hash, reservations zset
 # ARGV: order_id, now, the statuses it may be cancelled from (space-separated, from the
 #       state machine in rules.py), reason
@@ -111,6 +113,21 @@ local field = redis.call('HGET', KEYS[1], 'source_field')
 local buyer = redis.call('HGET', KEYS[1], 'buyer_id')
 redis.call('HSET', KEYS[1], 'status', 'cancelled', 'cancel_reason', ARGV[4],
            'updated_at', ARGV[2])
+local coupon = redis.call('HGET', KEYS[1], 'coupon_id')
+if coupon and coupon ~= '' then
+  -- The coupon goes back to its buyer, usable again while it is valid (coupons.py).
+  local ckey = 'coupon:' .. coupon
+  if redis.call('HGET', ckey .. ':claims', buyer) == ARGV[1] then
+    redis.call('HSET', ckey .. ':claims', buyer, 'claimed')
+    redis.call('HINCRBY', ckey, 'used', -1)
+  end
+  for _, person in ipairs({'phone_key', 'address_key'}) do
+    local key = redis.call('HGET', KEYS[1], person)
+    if key and key ~= '' and redis.call('HGET', ckey .. ':people', key) == ARGV[1] then
+      redis.call('HDEL', ckey .. ':people', key)
+    end
+  end
+end
 redis.call('HINCRBY', src .. ':buyers', buyer, -qty)
 for _, person in ipairs({'phone_key', 'address_key'}) do
   local key = redis.call('HGET', KEYS[1], person)

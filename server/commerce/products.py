@@ -23,7 +23,7 @@ from server.platform.errors import RuleError
 
 # Fields products made before them do not have.
 DEFAULTS = {"thumb": "", "shipping_fee": "0", "parent_id": "", "variant_label": "",
-            "variant_ids": ""}
+            "variant_ids": "", "ship_by_hours": "0"}
 # Which statuses a product may move to, from which.
 MOVES = {"archived": ("active",), "active": ("archived",), "deleted": ("active", "archived")}
 STATUSES = ("active", "archived")  # what a host's list may be filtered by
@@ -63,7 +63,8 @@ class ProductStore:
         shared: dict[str, Any] = {
             "title": data.title, "description": data.description, "currency": data.currency,
             "image": data.image, "thumb": data.thumb, "shipping_fee": data.shipping_fee,
-            "host_id": host_id, "created_at": time.time(), "status": "active"}
+            "host_id": host_id, "created_at": time.time(), "status": "active",
+            "ship_by_hours": data.ship_by_hours}
         vids = ["p_" + secrets.token_hex(6) for _ in data.variants]
         records = [{**shared, "product_id": pid, "price": data.price, "stock": data.stock,
                     "per_buyer_limit": data.per_buyer_limit, "parent_id": "",

@@ -46,6 +46,7 @@ class Product(Sellable):
     parent_id: str  # the product this is a variant of, "" for none
     variant_label: str  # "" unless a variant
     variant_ids: str  # the variants' ids, comma-separated, fixed at creation; "" for none
+    ship_by_hours: int  # the delivery promise: ship within N hours of an order, 0 for none
     updated_at: NotRequired[float]  # set by each edit (UPDATE_PRODUCT)
 
 
@@ -88,7 +89,10 @@ class Order(TypedDict):
     # Written by BUY from the source's price and fee at that moment; orders from before
     # shipping fees have neither (rules.order_total).
     shipping_fee: NotRequired[int]
-    total: NotRequired[int]  # unit_price * quantity + shipping_fee
+    total: NotRequired[int]  # unit_price * quantity + shipping_fee - discount
+    coupon_id: NotRequired[str]  # the coupon the buy applied, "" for none (ROOM_BUY)
+    discount: NotRequired[int]  # what that coupon took off the goods, minor units
+    ship_by: NotRequired[float]  # ship before this (the product's ship_by_hours), if promised
     expires_at: NotRequired[float]
     phone_key: NotRequired[str]
     address_key: NotRequired[str]

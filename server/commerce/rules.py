@@ -26,6 +26,7 @@ MAX_SALE_SECONDS = 24 * 3600
 
 
 MAX_SHIPPING = 10**8  # a shipping fee, minor units
+MAX_SHIP_HOURS = 24 * 60  # the longest delivery promise, hours
 VARIANTS = (2, 10)  # how many variants a product with variants has
 LABEL_LEN = 40
 
@@ -51,6 +52,7 @@ class ProductInput:
     per_buyer_limit: int
     thumb: str = ""
     shipping_fee: int = 0  # minor units, once per order
+    ship_by_hours: int = 0  # the promise to ship within N hours of an order, 0 for none
     variants: tuple[VariantInput, ...] = ()
 
 
@@ -79,6 +81,8 @@ PRODUCT_FIELDS: dict[str, Callable[[Mapping[str, Any]], Any]] = {
     "per_buyer_limit": lambda b: int_field(b, "per_buyer_limit", 1, 10**6, default=10),
     "thumb": lambda b: _image(b, "thumb"),
     "shipping_fee": lambda b: int_field(b, "shipping_fee", 0, MAX_SHIPPING, default=0),
+    # The delivery promise: ship within this many hours of the order (0: none promised).
+    "ship_by_hours": lambda b: int_field(b, "ship_by_hours", 0, MAX_SHIP_HOURS, default=0),
 }
 # What differs between the variants of one product; the rest is the product's, shared.
 OWN_FIELDS = ("price", "stock")
@@ -266,6 +270,10 @@ class BuyInput:
     # Redis even where this node remembers the source sold out, since the first attempt may
     # have made an order on another node.
     retry: bool = False
+    coupon_id: str = ""  # a coupon the buyer claimed, applied by the buy (coupons.py)
+
+
+COUPON_ID = re.compile(r"^c_[0-9a-f]{1,40}$")
 
 
 def buy_input(body: Mapping[str, Any]) -> BuyInput:
@@ -285,7 +293,12 @@ def buy_input(body: Mapping[str, Any]) -> BuyInput:
     retry = body.get("retry", False)
     if not isinstance(retry, bool):
         raise RuleError("retry must be true or false")
-    return BuyInput(idem, quantity, sale_id, product_id, contact, retry)
+    coupon_id = body.get("coupon_id", "")
+    if coupon_id is None:
+        coupon_id = ""
+    if not isinstance(coupon_id, str) or (coupon_id and not COUPON_ID.match(coupon_id)):
+        raise RuleError("coupon_id must be a coupon's id (c_...)")
+    return BuyInput(idem, quantity, sale_id, product_id, contact, retry, coupon_id)
 
 
 # Order status machine: reserved -> confirmed -> shipped -> delivered; cancel before shipping.
@@ -334,7 +347,7 @@ def tracking_number(value: Any) -> str:
     return value
 
 
-# total = unit_price x quantity + shipping_fee, what the buyer pays.
+# total = unit_price x quantity + shipping_fee - discount (a coupon), what the buyer pays.
 CSV_COLUMNS = ("order_id", "created_at", "status", "product", "quantity", "unit_price",
                "total", "currency", "name", "phone", "address", "tracking_number",
                "shipping_fee")
@@ -343,7 +356,8 @@ CSV_COLUMNS = ("order_id", "created_at", "status", "product", "quantity", "unit_
 def order_total(order: Mapping[str, Any]) -> tuple[int, int]:
     """(shipping fee, total) of an order; orders from before shipping fees have none."""
     fee = int(order.get("shipping_fee", 0))
-    return fee, int(order.get("total", int(order["unit_price"]) * int(order["quantity"]) + fee))
+    return fee, int(order.get("total", int(order["unit_price"]) * int(order["quantity"]) + fee
+                              - int(order.get("discount", 0))))
 
 
 def format_money(minor: int, currency: str) -> str:

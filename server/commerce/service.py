@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 from server.commerce.buying import RoomBuys, observed
 from server.commerce.catalogue import Catalogue
+from server.commerce.coupons import Coupons
 from server.commerce.gallery import Gallery
 from server.commerce.payments import DIGITAL, PaymentProvider
 from server.commerce.products import top_id
@@ -56,6 +57,7 @@ class Commerce:
         self.stock = StockCoalescer(store, bus)
         self.buys = RoomBuys(store.redis)
         self.catalogue = Catalogue(store, bus, self.stock)
+        self.coupons = Coupons(store.redis, bus)  # pushed by hosts, applied by buys
         self._gallery: Gallery | None = None
         self._ticker: asyncio.Task[None] | None = None
         # Session counters (server/ops/counters.py), when metrics are on.
@@ -364,3 +366,4 @@ class Commerce:
             self._ticker.cancel()
             await asyncio.gather(self._ticker, return_exceptions=True)
         await self.stock.close()
+        await self.coupons.close()

@@ -42,6 +42,11 @@ BUY_ERRORS = {
     "limit": "over this buyer's limit",
     "archived": "this product is no longer on sale",
     "choose_variant": "this product comes in variants: buy one of them (its product_id)",
+    "coupon_invalid": "this coupon is not for this room or this currency",
+    "coupon_ended": "this coupon has ended",
+    "coupon_unclaimed": "claim the coupon first",
+    "coupon_used": "this coupon has been used",
+    "coupon_minimum": "the order is below the coupon's minimum",
 }
 
 

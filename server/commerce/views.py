@@ -13,6 +13,8 @@ from server.commerce.rules import order_kind, order_total
 ORDER_FIELDS = ("order_id", "status", "room_id", "product_id", "product_title", "sale_id",
                 "quantity", "unit_price", "currency", "name", "phone", "address", "created_at",
                 "expires_at", "tracking_number", "cancel_reason", "buyer_id")
+# ... and what a buy adds when it applies a coupon or promises shipping by a deadline.
+PROMISE_FIELDS = ("coupon_id", "discount", "ship_by")
 CARD_FIELDS = ("product_id", "title", "description", "price", "currency", "image", "thumb",
                "stock", "per_buyer_limit", "shipping_fee")
 SALE_FIELDS = ("sale_id", "product_id", "title", "price", "list_price", "currency",
@@ -25,7 +27,7 @@ def _pick(record: Mapping[str, Any], keys: Iterable[str]) -> dict[str, Any]:
 
 
 def order_view(order: Order) -> dict[str, Any]:
-    view = _pick(order, ORDER_FIELDS)
+    view = _pick(order, (*ORDER_FIELDS, *PROMISE_FIELDS))
     view["shipping_fee"], view["total"] = order_total(order)
     view["kind"] = order_kind(order)
     return view

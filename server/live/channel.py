@@ -145,7 +145,7 @@ class ChannelHandler:
             clicker = viewer.identity or f"session:{viewer.session_id}"
             counted = await app.commerce.count_click(viewer.room_id, product_id, clicker)
             return {"type": "card_click_ack", "counted": counted}
-        if kind not in ("buy", "chat", "like"):
+        if kind not in ("buy", "chat", "like", "claim_coupon"):
             raise RuleError(f"unknown message type {kind[:40]!r}", code="unknown_type")
         if viewer.identity is None:
             raise RuleError("identify first: POST /api/viewers, then watch with its token",
@@ -153,6 +153,10 @@ class ChannelHandler:
         if kind == "buy":
             order = await app.commerce.buy(viewer.room_id, viewer.identity, msg)
             return {"type": "buy_result", "order": order}
+        if kind == "claim_coupon":
+            claim = await app.commerce.coupons.claim(viewer.room_id, viewer.identity,
+                                                     msg.get("coupon_id"))
+            return {"type": "coupon_claim_result", **claim}
         if kind == "chat":
             message = await app.chat.send(viewer.room_id, viewer.identity, msg.get("name", ""),
                                           msg.get("text"), client=viewer.client)

@@ -46,8 +46,9 @@ async def room_snapshot(app: AppContext, room_id: str) -> dict[str, Any]:
         "pinned_message": await app.chat.moderation.pinned(room_id),
         "viewers": await audience_total(app.redis, room_id),
         "show": await read_show(app.redis, room_id, live),
+        "coupons": await app.commerce.coupons.of_room(room_id),
     })
-    for what in ("products", "sales", "chat"):
+    for what in ("products", "sales", "chat", "coupons"):
         snapshot[what] = _keep_sound(room_id, what, snapshot[what])
     for what in ("pinned", "pinned_message"):
         if snapshot[what] is not None and not _sound(snapshot[what]):

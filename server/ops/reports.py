@@ -11,6 +11,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from server.commerce.delivery import overdue
 from server.ops.metrics import REPORTS, series
 from server.vod.sessions import SessionStore
 
@@ -64,6 +65,10 @@ class SessionReports:
         """The session's report, once it has ended."""
         raw = await self.redis.get(f"report:{sid}")
         return json.loads(raw) if raw else None
+
+    async def delivery(self, host_id: str | None = None) -> dict[str, Any]:
+        """Orders past their ship-by time and not shipped (the delivery promise)."""
+        return await overdue(self.redis, host_id, time.time())
 
     async def reports(self, host_id: str | None = None) -> list[dict[str, Any]]:
         """Reports of ended sessions, newest first."""

@@ -195,6 +195,8 @@ RULE_STATUS = {
     "conflict": 409, "insufficient": 409, "sold_out": 409, "not_started": 409, "ended": 409,
     "limit": 409, "rate_limited": 429, "unavailable": 503,
     "archived": 409, "quota": 429, "unsupported_media_type": 415,
+    "coupon_invalid": 409, "coupon_ended": 409, "coupon_unclaimed": 409, "coupon_used": 409,
+    "coupon_minimum": 409, "coupon_gone": 409,
 }
 
 

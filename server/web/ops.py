@@ -63,9 +63,11 @@ async def session_series(request: web.Request) -> web.Response:
 
 @routes.get("/api/ops/reports")
 async def reports(request: web.Request) -> web.Response:
-    """Reports of ended sessions, newest first."""
+    """Reports of ended sessions, newest first, and the orders past their ship-by time."""
     _, host_id = await viewer_of(request)
-    return json_response({"reports": await request.app[REPORTS_KEY].reports(host_id)})
+    figures = request.app[REPORTS_KEY]
+    return json_response({"reports": await figures.reports(host_id),
+                          "delivery": await figures.delivery(host_id)})
 
 
 @routes.get("/metrics")
