@@ -1,5 +1,6 @@
-// The viewer's anonymous identity, shared by the watch and class pages: a signed token from
-// POST /api/viewers on the first visit, kept in localStorage (in memory where storage is off).
+// The viewer's identity, shared by the watch and class pages: a signed token from
+// POST /api/viewers on the first visit, kept in localStorage (in memory where storage is off),
+// or an account's after signing in with a phone (shared/signin.js, adoptViewer).
 
 const VIEWER_KEY = "stallcast.viewer";
 
@@ -24,18 +25,29 @@ export function currentViewer() {
  * could be had: the page goes on anonymously and buying or chatting says so. */
 export async function viewerToken(fresh = false) {
   if (!fresh && currentViewer()) return viewer.token;
+  const stored = saved();
+  if (fresh && stored && stored.token !== viewer?.token) {
+    viewer = stored; // another tab signed in (this identity was merged): use the account
+    return viewer.token;
+  }
   try {
     const resp = await fetch("/api/viewers", { method: "POST" });
     if (!resp.ok) return "";
-    viewer = await resp.json();
-    try {
-      localStorage.setItem(VIEWER_KEY, JSON.stringify(viewer));
-    } catch {
-      // Storage disabled: this page keeps the identity in memory.
-    }
+    adoptViewer(await resp.json());
     return viewer.token;
   } catch {
     return "";
+  }
+}
+
+/** Keep this identity: a new one, or the account's once POST /api/account/signin answered
+ * it (the page's anonymous identity was merged into it and is refused from then on). */
+export function adoptViewer({ viewer_id, token }) {
+  viewer = { viewer_id, token };
+  try {
+    localStorage.setItem(VIEWER_KEY, JSON.stringify(viewer));
+  } catch {
+    // Storage disabled: this page keeps the identity in memory.
   }
 }
 
