@@ -98,6 +98,8 @@ class Order(TypedDict):
     address_key: NotRequired[str]
     updated_at: NotRequired[float]
     cancel_reason: NotRequired[str]
+    prize: NotRequired[str]  # "auction" or "giveaway": won, not bought (auctions.py)
+    prize_id: NotRequired[str]  # the auction's or giveaway's id
 
 
 decode_product = decoder(Product)

@@ -217,9 +217,11 @@ class CommerceStore:
     async def buy(self, *, buyer_id: str, source: Sellable, sale_id: str, quantity: int,
                   idem: str, contact: Contact, room_id: str, confirm: bool,
                   reservation_ttl: float, now: float,
-                  source_key: str | None = None) -> tuple[Order, bool, int]:
+                  source_key: str | None = None,
+                  extra: Mapping[str, str] | None = None) -> tuple[Order, bool, int]:
         """Reserve stock and write the order: from the sale ``sale_id``, or with
-        ``sale_id`` "" from the product (or the class at ``source_key``) ``source`` itself.
+        ``sale_id`` "" from the product (or the class, auction lot or giveaway prize at
+        ``source_key``) ``source`` itself, with ``extra`` fields (an auction's ``prize``).
         Returns (order, created, remaining)."""
         oid = "o_" + secrets.token_hex(8)
         is_sale = bool(sale_id)
@@ -233,6 +235,7 @@ class CommerceStore:
             "name": contact.name, "phone": contact.phone, "address": contact.address,
             "created_at": now, "idempotency_key": idem, "source": src_key,
             "source_field": "remaining" if is_sale else "stock", "tracking_number": "",
+            **(extra or {}),
         }
         flat = [str(x) for kv in fields.items() for x in kv]
         phone_key, address_key = person_keys(contact)

@@ -12,7 +12,8 @@ from server.commerce.rules import order_kind, order_total
 # Order fields a buyer or host sees.
 ORDER_FIELDS = ("order_id", "status", "room_id", "product_id", "product_title", "sale_id",
                 "quantity", "unit_price", "currency", "name", "phone", "address", "created_at",
-                "expires_at", "tracking_number", "cancel_reason", "buyer_id")
+                "expires_at", "tracking_number", "cancel_reason", "buyer_id", "prize",
+                "prize_id")
 # ... and what a buy adds when it applies a coupon or promises shipping by a deadline.
 PROMISE_FIELDS = ("coupon_id", "discount", "ship_by")
 CARD_FIELDS = ("product_id", "title", "description", "price", "currency", "image", "thumb",

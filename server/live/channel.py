@@ -57,6 +57,7 @@ def _ref(msg: dict[str, Any]) -> Any:
 # 1.5 s (watch-room.js) and clicks a card when a person taps it.
 SNAPSHOT_BURST, SNAPSHOTS_PER_S = 3, 1 / 1.5
 CLICK_BURST, CLICKS_PER_S = 5, 1.0
+BID_BURST, BIDS_PER_S = 5, 2.0  # a person taps "bid" a few times a second at most
 
 
 class Limits:
@@ -65,6 +66,7 @@ class Limits:
     def __init__(self) -> None:
         self.snapshot = LocalBucket(SNAPSHOT_BURST, SNAPSHOTS_PER_S)
         self.click = LocalBucket(CLICK_BURST, CLICKS_PER_S)
+        self.bid = LocalBucket(BID_BURST, BIDS_PER_S)
 
 
 def _take(bucket: LocalBucket, what: str) -> None:
@@ -145,7 +147,7 @@ class ChannelHandler:
             clicker = viewer.identity or f"session:{viewer.session_id}"
             counted = await app.commerce.count_click(viewer.room_id, product_id, clicker)
             return {"type": "card_click_ack", "counted": counted}
-        if kind not in ("buy", "chat", "like", "claim_coupon"):
+        if kind not in ("buy", "chat", "like", "claim_coupon", "bid"):
             raise RuleError(f"unknown message type {kind[:40]!r}", code="unknown_type")
         if viewer.identity is None:
             raise RuleError("identify first: POST /api/viewers, then watch with its token",
@@ -157,6 +159,11 @@ class ChannelHandler:
             claim = await app.commerce.coupons.claim(viewer.room_id, viewer.identity,
                                                      msg.get("coupon_id"))
             return {"type": "coupon_claim_result", **claim}
+        if kind == "bid":
+            _take(self.limits(viewer).bid, "bid")
+            name = await app.chat.nickname(viewer.identity) or f"Viewer {viewer.identity[-4:]}"
+            bid = await app.auctions.bid(viewer.room_id, viewer.identity, name, msg)
+            return {"type": "bid_result", "bid": bid}
         if kind == "chat":
             message = await app.chat.send(viewer.room_id, viewer.identity, msg.get("name", ""),
                                           msg.get("text"), client=viewer.client)

@@ -46,6 +46,7 @@ async def room_snapshot(app: AppContext, room_id: str) -> dict[str, Any]:
         "pinned_message": await app.chat.moderation.pinned(room_id),
         "viewers": await audience_total(app.redis, room_id),
         "show": await read_show(app.redis, room_id, live),
+        "auction": await app.auctions.current(room_id),
         "coupons": await app.commerce.coupons.of_room(room_id),
     })
     for what in ("products", "sales", "chat", "coupons"):
