@@ -3,11 +3,14 @@ scripts every stock change runs in: lua; a viewer's buy in one round trip: buyin
 catalogue with its variants and archive (catalogue over products), what hosts and viewers
 are shown (views), stock events (stock), product photos (images: pure decoding; gallery:
 their files and owners), the records as stored, each with its decoder (records), payment
-providers (payments) and the rules as plain code with no I/O (rules).
+providers (payments), the rules as plain code with no I/O (rules), and live auctions
+and giveaways (auctions over auction_scripts; giveaways).
 Owns ``product:*``, ``sale:*``, ``order:*``, the order indexes, ``reservations``,
 ``sales:schedule``, ``idem:*``, ``room:{id}:products``, ``room:{id}:pinned``,
-``room:{id}:clickers``, ``image:*``, ``host:{id}:images``, a viewer's ``:contact`` and the
-files in ``<data dir>/uploads``.
+``room:{id}:clickers``, ``image:*``, ``host:{id}:images``, a viewer's ``:contact``,
+``auction:*``, ``auctions:due``, ``room:{id}:auction``, ``giveaway:*``,
+``room:{id}:giveaways``, ``room:{id}:giveaway_keyword`` and the files in
+``<data dir>/uploads``.
 
 May import: server.platform, server.accounts, server.audience, and media.tasks.
 """
