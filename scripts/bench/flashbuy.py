@@ -19,7 +19,7 @@ What it does:
   over WHEP (``Authorization: Bearer <viewer token>`` on the WHEP POST) with an ``events``
   data channel;
 * three phases run one after another, each alone on the machine and each on a fresh flash
-  sale of ``--quantity`` (the product holds four times that):
+  sale of ``--quantity`` (the product holds five times that):
   - HTTP (per-buyer limit ``--limit``): every buyer tries ``--http-attempts`` times (in a
     shuffled order, so one buyer's attempts may race each other) with
     ``POST /api/rooms/{room_id}/buy``, ``--http-concurrency`` requests in flight over an
@@ -323,12 +323,13 @@ async def orchestrate(args: argparse.Namespace) -> dict[str, Any]:
     }
     try:
         await server.start()
+        await _fsync_watch(server, start=True)
         token = server.host_create("Flash farm")
         async with aiohttp.ClientSession() as http:
             api = Api(server.base, http)
             room = await api.room(token, "Flash sale benchmark")
             product = await api.product(token, title="Flash mangoes 1 kg",
-                                        stock=args.quantity * 4, per_buyer_limit=args.limit)
+                                        stock=args.quantity * 5, per_buyer_limit=args.limit)
             common = ["--base", server.base, "--room", room] + (
                 ["--verbose"] if args.verbose else [])
             roles: list[tuple[str, list[str]]] = []
@@ -388,9 +389,13 @@ async def orchestrate(args: argparse.Namespace) -> dict[str, Any]:
                 ok = ok and result[key]["checks"]["ok"]
             if args.http_buyers and args.http_attempts:
                 await redis_alone(server, api, token, room, product, args, pids, result)
+                if _server_batches():
+                    await redis_alone(server, api, token, room, product, args, pids, result,
+                                      batched=True)
             result["memory"] = {"server_rss_mb": benchkit.rss_mb(server.pid),
                                 "redis_rss_mb": (benchkit.rss_mb(server.redis_pid)
                                                  if server.redis_pid else None)}
+            result["redis_fsync"] = await _fsync_watch(server, start=False)
             result["summary"] = summary(result)
             result["checks"] = {"ok": ok, "oversell": result["summary"]["oversell"]}
     finally:
@@ -399,20 +404,61 @@ async def orchestrate(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+async def _fsync_watch(server: Server, start: bool) -> dict[str, Any]:
+    """Redis's own latency monitor for its AOF fsyncs (``appendfsync always``: a created
+    order is answered only after one): the floor under any client's p99 on this disk."""
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis(unix_socket_path=str(server.data_dir / "redis.sock"),
+                            decode_responses=True)
+    try:
+        if start:
+            await client.config_set("latency-monitor-threshold", 5)
+            await client.execute_command("LATENCY", "RESET")
+            return {}
+        history = await client.execute_command("LATENCY", "HISTORY", "aof-fsync-always")
+        ms = sorted(int(v) for _, v in history)
+        return {"threshold_ms": 5, "fsyncs_over_threshold": len(ms),
+                "slowest_ms": ms[-5:][::-1], "note": "at most one sample a second is kept"}
+    finally:
+        await client.aclose()
+
+
+def _server_batches() -> bool:
+    """Whether this checkout's server shares pipelines between buys in flight."""
+    sys.path.insert(0, str(benchkit.REPO))
+    try:
+        import server.platform.pipelining  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 async def redis_alone(server: Server, api: Api, token: str, room: str,
                       product: dict[str, Any], args: argparse.Namespace,
-                      pids: dict[str, int], result: dict[str, Any]) -> None:
-    """The same buy script at the same Redis, with the HTTP phase's workload (redisalone.py)."""
+                      pids: dict[str, int], result: dict[str, Any],
+                      batched: bool = False) -> None:
+    """The same buy script at the same Redis, with the HTTP phase's workload (redisalone.py):
+    one redis-py call per attempt (then redis-benchmark), or ``batched`` the way the
+    server sends them (``redis_alone_batched``)."""
     sale_id = await _sale(api, token, room, product, args, args.limit)
     child = await Child.spawn("redis_driver", [
         str(Path(SCRIPT).with_name("redisalone.py")),
         "--socket", str(server.data_dir / "redis.sock"), "--sale", sale_id, "--room", room,
         "--buyers", str(args.http_buyers), "--attempts", str(args.http_attempts),
-        "--replays", str(args.replays), "--concurrency", str(args.http_concurrency)])
+        "--replays", str(args.replays), "--concurrency", str(args.http_concurrency),
+        *(["--batched"] if batched else [])])
     try:
         ready = await child.expect("ready", 60)
         redis_pid = {k: v for k, v in pids.items() if k == "redis"}
         done = await _phase(child, redis_pid, args.timeout, sale_id)
+        if batched:
+            await child.send("stop")
+            section = result["redis_alone_batched"] = {"concurrency": args.http_concurrency}
+            section["call_shape"] = ready["shape"]
+            section.update(path_summary(done))
+            section["cpu_during_buying"] = done["cpu"]
+            return
         # The same call again from redis-benchmark (C): no Python client in the way.
         window = CpuWindow(redis_pid)
         window.start()
@@ -439,6 +485,11 @@ def summary(result: dict[str, Any]) -> dict[str, Any]:
 
     return {
         "ratio": _ratio(get(http, "attempts_per_s") or 0, get(alone, "attempts_per_s") or 0),
+        "ratio_to_redis_alone_batched": _ratio(
+            get(http, "attempts_per_s") or 0,
+            get(result.get("redis_alone_batched", {}), "attempts_per_s") or 0),
+        "redis_alone_batched_attempts_per_s": get(result.get("redis_alone_batched", {}),
+                                                  "attempts_per_s"),
         "ratio_to_redis_benchmark": _ratio(get(http, "attempts_per_s") or 0,
                                            get(result.get("redis_benchmark", {}),
                                                "attempts_per_s") or 0),
@@ -450,6 +501,9 @@ def summary(result: dict[str, Any]) -> dict[str, Any]:
         "redis_alone_attempts_per_s": get(alone, "attempts_per_s"),
         "http_p50_ms": get(http, "latency_ms", "p50"),
         "http_p99_ms": get(http, "latency_ms", "p99"),
+        "http_created_p99_ms": get(http, "latency_created_ms", "p99"),
+        "redis_alone_created_p99_ms": get(alone, "latency_created_ms", "p99"),
+        "redis_fsync_slowest_ms": get(result.get("redis_fsync", {}), "slowest_ms"),
         "data_channel_attempts_per_s": get(dc, "attempts_per_s"),
         "data_channel_p50_ms": get(dc, "latency_ms", "p50"),
         "data_channel_p99_ms": get(dc, "latency_ms", "p99"),

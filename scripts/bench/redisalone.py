@@ -69,13 +69,16 @@ def _old_shape(store: Any, sale: dict[str, Any], room_id: str,
 
 
 def _new_shape(store: Any, sale: dict[str, Any], room_id: str,
-               buyer_ids: list[str], contacts: list[Any]) -> Call:
+               buyer_ids: list[str], contacts: list[Any], batched: bool = False) -> Call:
     """The one call a buy is now: exactly what ``Commerce.buy`` sends (RoomBuys.place,
-    without its sold-out flag: every attempt reaches Redis)."""
+    without its sold-out flag: every attempt reaches Redis). ``batched``: the calls in
+    flight share pipelines as the server's do (server/platform/pipelining.py); else each
+    is its own redis-py Script call, one connection each."""
     from server.commerce.buying import RoomBuys
     from server.commerce.rules import BuyInput
 
     buys = RoomBuys(store.redis)
+    script = buys.script if batched else getattr(buys.script, "script", buys.script)
 
     async def call(b: int, k: int) -> str:
         order = BuyInput(idem=f"redis-{b}-{k}", quantity=1, sale_id=sale["sale_id"],
@@ -83,7 +86,7 @@ def _new_shape(store: Any, sale: dict[str, Any], room_id: str,
         keys, argv = buys.request(room_id=room_id, buyer_id=buyer_ids[b], order=order,
                                   confirm=True, reservation_ttl=900.0, now=time.time(),
                                   counters=True)
-        reply = await buys.script(keys=keys, args=argv)
+        reply = await script(keys=keys, args=argv)
         return str(reply[0])
 
     return call
@@ -111,13 +114,15 @@ async def redis_worker(args: argparse.Namespace) -> None:
         shape = _new_shape
     except ImportError:
         shape = _old_shape
-    call = shape(store, sale, args.room, buyer_ids, contacts)
+    call = (_new_shape(store, sale, args.room, buyer_ids, contacts, batched=True)
+            if args.batched else shape(store, sale, args.room, buyer_ids, contacts))
     template = await _template(
         client, shape(store, {**sale, "sale_id": TEMPLATE_SALE}, args.room, buyer_ids, contacts),
         buyer_ids[0], contacts[0])
     await client.ping()
     await asyncio.gather(*(client.ping() for _ in range(args.concurrency)))  # connections
-    benchkit.emit({"event": "ready", "shape": shape.__name__.strip("_")})
+    benchkit.emit({"event": "ready", "shape": shape.__name__.strip("_")
+                   + ("_batched" if args.batched else "")})
     await benchkit.read_command()  # "go"
 
     attempts = [(b, k) for b in range(args.buyers) for k in range(args.attempts)]
@@ -239,6 +244,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--attempts", type=int, required=True)
     p.add_argument("--replays", type=int, default=0)
     p.add_argument("--concurrency", type=int, default=64)
+    p.add_argument("--batched", action="store_true",
+                   help="calls in flight share pipelines (the server's BatchedScript)")
     p.add_argument("--verbose", action="store_true")
     return p.parse_args()
 

@@ -26,6 +26,7 @@ from server.commerce.store import RESERVATIONS, BuyRefused
 from server.commerce.views import ORDER_FIELDS, PROMISE_FIELDS, order_view
 from server.platform.errors import RuleError
 from server.platform.events import EventBus, channel
+from server.platform.pipelining import BatchedScript
 
 # The order fields a buyer's view holds that are numbers (records.Order).
 NUMERIC = ("quantity", "unit_price", "created_at", "expires_at", "shipping_fee", "total",
@@ -229,7 +230,7 @@ class RoomBuys:
 
     def __init__(self, redis: aioredis.Redis) -> None:
         self.redis = redis
-        self.script = redis.register_script(ROOM_BUY)
+        self.script = BatchedScript(redis, ROOM_BUY)  # buys in flight share pipelines
         # "sale:{id}" (sold out) or "sale:{id} {buyer}" (limit spent) -> (room, until,
         # the remaining stock last seen)
         self._flags: dict[str, tuple[str, float, int]] = {}
@@ -296,7 +297,7 @@ class RoomBuys:
         keys, args = self.request(room_id=room_id, buyer_id=buyer_id, order=order,
                                   confirm=confirm, reservation_ttl=reservation_ttl,
                                   now=time.time(), counters=counters is not None)
-        reply = await self.script(keys=keys, args=args)
+        reply = await self.script(keys, args)
         code, remaining = str(reply[0]), int(reply[1])
         if code == "contact_check":
             return await self._with_saved_contact(keys[7], room_id, buyer_id, order, confirm,
