@@ -43,7 +43,8 @@ MERGE_POLL_S = 1.0
 # viewer id), 3 the caller's account record, 4 the caller's merged_into, 5 merges:recent.
 # ARGV: 1 code HMAC, 2 caller's viewer id, 3 masked phone, 4 now, 5 merges kept.
 # Returns {"wrong", tries left} | {"expired"} | {"other_account"} |
-# {"new" | "same" | "merge", account viewer id}.
+# {"new" | "same" | "merge", account viewer id}; "merge" again for a caller already merged
+# into this account (a sign-in whose merge hooks failed half-way is run again).
 SIGNIN = """
 local pending = redis.call('HMGET', KEYS[1], 'code', 'attempts')
 if not pending[1] then return {'expired'} end
@@ -57,7 +58,12 @@ if account == ARGV[2] then
   redis.call('DEL', KEYS[1])
   return {'same', account}
 end
-if redis.call('EXISTS', KEYS[3]) == 1 then return {'other_account'} end
+local merged = redis.call('GET', KEYS[4])
+if account and merged == account then
+  redis.call('DEL', KEYS[1])
+  return {'merge', account}
+end
+if merged or redis.call('EXISTS', KEYS[3]) == 1 then return {'other_account'} end
 redis.call('DEL', KEYS[1])
 if not account then
   redis.call('SET', KEYS[2], ARGV[2])

@@ -11,12 +11,21 @@ from server.audience.signin import one_time_code, phone_number
 from server.audience.sms import SmsError, mask
 from server.live.context import ctx
 from server.platform.wire import json_response
-from server.web.buyers import client_tag, current_viewer
-from server.web.http import ApiError, read_json
+from server.web.buyers import bad_token, client_tag
+from server.web.http import ApiError, bearer_token, read_json
 
 routes = web.RouteTableDef()
 
 BODY_MAX = 1024  # a phone and a code
+
+
+def _caller(request: web.Request) -> str:
+    """The signed-in identity, merged ones included: a sign-in whose merge failed half-way
+    is finished by signing in again from the same page."""
+    viewer_id = ctx(request).viewers.verify(bearer_token(request))
+    if viewer_id is None:
+        raise bad_token()
+    return viewer_id
 
 
 async def _body(request: web.Request, fields: set[str]) -> dict[str, Any]:
@@ -30,7 +39,7 @@ async def _body(request: web.Request, fields: set[str]) -> dict[str, Any]:
 @routes.post("/api/account/code")
 async def send_code(request: web.Request) -> web.Response:
     """Text a one-time code to the phone (limited per number and per client address)."""
-    current_viewer(request)
+    _caller(request)
     body = await _body(request, {"phone"})
     phone = phone_number(body["phone"])
     try:
@@ -44,7 +53,7 @@ async def send_code(request: web.Request) -> web.Response:
 async def sign_in(request: web.Request) -> web.Response:
     """Sign in with the code: the account's token, after this identity's orders, classes,
     follows, name and mutes have moved into it."""
-    viewer_id = current_viewer(request)
+    viewer_id = _caller(request)
     body = await _body(request, {"phone", "code"})
     phone = phone_number(body["phone"])
     code = one_time_code(body["code"])

@@ -19,7 +19,7 @@ from server.web.http import ApiError, bearer_token, client_address, read_json
 routes = web.RouteTableDef()
 
 
-def _bad_token() -> ApiError:
+def bad_token() -> ApiError:
     return ApiError(401, "unauthorized", "unknown or tampered viewer token",
                     headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
 
@@ -28,7 +28,7 @@ def current_viewer(request: web.Request) -> str:
     viewers = ctx(request).viewers
     viewer_id = viewers.verify(bearer_token(request))
     if viewer_id is None:
-        raise _bad_token()
+        raise bad_token()
     if viewers.merged_into(viewer_id) is not None:  # in memory: no round trip per request
         raise ApiError(401, "merged", "this identity signed in to an account: use the "
                        "account's token",
@@ -148,7 +148,7 @@ async def _host_chat(request: web.Request) -> web.Response:
     app = ctx(request)
     host = await app.store.host_for_token(bearer_token(request))
     if host is None:
-        raise _bad_token()
+        raise bad_token()
     room = await app.store.get_room(request.match_info["room_id"])
     if room is None:
         raise ApiError(404, "not_found", "no such room")
