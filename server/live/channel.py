@@ -152,6 +152,8 @@ class ChannelHandler:
         if viewer.identity is None:
             raise RuleError("identify first: POST /api/viewers, then watch with its token",
                             code="unauthorized")
+        if app.viewers.merged_into(viewer.identity) is not None:  # signed in elsewhere
+            raise RuleError("this identity signed in to an account: reload", code="merged")
         if kind == "buy":
             order = await app.commerce.buy(viewer.room_id, viewer.identity, msg)
             return {"type": "buy_result", "order": order}

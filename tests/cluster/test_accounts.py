@@ -14,11 +14,13 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import aiohttp
+import msgpack
 import pytest
 from aiohttp import web
 
 from helpers.addressed import PROXIED
 from helpers.addressed import Client as AddressedClient
+from helpers.clients import wait_for, watch
 from helpers.rooms import open_shop
 from helpers.servers import Running, free_port, start_server
 from helpers.shop import contact_for
@@ -199,9 +201,21 @@ async def test_sign_in_on_a_second_device_merges_into_the_account(
                                                                           phone))
         assert status == 200 and body["outcome"] == "new"
 
-        status, body = await client.sign_in(tb, phone, await code_for(client, caplog, tb,
-                                                                          phone))
-        assert status == 200, body
+        watching = await watch(server.base, shop.rid, token=tb)  # B's page, still open
+        try:
+            assert await wait_for(lambda: watching.of("welcome"), 15)
+            status, body = await client.sign_in(tb, phone, await code_for(client, caplog, tb,
+                                                                              phone))
+            assert status == 200, body
+            # Its data channel is B's: a buy there is refused, not made for nobody.
+            watching.channel.send(msgpack.packb({
+                "type": "buy", "product_id": shop.pid, "quantity": 1, "ref": 1,
+                "idempotency_key": "phone-b-late", "contact": contact_for(vb)}))
+            assert await wait_for(lambda: [e for e in watching.events if e.get("ref") == 1], 10)
+            late = [e for e in watching.events if e.get("ref") == 1][0]
+            assert late["type"] == "error" and late["code"] == "merged", late
+        finally:
+            await watching.stop()
         assert body["viewer_id"] == va and body["outcome"] == "merge" and body["token"] == ta
         assert body["moved"]["orders"] == 1 and body["moved"]["classes"] >= 1
         orders = (await client.call("GET", "/api/me/orders", ta))[1]["orders"]
