@@ -18,6 +18,8 @@ import { createCheckout } from "./watch-checkout.js";
 import { createOrders } from "./watch-orders.js";
 import { createChat } from "./watch-chat.js";
 import { createShare } from "./watch-share.js";
+import { createAuction } from "./watch-auction.js";
+import { createCoupons } from "./watch-coupons.js";
 import { currentViewer, viewerApi as api, viewerToken } from "../shared/viewer.js";
 
 const NAMESPACES = ["watch"];
@@ -162,6 +164,8 @@ const conn = new Connection({
     if (stallcast.events.length > MAX_EVENTS) stallcast.events.shift();
     room.handle(message);
     orders.onMessage(message);
+    auction.onMessage(message);
+    coupons.onMessage(message);
   },
   onState: (state, error) => {
     ui.connState = state;
@@ -181,10 +185,12 @@ const conn = new Connection({
 stallcast.conn = conn;
 
 const orders = createOrders({ els, api, roomId });
-const checkout = createCheckout({ els, room, conn, api, orders });
+const coupons = createCoupons({ room, conn, api, roomId });
+const checkout = createCheckout({ els, room, conn, api, orders, coupons });
 const shop = createShop({ els, room, conn, checkout });
 const chat = createChat({ els, room, conn, api });
 createShare({ els, title: () => ui.roomTitle });
+const auction = createAuction({ conn, roomId });
 stallcast.orders = orders.all;
 
 // -- video ------------------------------------------------------------------------------------
@@ -250,6 +256,7 @@ languageSwitcher(els.lang, NAMESPACES, () => {
   checkout.languageChanged();
   orders.languageChanged();
   chat.languageChanged();
+  coupons.render();
   render();
 });
 Object.defineProperty(stallcast, "viewerId", { get: () => currentViewer()?.viewer_id ?? null });
@@ -257,4 +264,5 @@ render();
 if (exists) {
   conn.start();
   checkout.loadKnown();
+  coupons.load();
 }

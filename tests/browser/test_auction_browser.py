@@ -1,0 +1,105 @@
+"""The player's live auction on a phone (390x844, touch) in real headless Chromium: the
+current bid, the bidder's nickname and the countdown update live as others bid over HTTP,
+the bid button names the next valid amount and places it over the data channel, an outbid
+viewer is told so, and the winner gets the "you won — confirm" sheet, which confirms its
+order with its address. Screenshot: test-artifacts/player-auction-en.png."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from playwright.async_api import expect
+
+from helpers.browser import chromium, collect_logs
+from helpers.clients import publish
+from helpers.servers import Running
+from helpers.shop import CONTACT, Api
+
+pytestmark = [pytest.mark.browser]
+
+PHONE: dict[str, Any] = {"viewport": {"width": 390, "height": 844}, "is_mobile": True,
+                         "has_touch": True, "locale": "en-US"}
+LIVE = 30_000
+
+
+@pytest.mark.timeout(150)
+async def test_player_follows_and_places_bids(server: Running, artifacts: Path) -> None:
+    _, host = await server.new_host("Jade workshop")
+    room = await server.new_room(host, "Carved jade")
+    rid = room["room_id"]
+    logs: list[str] = []
+    pub = await publish(server.base, rid, room["stream_key"])
+    try:
+        async with aiohttp.ClientSession() as http, chromium() as browser:
+            api = Api(server.base, http)
+            pid = (await api.product(host, title="Jade bangle", price=50000, stock=2,
+                                     currency="USD"))["product_id"]
+            rival_id, rival = await api.viewer()
+            await api.ok("PUT", "/api/me", rival, {"nickname": "Rival"})
+            page = await (await browser.new_context(**PHONE)).new_page()
+            collect_logs(page, "player", logs)
+            await page.goto(f"{server.base}/watch/{rid}")
+            await page.wait_for_function(
+                "() => window.stallcast.events.some(e => e.type === 'welcome')", timeout=LIVE)
+            me = await page.evaluate("() => window.stallcast.viewerId")
+            assert me and me != rival_id
+            start = await api.ok("POST", f"/api/rooms/{rid}/auctions", host, {
+                "product_id": pid, "start_price": 1000, "increment": 100, "duration_s": 40,
+                "extend_s": 10, "confirm_s": 120})
+            aid = start["auction_id"]
+            panel = page.locator("#auction")
+            await expect(panel).to_be_visible(timeout=LIVE)
+            await expect(page.locator("#auction-item")).to_have_text("Jade bangle")
+            await expect(page.locator("#auction-current")).to_have_text("$10.00")
+            await expect(page.locator("#auction-bid")).to_have_text("Bid $10.00")
+            # The countdown runs.
+            countdown = page.locator("#auction-countdown")
+            first = await countdown.text_content()
+            await page.wait_for_timeout(1300)
+            assert await countdown.text_content() != first
+            # Someone else bids: the page shows the bid, the nickname, the next amount.
+            await api.ok("POST", f"/api/rooms/{rid}/auctions/{aid}/bids", rival,
+                         {"amount": 1000})
+            await expect(page.locator("#auction-current")).to_have_text("$10.00")
+            await expect(page.locator("#auction-leader")).to_contain_text("Rival",
+                                                                            timeout=LIVE)
+            await expect(page.locator("#auction-bid")).to_have_text("Bid $11.00")
+            # The page bids the amount on its button.
+            await page.locator("#auction-bid").click()
+            await expect(page.locator("#auction-note")).to_have_text(
+                "You have the highest bid", timeout=LIVE)
+            bids = (await api.ok("GET", f"/api/rooms/{rid}/auctions/{aid}/bids", host))["bids"]
+            assert [(b["bidder_id"], b["amount"]) for b in bids] == [(rival_id, 1000),
+                                                                     (me, 1100)]
+            await api.ok("POST", f"/api/rooms/{rid}/auctions/{aid}/bids", rival,
+                         {"amount": 1300})
+            await expect(page.locator("#auction-note")).to_have_text(
+                "You were outbid — bid again?", timeout=LIVE)
+            await expect(page.locator("#auction-current")).to_have_text("$13.00")
+            await expect(page.locator("#auction-bid")).to_have_text("Bid $14.00")
+            await page.locator("#auction-bid").click()
+            await expect(page.locator("#auction-note")).to_have_text(
+                "You have the highest bid", timeout=LIVE)
+            await page.screenshot(path=str(artifacts / "player-auction-en.png"))
+            # The host ends it: the page won, and confirms with its address.
+            await api.ok("POST", f"/api/rooms/{rid}/auctions/{aid}/end", host)
+            sheet = page.locator("#prize-sheet")
+            await expect(sheet).to_be_visible(timeout=LIVE)
+            await expect(page.locator("#prize-item")).to_contain_text("$14.00")
+            await page.fill("#prize-name", CONTACT["name"])
+            await page.fill("#prize-phone", CONTACT["phone"])
+            await page.fill("#prize-address", CONTACT["address"])
+            await page.locator("#prize-accept").click()
+            await expect(sheet).to_be_hidden(timeout=LIVE)
+            await expect(page.locator("#auction-note")).to_contain_text("Sold to")
+            view = await api.ok("GET", f"/api/rooms/{rid}/auctions/{aid}", host)
+            assert view["offered_to"] == me and view["winner_amount"] == 1400
+            orders = [o for o in await api.orders(host) if o.get("prize_id") == aid]
+            assert len(orders) == 1 and orders[0]["status"] == "confirmed"
+            assert orders[0]["address"] == CONTACT["address"]
+    finally:
+        await pub.stop()
+    assert not [line for line in logs if "pageerror" in line], logs
