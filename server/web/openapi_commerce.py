@@ -193,7 +193,8 @@ def commerce_paths() -> dict[str, Any]:
                         {"201": _json("viewer id and token")}),
         },
         "/api/me": {
-            "get": _op("The viewer and its remembered contact", VIEWER,
+            "get": _op("The viewer, its remembered contact, nickname and account ({phone} "
+                       "masked, since) or null when not signed in", VIEWER,
                        {"200": _json("viewer"), **AUTH}),
         },
         "/api/me/orders": {
