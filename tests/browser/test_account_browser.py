@@ -117,5 +117,7 @@ async def test_two_phones_one_account_see_both_orders(server: Running, artifacts
         await expect(third.get_by_role(
             "button", name="Restore my classes: sign in with your phone")).to_be_visible(
                 timeout=STEP)
+        await no_sideways_scroll(third)
+        await third.screenshot(path=str(artifacts / "account-classes-en.png"))
     (artifacts / "account-console.log").write_text("\n".join(logs) + "\n")
     assert not [line for line in logs if "pageerror" in line], logs
