@@ -202,6 +202,9 @@ class Accounts:
     # -- which ids are merged, known on every node without a round trip per request -------
     async def start(self) -> None:
         """Learn the recent merges, then follow new ones (every node, once a second)."""
+        if self.sms.name == "console":
+            log.warning("accounts.sms_provider is console: sign-in codes are written to this "
+                        "log, not texted (set [accounts] sms_provider = webhook for phones)")
         await self._catch_up(float("-inf"))
         self._poll = asyncio.create_task(self._follow())
 
