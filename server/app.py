@@ -27,6 +27,7 @@ from server.live.channel import ChannelHandler
 from server.live.context import CONTEXT, AppContext, ctx
 from server.live.limits import LIMITS, SessionLimits
 from server.live.node import NODE, Node
+from server.live.reminders import install as install_audience_return
 from server.ops.counters import SessionCounters
 from server.ops.metrics import NodeMetrics, Sampler
 from server.ops.reports import SessionReports
@@ -42,11 +43,13 @@ from server.web import (
     buyers,
     classes,
     coupons,
+    follows,
     front,
     moderation,
     ops,
     rooms,
     shop,
+    shows,
     signalling,
     uploads,
 )
@@ -153,6 +156,8 @@ def create_app(config: Config, redis_url: str) -> web.Application:
                                  record=config.recording.enabled, node_id=node.node_id,
                                  keyframe_interval=float(config.recording.keyframe_interval_s))
     node.observers.append(recording.on_event)
+    returning = install_audience_return(app, context, node)  # follows, shows, reminders
+    context.merges.add("follows", returning.follows.merge)
     packaging = PackagingWorker(sessions, config.data_dir, node.node_id,
                                 float(config.recording.packaging_stale_after_s))
     bus.observers.append(sessions.note)
@@ -190,7 +195,7 @@ def create_app(config: Config, redis_url: str) -> web.Application:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/api/openapi.json", openapi)
     for module in (rooms, signalling, shop, moderation, buyers, classes, ops, front, uploads,
-                   account, coupons):
+                   account, coupons, follows, shows):
         app.router.add_routes(module.routes)
     app.router.add_get("/", _page("index.html"))
     app.router.add_get("/studio/{room_id}", _page("studio/studio.html"))

@@ -1,7 +1,9 @@
 """A running node and its live rooms: the objects one node shares (context), node
 heartbeats and room claims (node), the broadcast lifecycle that starts, records, continues
 and ends sessions (broadcasts), each viewer's data channel (channel), the room snapshot
-(snapshot) and the caps on WebRTC sessions (limits). Owns ``node:*`` and ``room:{id}:live``.
+(snapshot), the caps on WebRTC sessions (limits) and the reminders a host going live
+sends its followers (reminders, through the providers in notices). Owns ``node:*`` and
+``room:{id}:live``.
 
 May import: every package below it (platform, accounts, audience, commerce, vod, ops) and
 media/.

@@ -10,9 +10,11 @@ from typing import Any
 
 from aiohttp import web
 
+from server.accounts.shows import Show
 from server.accounts.store import Room
 from server.live.context import AppContext, ctx
 from server.live.node import room_is_live
+from server.live.reminders import AUDIENCE, Audience
 from server.ops.reports import SessionReports
 from server.platform.wire import json_response
 from server.web.http import ApiError, read_json
@@ -29,19 +31,31 @@ LATE_GRACE_S = 3600
 # client names (only the links are built per request), so rotating Host headers cannot
 # make every request list the shows again.
 CACHE_S = 2.0
-_cache: weakref.WeakKeyDictionary[web.Application, tuple[float, dict[str, Any]]] = (
-    weakref.WeakKeyDictionary())
+CACHED_LISTINGS = 200  # channels' listings kept per node
+_cache: weakref.WeakKeyDictionary[
+    web.Application, dict[str, tuple[float, dict[str, Any]]]] = weakref.WeakKeyDictionary()
+
+
+FOLLOW_WEIGHT = 0.1  # live shows rank by viewers + this much per follower of the host
 
 
 def _show(room: Room, host_name: str, thumb: str, *, live: bool, viewers: int,
-          starts_at: float | None) -> dict[str, Any]:
-    return {"room_id": room.room_id, "title": room.title, "host_name": host_name,
-            "live": live, "viewers": viewers, "starts_at": starts_at, "thumb": thumb}
+          starts_at: float | None, followers: int = 0,
+          show: Show | None = None) -> dict[str, Any]:
+    return {"room_id": room.room_id, "title": show.title if show else room.title,
+            "host_name": host_name, "host_id": room.host_id, "live": live,
+            "viewers": viewers, "starts_at": starts_at,
+            "thumb": (show.cover if show else "") or thumb, "followers": followers,
+            "show_id": show.show_id if show else None,
+            "category": show.category if show else ""}
 
 
 def _linked(listing: dict[str, Any], base: str) -> dict[str, Any]:
-    return {kind: [{**show, "watch_url": f"{base}/watch/{show['room_id']}"} for show in shows]
-            for kind, shows in listing.items()}
+    def link(show: dict[str, Any]) -> dict[str, Any]:
+        page = f"{base}/shows/{show['show_id']}" if show["show_id"] else None
+        return {**show, "watch_url": f"{base}/watch/{show['room_id']}", "show_url": page}
+
+    return {kind: [link(show) for show in shows] for kind, shows in listing.items()}
 
 
 async def _thumbs(app: AppContext, room_ids: list[str]) -> dict[str, str]:
@@ -72,20 +86,48 @@ async def _live(app: AppContext, reports: SessionReports | None) -> list[tuple[R
         router = app.sfu.routers.get(room.room_id)
         viewers = router.audience if router is not None else remote.get(room.room_id, 0)
         out.append((room, viewers, started[room.room_id]))
-    out.sort(key=lambda x: (-x[1], x[2]))
-    return out[:SHOWS_MAX]
+    return out
 
 
-async def list_shows(request: web.Request) -> dict[str, Any]:
-    """Live and upcoming shows, without their links (``_linked`` adds them)."""
+async def _current(made: Audience, room_ids: list[str], now: float) -> dict[str, Show]:
+    """The scheduled show each live room is broadcasting, where it has one."""
+    out: dict[str, Show] = {}
+    for room_id in room_ids:
+        near = [(abs(at - now), show) for show in await made.shows.of_room(room_id)
+                if (at := show.current(now)) is not None]
+        if near:
+            out[room_id] = min(near, key=lambda x: x[0])[1]
+    return out
+
+
+async def list_shows(request: web.Request, category: str = "") -> dict[str, Any]:
+    """Live shows (ranked by viewers and the host's followers) and then upcoming ones, in
+    one channel or all, without their links (``_linked`` adds them)."""
     app = ctx(request)
+    made = request.app[AUDIENCE]
     now = time.time()
     live = await _live(app, request.app.get(REPORTS_KEY))
+    current = await _current(made, [room.room_id for room, _, _ in live], now)
+    if category:
+        live = [x for x in live if x[0].room_id in current
+                and current[x[0].room_id].category == category]
     live_ids = {room.room_id for room, _, _ in live}
-    coming = [(room, at) for room, at in await app.store.upcoming(now - LATE_GRACE_S,
-                                                                   SHOWS_MAX + len(live_ids))
-              if room.room_id not in live_ids][:SHOWS_MAX]
-    rooms = [room for room, _, _ in live] + [room for room, _ in coming]
+    scheduled = [(show, at) for show, at in await made.shows.upcoming(
+        category, SHOWS_MAX + len(live_ids)) if show.room_id not in live_ids]
+    legacy = [] if category else [
+        (room, at) for room, at in await app.store.upcoming(now - LATE_GRACE_S,
+                                                           SHOWS_MAX + len(live_ids))
+        if room.room_id not in live_ids]
+    show_rooms = {r.room_id: r for r in await app.store.rooms(
+        [s.room_id for s, _ in scheduled]) if r is not None}
+    coming: list[tuple[Room, float, Show | None]] = [
+        (show_rooms[s.room_id], at, s) for s, at in scheduled if s.room_id in show_rooms]
+    coming += [(room, at, None) for room, at in legacy]
+    coming = sorted(coming, key=lambda x: x[1])[:SHOWS_MAX]
+    rooms = [room for room, _, _ in live] + [room for room, _, _ in coming]
+    followers = await made.follows.followers_count(sorted({r.host_id for r in rooms}))
+    live.sort(key=lambda x: (-(x[1] + FOLLOW_WEIGHT * followers[x[0].host_id]), x[2]))
+    live = live[:SHOWS_MAX]
     names = await app.store.host_names([r.host_id for r in rooms])
     thumbs = await _thumbs(app, [r.room_id for r in rooms])
 
@@ -93,22 +135,37 @@ async def list_shows(request: web.Request) -> dict[str, Any]:
         return names.get(room.host_id, ""), thumbs.get(room.room_id, "")
 
     return {
-        "live": [_show(room, *extra(room), live=True, viewers=viewers, starts_at=start)
+        "live": [_show(room, *extra(room), live=True, viewers=viewers, starts_at=start,
+                       followers=followers[room.host_id], show=current.get(room.room_id))
                  for room, viewers, start in live],
-        "upcoming": [_show(room, *extra(room), live=False, viewers=0, starts_at=at)
-                     for room, at in coming],
+        "upcoming": [_show(room, *extra(room), live=False, viewers=0, starts_at=at,
+                           followers=followers[room.host_id], show=show)
+                     for room, at, show in coming],
     }
+
+
+async def listing(request: web.Request, category: str = "") -> dict[str, Any]:
+    """``list_shows`` with links, made at most once per CACHE_S per node and channel."""
+    cached = _cache.setdefault(request.app, {})
+    hit = cached.get(category)
+    now = time.monotonic()
+    if hit is None or hit[0] < now:
+        if len(cached) > CACHED_LISTINGS:
+            cached.clear()
+        hit = (now + CACHE_S, await list_shows(request, category))
+        cached[category] = hit
+    return _linked(hit[1], base_url(request))
+
+
+def forget_listing(app: web.Application) -> None:
+    """A schedule changed here: list again on the next request."""
+    _cache.pop(app, None)
 
 
 @routes.get("/api/shows")
 async def shows(request: web.Request) -> web.Response:
-    """Live shows (most watched first) and upcoming ones (soonest first), public."""
-    hit = _cache.get(request.app)
-    now = time.monotonic()
-    if hit is None or hit[0] < now:
-        hit = (now + CACHE_S, await list_shows(request))
-        _cache[request.app] = hit
-    return json_response(_linked(hit[1], base_url(request)),
+    """Live shows (ranked by viewers and follows) and upcoming ones (soonest first), public."""
+    return json_response(await listing(request),
                          headers={"Cache-Control": f"public, max-age={int(CACHE_S)}"})
 
 
@@ -135,7 +192,7 @@ async def schedule(request: web.Request) -> web.Response:
         room = await app.store.schedule_show(room, starts_at)
     except KeyError:
         raise ApiError(404, "not_found", "no such room") from None
-    _cache.pop(request.app, None)
+    forget_listing(request.app)
     return json_response(room_view(app, room, base_url(request)))
 
 
@@ -143,7 +200,7 @@ async def schedule(request: web.Request) -> web.Response:
 async def unschedule(request: web.Request) -> web.Response:
     _, room = await own_room(request)
     await ctx(request).store.clear_schedule(room)
-    _cache.pop(request.app, None)
+    forget_listing(request.app)
     return web.Response(status=204)
 
 
@@ -164,15 +221,21 @@ def front_paths() -> dict[str, Any]:
                       "description": "live: when the session began; upcoming: when it is "
                                      "scheduled to"},
         "watch_url": {"type": "string"},
-        "thumb": {"type": "string", "description": "the pinned product's picture, or \"\""}}}
+        "thumb": {"type": "string", "description": "the show's cover, else the pinned "
+                                                   "product's picture, or \"\""},
+        "host_id": {"type": "string"}, "followers": {"type": "integer"},
+        "show_id": {"type": "string", "nullable": True,
+                    "description": "the scheduled show (POST /api/shows), if any"},
+        "show_url": {"type": "string", "nullable": True},
+        "category": {"type": "string", "description": "its channel's slug, or \"\""}}}
     shows_schema = {"type": "object", "properties": {
         "live": {"type": "array", "items": show}, "upcoming": {"type": "array", "items": show}}}
     owner = {"401": err("no or bad token"), "403": err("another host's room"),
              "404": err("no room")}
     return {
         "/api/shows": {"get": {
-            "summary": "Public: live shows (most viewers first) and upcoming ones (soonest "
-                       "first), at most 50 each",
+            "summary": "Public: live shows (by viewers + 0.1 per follower) and upcoming "
+                       "ones (soonest first), at most 50 each",
             "responses": {"200": {"description": "shows", "content": {
                 "application/json": {"schema": shows_schema}}}}}},
         "/api/rooms/{room_id}/schedule": {

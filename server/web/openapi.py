@@ -13,6 +13,7 @@ from server.web.openapi_account import account_paths
 from server.web.openapi_audience import add_audience_paths
 from server.web.openapi_commerce import class_paths, commerce_paths, commerce_schemas, ops_paths
 from server.web.openapi_coupons import add_coupon_paths
+from server.web.openapi_shows import add_shows_paths
 
 VERSION = "0.1.0"
 
@@ -48,6 +49,7 @@ def openapi_document() -> dict[str, Any]:
     doc["paths"].update(account_paths())
     doc["components"]["schemas"].update(commerce_schemas())
     add_audience_paths(doc)
+    add_shows_paths(doc)
     add_coupon_paths(doc)
     doc["components"]["securitySchemes"]["operatorToken"] = {
         "type": "http", "scheme": "bearer", "description": "token from `stallcast operator "

@@ -8,7 +8,7 @@ from helpers.servers import Running
 
 # Pages and static files are for browsers, not part of the API contract.
 NOT_API = ("/", "/studio", "/studio/{room_id}", "/watch/{room_id}", "/classes",
-           "/classes/{class_id}", "/ops")
+           "/classes/{class_id}", "/ops", "/shows/{show_id}", "/channels/{slug}")
 
 
 def served_routes(server: Running) -> set[tuple[str, str]]:
