@@ -16,7 +16,9 @@ from server.audience.signin import Accounts
 from server.audience.sms import sms_provider
 from server.audience.viewer_merge import ViewerMerge
 from server.audience.viewers import ViewerAuth
+from server.commerce.auctions import Auctions
 from server.commerce.buyer_merge import BuyerMerge
+from server.commerce.giveaways import Giveaways
 from server.commerce.payments import provider
 from server.commerce.records import Order
 from server.commerce.rules import order_kind
@@ -27,6 +29,7 @@ from server.live.channel import ChannelHandler
 from server.live.context import CONTEXT, AppContext, ctx
 from server.live.limits import LIMITS, SessionLimits
 from server.live.node import NODE, Node
+from server.live.presence import Presence
 from server.live.reminders import install as install_audience_return
 from server.ops.counters import SessionCounters
 from server.ops.metrics import NodeMetrics, Sampler
@@ -40,11 +43,13 @@ from server.vod.sessions import SessionStore
 from server.vod.signing import UrlSigner
 from server.web import (
     account,
+    auctions,
     buyers,
     classes,
     coupons,
     follows,
     front,
+    giveaways,
     moderation,
     ops,
     rooms,
@@ -149,6 +154,10 @@ def create_app(config: Config, redis_url: str) -> web.Application:
     context.merges.add("viewer", ViewerMerge(client).merge)
     context.merges.add("coupons", commerce.coupons.merge)
     commerce.coupons.limits = config.coupons
+    context.auctions = Auctions(commerce, config.auctions)
+    context.giveaways = Giveaways(commerce, config.giveaways, chat.nickname)
+    context.presence = Presence(client, context.sfu, float(config.giveaways.presence_interval_s))
+    bus.observers.append(context.giveaways.note_chat)
     node = Node(context)
     deliver_ref.append(node)
     recording = RecordingManager(context.sfu, context.store, sessions, config.data_dir,
@@ -195,7 +204,7 @@ def create_app(config: Config, redis_url: str) -> web.Application:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/api/openapi.json", openapi)
     for module in (rooms, signalling, shop, moderation, buyers, classes, ops, front, uploads,
-                   account, coupons, follows, shows):
+                   account, auctions, giveaways, coupons, follows, shows):
         app.router.add_routes(module.routes)
     app.router.add_get("/", _page("index.html"))
     app.router.add_get("/studio/{room_id}", _page("studio/studio.html"))
@@ -217,13 +226,15 @@ def create_app(config: Config, redis_url: str) -> web.Application:
         if config.metrics.enabled:
             sampler.start()
         node.spawn(node.keep_claims())
+        node.spawn(context.auctions.run())
+        node.spawn(context.presence.run())
         node.spawn(recording.reap_forever(config.cluster.orphan_scan_s))
 
     async def shutdown(app: web.Application) -> None:
         steps = [("sfu", context.sfu.close), ("recording", recording.close),
                  ("metrics", sampler.close),
                  ("packaging", packaging.close), ("node", node.close),
-                 ("commerce", commerce.close),
+                 ("commerce", commerce.close), ("auctions", context.auctions.close),
                  ("chat", chat.close), ("accounts", accounts.close), ("bus", bus.close),
                  ("redis", client.aclose),
                  ("bus redis", bus_client.aclose)]

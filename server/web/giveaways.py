@@ -36,11 +36,16 @@ async def open_giveaway(request: web.Request) -> web.Response:
 
 @routes.get("/api/rooms/{room_id}/giveaways")
 async def list_giveaways(request: web.Request) -> web.Response:
-    """The room's latest 50 giveaways, newest first, each whole."""
+    """The room's latest 50 giveaways, newest first, each with its candidates counted."""
     _, room = await own_room(request)
     app = ctx(request)
-    records = [await app.giveaways.record(g) for g in await app.giveaways.of_room(room.room_id)]
-    return json_response({"giveaways": [r for r in records if r is not None]})
+    out = []
+    for gid in await app.giveaways.of_room(room.room_id):
+        record = await app.giveaways.record(gid)
+        if record is not None:  # the candidate list is read one giveaway at a time
+            record["candidate_count"] = len(record.pop("candidates"))
+            out.append(record)
+    return json_response({"giveaways": out})
 
 
 @routes.get("/api/rooms/{room_id}/giveaways/{giveaway_id}")

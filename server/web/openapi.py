@@ -10,6 +10,7 @@ from typing import Any
 
 from server.web.front import front_paths
 from server.web.openapi_account import account_paths
+from server.web.openapi_auctions import add_auction_paths
 from server.web.openapi_audience import add_audience_paths
 from server.web.openapi_commerce import class_paths, commerce_paths, commerce_schemas, ops_paths
 from server.web.openapi_coupons import add_coupon_paths
@@ -49,6 +50,7 @@ def openapi_document() -> dict[str, Any]:
     doc["paths"].update(account_paths())
     doc["components"]["schemas"].update(commerce_schemas())
     add_audience_paths(doc)
+    add_auction_paths(doc)
     add_shows_paths(doc)
     add_coupon_paths(doc)
     doc["components"]["securitySchemes"]["operatorToken"] = {

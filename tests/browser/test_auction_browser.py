@@ -103,3 +103,55 @@ async def test_player_follows_and_places_bids(server: Running, artifacts: Path) 
     finally:
         await pub.stop()
     assert not [line for line in logs if "pageerror" in line], logs
+
+
+@pytest.mark.timeout(150)
+async def test_studio_runs_an_auction_and_a_giveaway(server: Running, artifacts: Path) -> None:
+    """The host on a phone starts an auction from the Sell pane, sees a viewer's bid by
+    nickname, ends it (the winner is named), then opens a keyword giveaway and draws it."""
+    _, host = await server.new_host("Jade workshop")
+    rid = (await server.new_room(host, "Carved jade"))["room_id"]
+    logs: list[str] = []
+    async with aiohttp.ClientSession() as http, chromium() as browser:
+        api = Api(server.base, http)
+        await api.product(host, title="Jade ring", price=20000, stock=3, currency="USD")
+        bidder_id, bidder = await api.viewer()
+        await api.ok("PUT", "/api/me", bidder, {"nickname": "Collector"})
+        page = await (await browser.new_context(**PHONE)).new_page()
+        collect_logs(page, "studio", logs)
+        await page.goto(f"{server.base}/studio/{rid}#signin={host}")
+        await page.wait_for_function("() => document.body.dataset.ready === '1'", timeout=LIVE)
+        if await page.locator("#manage-open").is_visible():
+            await page.locator("#manage-open").click()
+        await page.locator("#tab-sales").click()
+        await expect(page.locator("#a-product")).to_contain_text("Jade ring", timeout=LIVE)
+        await page.get_by_label("Starting price").fill("50")
+        await page.get_by_label("Bid increment").fill("5")
+        await page.get_by_label("Duration (s)").fill("120")
+        await page.get_by_role("button", name="Start auction").click()
+        await expect(page.locator("#auction-state")).to_contain_text("No bids yet",
+                                                                     timeout=LIVE)
+        aid = (await api.ok("GET", f"/api/rooms/{rid}/auction"))["auction"]["auction_id"]
+        await api.ok("POST", f"/api/rooms/{rid}/auctions/{aid}/bids", bidder, {"amount": 5000})
+        await expect(page.locator("#auction-bidline")).to_contain_text("$50.00 by Collector",
+                                                                       timeout=LIVE)
+        await expect(page.locator("#auction-leaders")).to_contain_text("Collector")
+        await page.get_by_role("button", name="End now").click()
+        await expect(page.locator("#auction-state")).to_contain_text(
+            "Offered to Collector at $50.00", timeout=LIVE)
+        await expect(page.get_by_role("button", name="Offer to runner-up")).to_be_visible()
+        # A keyword giveaway: the bidder writes it, the host draws.
+        await page.get_by_label("Who can win").select_option("keyword")
+        await page.get_by_label("Keyword").fill("jade")
+        await page.get_by_role("button", name="Open giveaway").click()
+        item = page.locator("#giveaways li").first
+        await expect(item).to_contain_text("keyword “jade”", timeout=LIVE)
+        await api.ok("POST", f"/api/rooms/{rid}/chat", bidder, {"text": "I love JADE"})
+        await item.get_by_role("button", name="Draw").click()
+        await expect(page.locator("#giveaways li").first).to_contain_text(
+            "Winners: Collector", timeout=LIVE)
+        await expect(page.locator("#giveaways li").first).to_contain_text("1 candidates")
+        await page.screenshot(path=str(artifacts / "studio-auction-en.png"), full_page=True)
+        record = (await api.ok("GET", f"/api/rooms/{rid}/giveaways", host))["giveaways"][0]
+        assert record["winner_ids"] == [bidder_id]
+    assert not [line for line in logs if "pageerror" in line], logs
