@@ -82,6 +82,16 @@ async def test_follower_sees_one_reminder_and_reaches_the_live_room(
             assert studio["followers"] == 1
             assert studio["shows"][0]["reminded"] == 1
             assert studio["shows"][0]["from_reminders"] == 1
+            # The host's studio says so too: one follower, one came from the reminder.
+            studio_page = await (await browser.new_context(**PHONE)).new_page()
+            collect_logs(studio_page, "studio", logs, errors)
+            await studio_page.goto(f"{server.base}/studio/{room['room_id']}#signin={host}")
+            await studio_page.wait_for_function("""(show) => {
+                const f = document.getElementById("studio-followers");
+                const row = document.querySelector(`[data-show="${show}"] [data-from]`);
+                return f && f.dataset.count === "1" && row && row.dataset.from === "1";
+            }""", arg=show["show_id"])
+            await studio_page.context.close()
             # Back on the front page: the reminder was shown, no page shows it again.
             await page.goto(f"{server.base}/")
             await page.wait_for_function(

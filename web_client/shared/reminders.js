@@ -4,7 +4,7 @@
 // remembered in this browser, so neither a later poll nor another open tab shows it again.
 // On the watch page, arriving from a reminder's link (?from=reminder&show=...) is counted
 // once for the host. Pages include it with one <script type="module"> tag.
-import { pickLanguage } from "./i18n.js";
+import { catalog } from "./catalog.js";
 import { currentViewer, viewerApi } from "./viewer.js";
 
 const POLL_MS = 15000;
@@ -12,20 +12,11 @@ const SHOWN_KEY = "stallcast.reminders.shown";
 const SHOWN_MAX = 50;
 const state = { timer: null, busy: false, words: null, shown: [], polls: 0 };
 
-async function words() {
-  if (state.words) return state.words;
-  const get = async (lang) => {
-    const resp = await fetch(`/static/i18n/reminders/${lang}.json`, { cache: "no-cache" });
-    return resp.ok ? resp.json() : {};
-  };
-  const lang = pickLanguage();
-  state.words = { ...(await get("en")), ...(lang === "en" ? {} : await get(lang)) };
-  return state.words;
-}
+let say = (key) => key;
 
-function say(key, vars = {}) {
-  const text = (state.words && state.words[key]) || key;
-  return text.replace(/\{(\w+)\}/g, (_, name) => (name in vars ? String(vars[name]) : ""));
+async function words() {
+  state.words ??= catalog("reminders").then((found) => { say = found; });
+  await state.words;
 }
 
 function shownIds() {
