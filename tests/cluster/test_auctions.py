@@ -12,7 +12,7 @@ from typing import Any
 
 import aiohttp
 
-from helpers.servers import Running
+from helpers.servers import Running, start_server
 from helpers.shop import Api, contact_for
 
 BIDDERS = 200
@@ -179,3 +179,42 @@ async def test_unsold_auction_returns_its_unit(server: Running) -> None:
             await asyncio.sleep(0.1)
         assert state["auction"]["status"] == "unsold"
         assert (await api.ok("GET", f"/api/products/{pid}", host))["stock"] == 1
+
+
+async def test_two_nodes_close_once_and_survive_a_restart(redis_url: str) -> None:
+    """Bids reach either node; the node that started the auction stops before the end; the
+    other closes it, and every node running the closing step at once makes one order."""
+    async with start_server(redis_url) as a, start_server(redis_url) as b, \
+            aiohttp.ClientSession() as http:
+        node_a, node_b = Api(a.base, http), Api(b.base, http)
+        _, host = await a.new_host()
+        room_id = (await a.new_room(host))["room_id"]
+        pid = (await node_a.product(host, stock=1))["product_id"]
+        aid = (await node_a.ok("POST", f"/api/rooms/{room_id}/auctions", host, {
+            "product_id": pid, "start_price": 100, "increment": 10, "duration_s": 5,
+            "extend_s": 0}))["auction_id"]
+        people = [await node_a.viewer() for _ in range(6)]
+        amount = 100
+        for n, (_, token) in enumerate(people):
+            api = node_a if n % 2 else node_b
+            await api.ok("POST", f"/api/rooms/{room_id}/auctions/{aid}/bids", token,
+                         {"amount": amount})
+            amount += 10
+        # Node a goes away (its loops stop with it); node b and two fresh closers remain.
+        await a.app.shutdown()
+        await a.app.cleanup()
+        view = (await node_b.ok("GET", f"/api/rooms/{room_id}/auction"))["auction"]
+        await asyncio.sleep(max(0.0, view["ends_at"] - view["now"]))
+        async with start_server(redis_url) as c:
+            closers = [b.ctx.auctions, c.ctx.auctions] * 5
+            await asyncio.gather(*(x.settle_due() for x in closers))
+            for _ in range(30):
+                done = await node_b.ok("GET", f"/api/rooms/{room_id}/auctions/{aid}", host)
+                if done["order_id"]:
+                    break
+                await asyncio.sleep(0.1)
+            assert done["status"] == "closed" and done["winner_amount"] == amount - 10
+            assert done["offered_to"] == people[-1][0]
+            orders = [o for o in await node_b.orders(host) if o.get("prize_id") == aid]
+            assert [o["order_id"] for o in orders] == [done["order_id"]]
+            assert orders[0]["unit_price"] == amount - 10
