@@ -218,9 +218,10 @@ async function takeSessions(sessions) {
 
 async function refreshReports() {
   try {
-    const { reports } = await api("/api/ops/reports");
+    const { reports, delivery } = await api("/api/ops/reports");
     await Promise.all(reports.slice(0, 50).map((r) => currencyOf(r.room_id)));
     state.reports = reports;
+    state.delivery = delivery || null;
     $("reports-error").textContent = "";
     renderReports();
   } catch (err) {
@@ -260,7 +261,21 @@ function renderLive() {
   }
 }
 
+/** The delivery promise: orders past their ship-by time and not shipped, per host. */
+function renderDelivery() {
+  const d = state.delivery;
+  const line = $("delivery");
+  line.hidden = !d;
+  if (!d) return;
+  const hosts = Object.entries(d.by_host || {}).map(([host, n]) => t("ops.delivery.host",
+    { host, n }));
+  line.textContent = d.overdue ? [t("ops.delivery.overdue", { n: d.overdue }), ...hosts].join(" · ")
+    : t("ops.delivery.none");
+  line.dataset.state = d.overdue ? "late" : "ok";
+}
+
 function renderReports() {
+  renderDelivery();
   const items = state.reports.map((r) => ({ report: r, currency: currencyNow(r.room_id) }));
   const body = $("reports-body");
   keepFocus(body, () => body.replaceChildren(...reportRows(items, state.selected, openSession)));

@@ -119,6 +119,7 @@ export class Catalog {
       e.stock.value = product.stock;
       e.limit.value = product.per_buyer_limit;
       e.ship.value = toMajorText(product.shipping_fee || 0, product.currency);
+      e.shipBy.value = String(product.ship_by_hours || 0);
       e.image.value = product.image || "";
       for (const v of variantsOf(product, this.all)) this.addVariantRow(v);
       e.title.focus();
@@ -156,7 +157,7 @@ export class Catalog {
     const body = {
       title: e.title.value.trim(), description: e.desc.value.trim(), price, currency,
       stock: Number(e.stock.value), per_buyer_limit: Number(e.limit.value), image,
-      shipping_fee: shipping,
+      shipping_fee: shipping, ship_by_hours: Math.max(0, Math.floor(Number(e.shipBy.value) || 0)),
     };
     if (this.photo && this.photo.image === image) body.thumb = this.photo.thumb;
     const rows = [...e.variants.children].map((row) => {
@@ -221,7 +222,7 @@ export class Catalog {
     syncList(this.els.list, this.products, {
       key: (p) => p.product_id,
       sig: (p) => [p.title, p.price, p.currency, p.stock, p.per_buyer_limit, p.image,
-        p.thumb, p.shipping_fee, JSON.stringify(variantsOf(p, this.all)),
+        p.thumb, p.shipping_fee, p.ship_by_hours, JSON.stringify(variantsOf(p, this.all)),
         this.inRoom(p.product_id), pinned === p.product_id, t("studio.products.pin")].join("|"),
       build: (p) => this.item(p, pinned === p.product_id),
     });
@@ -250,7 +251,8 @@ export class Catalog {
           t("studio.products.stockN", { n: p.stock }), " · ",
           t("studio.products.limitN", { n: p.per_buyer_limit }),
           p.shipping_fee ? ` · ${t("studio.products.shippingN",
-            { fee: formatMoney(p.shipping_fee, p.currency) })}` : ""),
+            { fee: formatMoney(p.shipping_fee, p.currency) })}` : "",
+          p.ship_by_hours ? ` · ${t("studio.products.shipByN", { n: p.ship_by_hours })}` : ""),
         variants.length ? el("div", { className: "muted" }, variants.map((v) =>
           `${v.label} ${formatMoney(v.price, p.currency)} (${tn("common.units", v.stock)})`)
           .join(" · ")) : null),

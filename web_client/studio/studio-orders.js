@@ -93,13 +93,14 @@ export class OrdersPanel {
     this.els.count.textContent = String(this.total);
     this.els.count.setAttribute("aria-label", t("studio.orders.countN", { n: this.total }));
     this.els.empty.hidden = this.orders.length > 0;
+    this.renderOverdue(now);
     this.els.more.hidden = !this.next;
     this.els.more.textContent = t("studio.orders.older", { shown: this.orders.length,
       total: this.total });
     syncList(this.els.list, this.orders, {
       key: (o) => o.order_id,
       sig: (o) => [o.status, o.kind, o.tracking_number || "", (this.freshUntil.get(o.order_id) || 0) > now,
-        language()].join("|"),
+        language(), overdue(o, now)].join("|"),
       build: (o) => this.item(o, (this.freshUntil.get(o.order_id) || 0) > now),
     });
   }
@@ -150,8 +151,9 @@ export class OrdersPanel {
       }));
     }
     const total = formatMoney(orderTotal(o), o.currency);
-    return el("li", { className: fresh ? "fresh" : "", dataset: { orderId: o.order_id,
-      status: o.status, kind: o.kind || "parcel" } },
+    const late = overdue(o, Date.now());
+    return el("li", { className: [fresh ? "fresh" : "", late ? "overdue" : ""].join(" ").trim(),
+      dataset: { orderId: o.order_id, status: o.status, kind: o.kind || "parcel" } },
     el("div", { className: "item-main" },
       el("div", { className: "item-title" }, `${o.product_title} × ${o.quantity} · ${total}`, " ",
         el("span", { className: `badge ${badge} order-status` },
@@ -161,12 +163,27 @@ export class OrdersPanel {
       el("div", { className: "muted" }, `${o.order_id} · ${timeOfDay(o.created_at, language())}`),
       o.shipping_fee ? el("div", { className: "muted" }, t("studio.products.shippingN",
         { fee: formatMoney(o.shipping_fee, o.currency) })) : null,
+      o.discount ? el("div", { className: "muted" }, t("studio.orders.discount",
+        { amount: formatMoney(o.discount, o.currency) })) : null,
+      shipByLine(o, late),
       el("div", {}, `${o.name} · ${o.phone}`),
       el("div", {}, o.address),
       o.tracking_number
         ? el("div", {}, t("studio.orders.trackingIs", { number: o.tracking_number })) : null,
       o.cancel_reason ? el("div", { className: "muted" }, o.cancel_reason) : null),
     actions);
+  }
+
+  /** "N overdue" next to the count: orders past their ship-by time, not shipped. */
+  renderOverdue(now) {
+    let flag = document.getElementById("orders-overdue");
+    if (!flag) {
+      flag = el("span", { id: "orders-overdue", className: "badge bad" });
+      this.els.count.after(" ", flag);
+    }
+    const n = this.orders.filter((o) => overdue(o, now)).length;
+    flag.hidden = n === 0;
+    flag.textContent = n ? t("studio.orders.overdueN", { n }) : "";
   }
 
   async move(o, action, body = undefined) {
@@ -194,6 +211,20 @@ export class OrdersPanel {
     link.click();
     say(this.els.msg, "studio.orders.csvReady", {}, "ok");
   }
+}
+
+/** Past its ship-by time (the product's delivery promise) and not shipped yet. */
+export function overdue(o, nowMs) {
+  return Boolean(o.ship_by) && (o.status === "reserved" || o.status === "confirmed")
+    && nowMs / 1000 > o.ship_by;
+}
+
+function shipByLine(o, late) {
+  if (!o.ship_by || !(late || o.status === "reserved" || o.status === "confirmed")) return null;
+  const when = new Date(o.ship_by * 1000).toLocaleString(language() === "zh" ? "zh-CN"
+    : language() === "ja" ? "ja-JP" : "en", { dateStyle: "medium", timeStyle: "short" });
+  return el("div", { className: late ? "ship-by late" : "ship-by muted" },
+    t(late ? "studio.orders.overdueBy" : "studio.orders.shipBy", { when }));
 }
 
 /** What the buyer pays: the server's total (with shipping) or, from an older server, the

@@ -10,6 +10,7 @@ import {
 } from "./studio-api.js";
 import { Catalog } from "./studio-catalog.js";
 import { ChatPanel } from "./studio-chat.js";
+import { CouponsPanel } from "./studio-coupons.js";
 import { RoomFeed } from "./studio-feed.js";
 import { LivePanel } from "./studio-live.js";
 import { OrdersPanel } from "./studio-orders.js";
@@ -214,7 +215,7 @@ function catalogElements() {
     form: "product-form", legend: "product-legend", save: "product-save",
     cancel: "product-cancel", msg: "product-msg", list: "products", title: "p-title",
     desc: "p-desc", price: "p-price", currency: "p-currency", stock: "p-stock",
-    limit: "p-limit", ship: "p-ship", image: "p-image", file: "p-file", photo: "p-photo",
+    limit: "p-limit", ship: "p-ship", shipBy: "p-shipby", image: "p-image", file: "p-file", photo: "p-photo",
     variants: "variants", variantAdd: "variant-add", archived: "archived",
     archivedBox: "archived-box",
   };
@@ -289,6 +290,8 @@ function setUpPanels() {
   page.chat.load();
   page.orders.start();
   page.sessions.start();
+  page.coupons = new CouponsPanel($("coupons-box"), { roomId });
+  page.coupons.start();
   page.audience = every(AUDIENCE_POLL_MS, loadAudience);
   page.roomPoll = every(ROOM_POLL_MS, pollRoom);
 }

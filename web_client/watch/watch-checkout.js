@@ -25,7 +25,7 @@ function complete(contact) {
 
 const positive = (n) => (Number(n) > 0 ? Number(n) : Infinity);
 
-export function createCheckout({ els, room, conn, api, orders }) {
+export function createCheckout({ els, room, conn, api, orders, coupons }) {
   const state = {
     contact: null, // what the server remembers (GET /api/me), or what this page sent
     contactLoaded: false,
@@ -157,8 +157,10 @@ export function createCheckout({ els, room, conn, api, orders }) {
     els.checkoutSubtotal.textContent = money(tg.price * qty, tg.currency);
     els.checkoutShipping.textContent = tg.shipping > 0 ? money(tg.shipping, tg.currency)
       : t("watch.checkout.freeShipping");
-    els.checkoutTotal.textContent = t("watch.checkout.total",
-                                      { total: money(tg.price * qty + tg.shipping, tg.currency) });
+    const off = coupons.apply(tg.price * qty, tg.currency); // a claimed coupon, applied
+    coupons.renderDiscount(els.checkoutSubtotal.parentElement, off, tg.currency);
+    els.checkoutTotal.textContent = t("watch.checkout.total", {
+      total: money(tg.price * qty + tg.shipping - (off ? off.discount : 0), tg.currency) });
     renderPayment();
     const edit = state.editContact;
     els.contactFields.hidden = !edit;
@@ -239,6 +241,8 @@ export function createCheckout({ els, room, conn, api, orders }) {
     const message = { type: "buy", quantity: quantity() };
     if (tg.sale_id) message.sale_id = tg.sale_id;
     else message.product_id = tg.product_id;
+    const off = coupons.apply(tg.price * message.quantity, tg.currency);
+    if (off) message.coupon_id = off.coupon_id;
     let contact = null;
     if (state.editContact) {
       contact = { name: els.name.value.trim(), phone: els.phone.value.trim(),
@@ -258,6 +262,7 @@ export function createCheckout({ els, room, conn, api, orders }) {
       if (contact) state.contact = contact;
       state.editContact = false;
       orders.merge(reply.order);
+      if (off) coupons.settled(reply.order);
       orders.say(reply.order.created === false ? "watch.buy.again" : "watch.buy.placed",
                  reply.order.order_id);
       els.checkout.close();
@@ -266,6 +271,7 @@ export function createCheckout({ els, room, conn, api, orders }) {
     }
     if (reply) {
       state.key = ""; // refused for good: a new attempt is a new purchase
+      if (String(reply.code).startsWith("coupon_")) coupons.settled(null);
       if (reply.code === "contact_required" || (reply.code === "invalid" && state.editContact)) {
         state.editContact = true;
       }
