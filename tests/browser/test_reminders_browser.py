@@ -2,7 +2,8 @@
 host from its scheduled show's page and keeps the front page open; the host goes live
 over WHIP from a real aiortc publisher; the open page shows the reminder banner exactly
 once, however many polls follow, and its link opens the live watch page, which counts the
-viewer as come from the reminder."""
+viewer as come from the reminder (the host's studio shows it). A show page left open
+meanwhile turns into the live room."""
 
 from __future__ import annotations
 
@@ -59,6 +60,11 @@ async def test_follower_sees_one_reminder_and_reaches_the_live_room(
             await page.wait_for_function(
                 "() => window.stallcastReminders && window.stallcastReminders.state.polls > 0")
             assert await page.locator(".sc-reminder").count() == 0
+            # Someone else keeps the show's page open: it becomes the live room.
+            waiting = await (await browser.new_context(**PHONE)).new_page()
+            collect_logs(waiting, "waiting", logs, errors)
+            await waiting.goto(f"{server.base}/shows/{show['show_id']}")
+            await expect(waiting.locator("#countdown")).to_contain_text("Starts in")
             pub = await publish(server.base, room["room_id"], room["stream_key"])
             banner = page.locator(".sc-reminder")
             await expect(banner).to_be_visible(timeout=POLLED)
@@ -73,6 +79,8 @@ async def test_follower_sees_one_reminder_and_reaches_the_live_room(
             await no_sideways_scroll(page)
             await page.screenshot(path=str(artifacts / "reminder-banner.png"))
 
+            await waiting.wait_for_url(f"**/watch/{room['room_id']}", timeout=POLLED)
+            await waiting.context.close()
             await banner.locator("a").click()
             await page.wait_for_url(f"**/watch/{room['room_id']}?from=reminder&show=*")
             await more_frames(page, 10, 30, "the reminder's link did not open the live room")
