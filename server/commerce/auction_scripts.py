@@ -57,12 +57,14 @@ return {'ok', started_s, ends_s}
 # price). A bid in the last ``extend_s`` seconds moves the end to ``extend_s`` after the
 # bid (never past max_ends_at), so a sniper always leaves the others time to answer.
 # KEYS: auction hash, bidders zset, bid log, bidder names hash
-# ARGV: bidder id, amount, nickname, most bids
+# ARGV: bidder id, amount, nickname, most bids, the room the bid was made in
 # Returns {code, amount or the least valid amount, ends_at, extended 0/1, bid count}
 BID = NOW + """
 local a = KEYS[1]
 local status = redis.call('HGET', a, 'status')
-if not status then return {'not_found', 0, '', 0, 0} end
+if not status or redis.call('HGET', a, 'room_id') ~= ARGV[5] then
+  return {'not_found', 0, '', 0, 0}
+end
 local ends = tonumber(redis.call('HGET', a, 'ends_at'))
 local count = tonumber(redis.call('HGET', a, 'bid_count'))
 if status ~= 'running' or now >= ends then return {'ended', 0, '', 0, count} end

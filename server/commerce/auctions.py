@@ -214,12 +214,9 @@ class Auctions:
         if not isinstance(aid, str) or len(aid) > 64:
             raise RuleError("auction_id must be a string")
         key = auction_key(aid)
-        raw_room = await self.redis.hget(key, "room_id")
-        if raw_room != room_id:
-            raise RuleError(BID_ERRORS["not_found"], code="not_found")
         code, value, ends, extended, count = await self._bid(
             keys=[key, f"{key}:bidders", f"{key}:log", f"{key}:names"],
-            args=[bidder, amount, nickname, self.settings.max_bids])
+            args=[bidder, amount, nickname, self.settings.max_bids, room_id])
         if code != "ok":
             message = BID_ERRORS[str(code)]
             if code == "too_low":
