@@ -58,6 +58,7 @@ def _ref(msg: dict[str, Any]) -> Any:
 SNAPSHOT_BURST, SNAPSHOTS_PER_S = 3, 1 / 1.5
 CLICK_BURST, CLICKS_PER_S = 5, 1.0
 BID_BURST, BIDS_PER_S = 5, 2.0  # a person taps "bid" a few times a second at most
+CLAIM_BURST, CLAIMS_PER_S = 5, 1.0  # a room has at most a handful of coupons to claim
 
 
 class Limits:
@@ -67,6 +68,7 @@ class Limits:
         self.snapshot = LocalBucket(SNAPSHOT_BURST, SNAPSHOTS_PER_S)
         self.click = LocalBucket(CLICK_BURST, CLICKS_PER_S)
         self.bid = LocalBucket(BID_BURST, BIDS_PER_S)
+        self.claim = LocalBucket(CLAIM_BURST, CLAIMS_PER_S)
 
 
 def _take(bucket: LocalBucket, what: str) -> None:
@@ -158,6 +160,7 @@ class ChannelHandler:
             order = await app.commerce.buy(viewer.room_id, viewer.identity, msg)
             return {"type": "buy_result", "order": order}
         if kind == "claim_coupon":
+            _take(self.limits(viewer).claim, "claim_coupon")
             claim = await app.commerce.coupons.claim(viewer.room_id, viewer.identity,
                                                      msg.get("coupon_id"))
             return {"type": "coupon_claim_result", **claim}
