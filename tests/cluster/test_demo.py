@@ -149,7 +149,9 @@ async def test_schedule_and_the_public_list_of_shows(server: Running) -> None:
         show = shows["upcoming"][0]
         assert show == {"room_id": rid, "title": "Oolong tasting", "host_name": "Tea garden",
                         "live": False, "viewers": 0, "starts_at": pytest.approx(now + 3600),
-                        "watch_url": f"{server.base}/watch/{rid}", "thumb": ""}
+                        "watch_url": f"{server.base}/watch/{rid}", "thumb": "",
+                        "host_id": show["host_id"], "followers": 0, "show_id": None,
+                        "show_url": None, "category": ""}
         assert "stream_key" not in json.dumps(shows)
 
         status, _ = await api.call("DELETE", f"/api/rooms/{rid}/schedule", token)
