@@ -9,6 +9,7 @@ import {
   api, busy, el, every, hostToken, say, sayAgain, setHostToken,
 } from "./studio-api.js";
 import { Catalog } from "./studio-catalog.js";
+import { AuctionPanel } from "./studio-auction.js";
 import { ChatPanel } from "./studio-chat.js";
 import { CouponsPanel } from "./studio-coupons.js";
 import { RoomFeed } from "./studio-feed.js";
@@ -292,6 +293,8 @@ function setUpPanels() {
   page.sessions.start();
   page.coupons = new CouponsPanel($("coupons-box"), { roomId });
   page.coupons.start();
+  page.auction = new AuctionPanel($("auction-box"), { roomId, catalog: page.catalog });
+  page.auction.start();
   page.audience = every(AUDIENCE_POLL_MS, loadAudience);
   page.roomPoll = every(ROOM_POLL_MS, pollRoom);
 }
