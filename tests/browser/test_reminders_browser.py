@@ -2,8 +2,8 @@
 host from its scheduled show's page and keeps the front page open; the host goes live
 over WHIP from a real aiortc publisher; the open page shows the reminder banner exactly
 once, however many polls follow, and its link opens the live watch page, which counts the
-viewer as come from the reminder (the host's studio shows it). A show page left open
-meanwhile turns into the live room."""
+viewer as come from the reminder (the host's studio shows it). A show page opened from
+its channel's page and left open meanwhile turns into the live room."""
 
 from __future__ import annotations
 
@@ -38,9 +38,11 @@ async def test_follower_sees_one_reminder_and_reaches_the_live_room(
     room = await server.new_room(host, "Lychees")
     async with aiohttp.ClientSession() as http, chromium() as browser:
         api = Api(server.base, http)
+        operator = await server.new_operator()
+        await api.ok("POST", "/api/channels", operator, {"slug": "fruit", "name": "Fruit"})
         show = await api.ok("POST", "/api/shows", host, {
             "room_id": room["room_id"], "title": "Lychee harvest, live",
-            "starts_at": time.time() + 600, "repeat": "weekly"})
+            "starts_at": time.time() + 600, "repeat": "weekly", "category": "fruit"})
         page = await (await browser.new_context(**PHONE, locale="en-US")).new_page()
         collect_logs(page, "viewer", logs, errors)
         pub = None
@@ -63,7 +65,10 @@ async def test_follower_sees_one_reminder_and_reaches_the_live_room(
             # Someone else keeps the show's page open: it becomes the live room.
             waiting = await (await browser.new_context(**PHONE)).new_page()
             collect_logs(waiting, "waiting", logs, errors)
-            await waiting.goto(f"{server.base}/shows/{show['show_id']}")
+            await waiting.goto(f"{server.base}/channels/fruit")  # the channel lists it
+            await expect(waiting.locator("#channel-name")).to_have_text("Fruit")
+            await waiting.locator("#upcoming-list a", has_text="Lychee harvest").click()
+            await waiting.wait_for_url(f"**/shows/{show['show_id']}")
             await expect(waiting.locator("#countdown")).to_contain_text("Starts in")
             pub = await publish(server.base, room["room_id"], room["stream_key"])
             banner = page.locator(".sc-reminder")
