@@ -41,6 +41,15 @@ from server.platform.events import EventBus
 log = logging.getLogger("stallcast.coupons")
 
 LISTED = 200  # coupons a room keeps listed (newest); older ones still work until they lapse
+# Active coupons are looked for among the room's newest this many (at most
+# max_active_per_room are active at once, so only a long N-hours coupon followed by this
+# many pushes falls out of sight: still usable, no longer shown or counted).
+ACTIVE_SCAN = 50
+# How long a node reuses a room's active list for snapshots: every viewer's welcome holds
+# one, and a join storm must not read the coupons once per viewer. Claims left may lag by
+# this much (coupon_claimed events carry the count anyway).
+ACTIVE_CACHE_S = 0.5
+ACTIVE_CACHE_ROOMS = 10_000
 
 # Push a coupon if the room has fewer than ARGV[1] active ones. A show coupon needs the
 # room's live session, and is valid while that session lasts.
@@ -52,7 +61,7 @@ local sid = redis.call('GET', KEYS[3])
 if ARGV[4] == 'show' and not sid then return {{'not_live', 0}} end
 local now = tonumber(ARGV[2])
 local active = 0
-for _, cid in ipairs(redis.call('ZREVRANGE', KEYS[1], 0, {LISTED - 1})) do
+for _, cid in ipairs(redis.call('ZREVRANGE', KEYS[1], 0, {ACTIVE_SCAN - 1})) do
   local c = redis.call('HMGET', 'coupon:' .. cid, 'status', 'expires_at', 'session_id')
   if c[1] == 'active' and tonumber(c[2]) > now and (c[3] == '' or c[3] == sid) then
     active = active + 1
@@ -154,6 +163,7 @@ class Coupons:
         self._end = redis.register_script(END)
         self._merge = redis.register_script(MERGE)
         self._dirty: dict[str, str] = {}  # coupon id -> room id, claims not yet announced
+        self._active: dict[str, tuple[float, list[dict[str, Any]]]] = {}  # room -> (until, list)
         self._tasks = TaskSet()
 
     async def push(self, room_id: str, host_id: str, data: CouponInput) -> dict[str, Any]:
@@ -179,6 +189,7 @@ class Coupons:
                             f"({self.limits.max_active_per_room}): end one first", code="quota")
         coupon = await self.get(cid)
         assert coupon is not None
+        self._active.pop(room_id, None)
         view = coupon_view(coupon, now, coupon["session_id"] or None)
         await self.bus.publish(room_id, {"type": "coupon_pushed", "coupon": view})
         return view
@@ -189,13 +200,30 @@ class Coupons:
         raw = await self.redis.hgetall(f"coupon:{cid}")
         return decode_coupon(raw) if raw else None
 
+    async def active(self, room_id: str) -> list[dict[str, Any]]:
+        """The coupons viewers may claim now, newest first (the snapshot's), read at most
+        once per ACTIVE_CACHE_S per room on this node."""
+        now = time.monotonic()
+        cached = self._active.get(room_id)
+        if cached is not None and cached[0] > now:
+            wall = time.time()
+            return [c for c in cached[1] if c["expires_at"] > wall]
+        found = await self.of_room(room_id)
+        if len(self._active) >= ACTIVE_CACHE_ROOMS:
+            self._active.clear()
+        self._active[room_id] = (now + ACTIVE_CACHE_S, found)
+        return found
+
     async def of_room(self, room_id: str, active_only: bool = True) -> list[dict[str, Any]]:
         """The room's coupons, newest first (only the ones viewers may claim now, unless
         ``active_only`` is False: the host's list)."""
-        ids = await self.redis.zrevrange(f"room:{room_id}:coupons", 0, LISTED - 1)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.zrevrange(f"room:{room_id}:coupons", 0,
+                           (ACTIVE_SCAN if active_only else LISTED) - 1)
+            pipe.get(_session_key(room_id))
+            ids, raw_session = await pipe.execute()
         if not ids:
             return []
-        raw_session = await self.redis.get(_session_key(room_id))
         session = str(raw_session) if raw_session else None
         now = time.time()
         coupons = [decode_coupon(raw) for raw in await hashes(self.redis, "coupon:", ids) if raw]
@@ -239,6 +267,7 @@ class Coupons:
         if done == "ok":
             await self.bus.publish(coupon["room_id"], {"type": "coupon_ended",
                                                        "coupon_id": cid})
+        self._active.pop(coupon["room_id"], None)
         ended = await self.get(cid)
         assert ended is not None
         return coupon_view(ended, time.time(), None)

@@ -47,7 +47,7 @@ async def room_snapshot(app: AppContext, room_id: str) -> dict[str, Any]:
         "viewers": await audience_total(app.redis, room_id),
         "show": await read_show(app.redis, room_id, live),
         "auction": await app.auctions.current(room_id),
-        "coupons": await app.commerce.coupons.of_room(room_id),
+        "coupons": await app.commerce.coupons.active(room_id),
     })
     for what in ("products", "sales", "chat", "coupons"):
         snapshot[what] = _keep_sound(room_id, what, snapshot[what])

@@ -150,6 +150,8 @@ export function createCoupons({ room, conn, api, roomId }) {
         coupons.get(ev.coupon_id).left = ev.left;
       } else if (ev.type === "coupon_ended" && coupons.has(ev.coupon_id)) {
         coupons.get(ev.coupon_id).active = false;
+      } else if (ev.type === "show_ended") {
+        for (const c of coupons.values()) if (c.scope === "show") c.active = false;
       } else return;
       render();
     },
