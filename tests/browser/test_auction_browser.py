@@ -46,6 +46,11 @@ async def test_player_follows_and_places_bids(server: Running, artifacts: Path) 
                 "() => window.stallcast.events.some(e => e.type === 'welcome')", timeout=LIVE)
             me = await page.evaluate("() => window.stallcast.viewerId")
             assert me and me != rival_id
+            # A giveaway opened: the page says how to enter.
+            await api.ok("POST", f"/api/rooms/{rid}/giveaways", host, {
+                "product_id": pid, "winners": 1, "mode": "keyword", "keyword": "bangle"})
+            await expect(page.locator("#auction-note")).to_have_text(
+                "Giveaway Jade bangle: write “bangle” in chat to enter", timeout=LIVE)
             start = await api.ok("POST", f"/api/rooms/{rid}/auctions", host, {
                 "product_id": pid, "start_price": 1000, "increment": 100, "duration_s": 40,
                 "extend_s": 10, "confirm_s": 120})

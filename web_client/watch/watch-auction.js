@@ -251,6 +251,13 @@ export function createAuction({ conn, roomId }) {
         take(message.auction, message.ts);
         offerPrize(message.order);
         break;
+      case "giveaway_started": {
+        const g = message.giveaway;
+        state.note = g.mode === "keyword"
+          ? t("watch.giveaway.keyword", { title: g.title, keyword: g.keyword })
+          : t("watch.giveaway.watch", { title: g.title });
+        break;
+      }
       case "giveaway_drawn":
         state.note = t("watch.giveaway.drawn", { title: message.giveaway.title,
           names: (message.giveaway.winner_names || []).join(", ") });
