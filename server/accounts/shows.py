@@ -93,6 +93,16 @@ class Show:
                 "product_ids": self.product_ids, "next_at": self.next_at(now)}
 
 
+def nearest(shows: list[Show], now: float) -> tuple[Show, float] | None:
+    """The show (and its occurrence) a room going live at ``now`` broadcasts, if any."""
+    near = [(abs(at - now), show, at) for show in shows
+            if (at := show.current(now)) is not None]
+    if not near:
+        return None
+    _, show, at = min(near, key=lambda x: x[0])
+    return show, at
+
+
 def _number(value: Any, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(
             value):

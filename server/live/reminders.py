@@ -26,7 +26,7 @@ from aiohttp import web
 
 from server.accounts.channels import Channels
 from server.accounts.follows import Follows
-from server.accounts.shows import Show, Shows
+from server.accounts.shows import Show, Shows, nearest
 from server.accounts.store import Store
 from server.live.context import AppContext
 from server.live.node import Node
@@ -64,15 +64,11 @@ return redis.call('SADD', KEYS[2], ARGV[1])
 """
 
 
-def _occurrence(shows: list[Show], room_id: str, now: float) -> tuple[Show | None, float]:
+def _occurrence(shows: list[Show], now: float) -> tuple[Show | None, float]:
     """The show (and its occurrence) a host going live now starts; without one, the room's
     UTC day stands for it (followers hear of an unannounced show once a day)."""
-    near = [(abs(at - now), show, at) for show in shows
-            if (at := show.current(now)) is not None]
-    if near:
-        _, show, at = min(near, key=lambda x: x[0])
-        return show, at
-    return None, float(int(now // 86400) * 86400)
+    found = nearest(shows, now)
+    return found if found is not None else (None, float(int(now // 86400) * 86400))
 
 
 class Reminders:
@@ -104,7 +100,7 @@ class Reminders:
         if room is None:
             return 0
         now = time.time()
-        show, at = _occurrence(await self.shows.of_room(room_id), room_id, now)
+        show, at = _occurrence(await self.shows.of_room(room_id), now)
         show_id = show.show_id if show is not None else ""
         occurrence = f"{show_id or room_id}:{int(at)}"
         if show is not None:

@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from server.accounts.shows import Show
+from server.accounts.shows import Show, nearest
 from server.accounts.store import Room
 from server.live.context import AppContext, ctx
 from server.live.node import room_is_live
@@ -93,10 +93,9 @@ async def _current(made: Audience, room_ids: list[str], now: float) -> dict[str,
     """The scheduled show each live room is broadcasting, where it has one."""
     out: dict[str, Show] = {}
     for room_id in room_ids:
-        near = [(abs(at - now), show) for show in await made.shows.of_room(room_id)
-                if (at := show.current(now)) is not None]
-        if near:
-            out[room_id] = min(near, key=lambda x: x[0])[1]
+        found = nearest(await made.shows.of_room(room_id), now)
+        if found is not None:
+            out[room_id] = found[0]
     return out
 
 
