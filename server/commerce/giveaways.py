@@ -170,14 +170,22 @@ class Giveaways:
             return
         cached = self._keywords.get(room_id)
         if cached is None or time.monotonic() - cached[0] > KEYWORD_CACHE_S:
-            gid, _, keyword = str(await self.redis.get(room_keyword(room_id)) or "").partition(" ")
+            try:
+                stored = str(await self.redis.get(room_keyword(room_id)) or "")
+            except Exception:
+                return  # Redis away: the chat itself was refused or went out already
+            gid, _, keyword = stored.partition(" ")
             cached = self._keywords[room_id] = (time.monotonic(), gid, keyword)
             if len(self._keywords) > 5000:
                 self._keywords = {room_id: cached}
         _, gid, keyword = cached
         if keyword and keyword in folded(str(message.get("text", ""))):
-            await self._enter(keys=[f"{giveaway_key(gid)}:entrants"],
-                              args=[viewer, self.settings.max_candidates])
+            try:  # the message is out already: a failed entry must not fail the chat
+                await self._enter(keys=[f"{giveaway_key(gid)}:entrants"],
+                                  args=[viewer, self.settings.max_candidates])
+            except Exception as exc:
+                log.warning("giveaway entry not noted", extra={"giveaway_id": gid,
+                                                               "reason": repr(exc)})
 
     async def draw(self, gid: str, watchers: list[str]) -> dict[str, Any]:
         """Draw the winners: among ``watchers`` (viewers who watched long enough, for a

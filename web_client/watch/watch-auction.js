@@ -222,6 +222,12 @@ export function createAuction({ conn, roomId }) {
       if (answer.you && answer.you.order && answer.you.order.status === "reserved") {
         state.prize = answer.you.order;
       }
+      if (!state.prize) { // a giveaway won while away from this page
+        const mine = await viewerApi("/api/me/orders");
+        const orders = mine.ok ? (await mine.json()).orders || [] : [];
+        state.prize = orders.find((o) => o.prize && o.status === "reserved"
+          && o.room_id === roomId) || null;
+      }
       render();
     } catch {
       // The snapshot and events carry the auction anyway.
