@@ -88,6 +88,12 @@ def add_coupon_paths(doc: dict[str, Any]) -> None:
             "type": "string", "description": "a coupon the buyer claimed: its discount is "
             "taken off (409 coupon_unclaimed, coupon_used, coupon_ended, coupon_invalid or "
             "coupon_minimum when it cannot apply)"}
+    reports = doc["paths"].get("/api/ops/reports", {}).get("get")
+    if isinstance(reports, dict):
+        reports["description"] = (
+            "With `delivery`: {overdue, orders (the oldest 100 ids), complete, by_host "
+            "(operators only)}: orders past their ship-by time (the product's ship_by_hours) "
+            "and not shipped, the caller's own (a host) or every host's (an operator).")
     order = doc["components"]["schemas"].get("Order")
     if isinstance(order, dict) and isinstance(order.get("properties"), dict):
         order["properties"].update({
