@@ -1,9 +1,11 @@
 """Coupons in real headless Chromium: the host pushes a coupon from the studio's form, a
 viewer on a phone sees its chip on the card area, claims it, and buys with it: the checkout
-shows the discount and the total without it, and the order the server made records them."""
+shows the discount and the total without it, and the order the server made records them;
+the studio's orders list shows the order's ship-by time and highlights it once past."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import aiohttp
@@ -91,4 +93,15 @@ async def test_a_viewer_claims_a_pushed_coupon_and_buys_with_it(server: Running)
         assert order["total"] == 2 * 3900 + 500 - 1000
         assert order["ship_by"] == pytest.approx(order["created_at"] + 72 * 3600, abs=1)
         await expect(pushed).to_contain_text("1 used", timeout=SLOW)
+
+        # The delivery promise: the order shows its ship-by time, and once past it unshipped
+        # (the clock moved 73 hours on) the studio's orders list highlights and counts it.
+        await studio.locator("#tab-orders").click()
+        item = studio.locator(f'#orders li[data-order-id="{order["order_id"]}"]')
+        await expect(item.locator(".ship-by")).to_contain_text("Ship by", timeout=SLOW)
+        past = order["ship_by"] - 73 * 3600
+        await server.ctx.redis.hset(f"order:{order['order_id']}", "ship_by", repr(past))
+        await expect(item).to_have_class(re.compile(r"\boverdue\b"), timeout=SLOW)
+        await expect(item.locator(".ship-by")).to_contain_text("Overdue")
+        await expect(studio.locator("#orders-overdue")).to_have_text("1 overdue")
     assert not [line for line in logs if "pageerror" in line], logs
