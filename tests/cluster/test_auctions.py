@@ -218,3 +218,39 @@ async def test_two_nodes_close_once_and_survive_a_restart(redis_url: str) -> Non
             orders = [o for o in await node_b.orders(host) if o.get("prize_id") == aid]
             assert [o["order_id"] for o in orders] == [done["order_id"]]
             assert orders[0]["unit_price"] == amount - 10
+
+
+async def test_a_closer_that_died_is_replaced(server: Running) -> None:
+    """A node closes the auction and dies before making the winner's order: once its lease
+    runs out, another pass makes the order, once, however often it runs."""
+    _, host = await server.new_host()
+    room_id = (await server.new_room(host))["room_id"]
+    auctions = server.ctx.auctions
+    async with aiohttp.ClientSession() as http:
+        api = Api(server.base, http)
+        pid = (await api.product(host, stock=1))["product_id"]
+        aid = (await api.ok("POST", f"/api/rooms/{room_id}/auctions", host, {
+            "product_id": pid, "start_price": 100, "increment": 10, "duration_s": 60,
+            "extend_s": 0}))["auction_id"]
+        vid, token = await api.viewer()
+        await api.ok("POST", f"/api/rooms/{room_id}/auctions/{aid}/bids", token, {"amount": 150})
+        # The end comes; "a node" runs CLOSE with an hour's lease and dies right after.
+        redis = server.ctx.redis
+        await redis.hset(f"auction:{aid}", "ends_at", "0")
+        code, to, amount, rank = await auctions._close(
+            keys=[f"auction:{aid}", f"auction:{aid}:lot", f"product:{pid}", "auctions:due"],
+            args=[aid, 3600])
+        assert (code, to, int(amount), int(rank)) == ("settle", vid, 150, 0)
+        await asyncio.sleep(1)  # every node's loop ran meanwhile: the lease holds them off
+        assert (await api.ok("GET", f"/api/rooms/{room_id}/auctions/{aid}", host))[
+            "order_id"] == ""
+        await redis.zadd("auctions:due", {aid: 0})  # the lease ran out
+        for _ in range(30):
+            done = await api.ok("GET", f"/api/rooms/{room_id}/auctions/{aid}", host)
+            if done["order_id"]:
+                break
+            await asyncio.sleep(0.1)
+        await asyncio.gather(*(auctions.settle_due() for _ in range(5)))
+        orders = [o for o in await api.orders(host) if o.get("prize_id") == aid]
+        assert [o["order_id"] for o in orders] == [done["order_id"]]
+        assert orders[0]["buyer_id"] == vid and orders[0]["unit_price"] == 150
