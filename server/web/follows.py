@@ -11,7 +11,7 @@ from aiohttp import web
 
 from server.live.context import ctx
 from server.platform.wire import json_response
-from server.web.buyers import current_viewer
+from server.web.buyers import current_viewer, optional_viewer
 from server.web.http import ApiError, read_json
 from server.web.rooms import current_host
 from server.web.shows import audience
@@ -45,6 +45,24 @@ async def follow(request: web.Request) -> web.Response:
 @routes.delete("/api/hosts/{host_id}/follow")
 async def unfollow(request: web.Request) -> web.Response:
     return await _set_follow(request, False)
+
+
+@routes.get("/api/rooms/{room_id}/host")
+async def room_host(request: web.Request) -> web.Response:
+    """Public: who hosts the room, its followers count, and (with a viewer token) whether
+    this viewer follows it: the watch page's follow button."""
+    room = await ctx(request).store.get_room(request.match_info["room_id"])
+    if room is None:
+        raise ApiError(404, "not_found", "no such room")
+    viewer_id = optional_viewer(request)
+    follows = audience(request).follows
+    names = await ctx(request).store.host_names([room.host_id])
+    body: dict[str, Any] = {
+        "host_id": room.host_id, "name": names.get(room.host_id, ""),
+        "followers": (await follows.followers_count([room.host_id]))[room.host_id]}
+    if viewer_id is not None:
+        body["following"] = await follows.follows(viewer_id, room.host_id)
+    return json_response(body)
 
 
 @routes.get("/api/me/follows")

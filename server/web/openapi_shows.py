@@ -102,6 +102,12 @@ def shows_paths() -> dict[str, Any]:
             "parameters": HOST_ID,
             "post": _op("Follow a host", VIEWER, {"200": follow, **follow_err}),
             "delete": _op("Unfollow a host", VIEWER, {"200": follow, **follow_err})},
+        "/api/rooms/{room_id}/host": {"parameters": [{
+            "name": "room_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "get": _op("Public: the room's host, its followers count and (viewer token) "
+                       "whether this viewer follows it", None, {
+                           "200": _json("host_id, name, followers, following"),
+                           "401": _err("bad viewer token"), "404": _err("no such room")})},
         "/api/me/follows": {"get": _op("The hosts the viewer follows, newest first", VIEWER, {
             "200": _json("follows: [{host_id, name, since}]"), **VIEWER_ERR})},
         "/api/me/reminders": {"get": _op(

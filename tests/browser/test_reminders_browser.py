@@ -89,6 +89,13 @@ async def test_follower_sees_one_reminder_and_reaches_the_live_room(
             await banner.locator("a").click()
             await page.wait_for_url(f"**/watch/{room['room_id']}?from=reminder&show=*")
             await more_frames(page, 10, 30, "the reminder's link did not open the live room")
+            # The watch page's follow button knows this viewer follows the host.
+            await expect(page.locator("#follow-box #follow")).to_have_attribute(
+                "aria-pressed", "true")
+            await expect(page.locator("#follow-box #follow")).to_have_attribute(
+                "aria-label", "Following Lychee grove; tap to unfollow")
+            await no_sideways_scroll(page)
+            await page.screenshot(path=str(artifacts / "reminder-watch.png"))
             async with http.get(f"{server.base}/api/host/audience",
                                 headers={"Authorization": f"Bearer {host}"}) as resp:
                 studio = await resp.json()

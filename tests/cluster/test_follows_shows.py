@@ -64,6 +64,12 @@ async def test_follow_unfollow_list_and_cap(redis_url: str) -> None:
         assert mine["follows"][0]["name"] == "Farm 1"
         studio = await api.ok("GET", "/api/host/audience", hosts[0][1])
         assert studio["followers"] == 1
+        room = (await server.new_room(hosts[0][1]))["room_id"]
+        on_page = await api.ok("GET", f"/api/rooms/{room}/host", fan)  # the watch page's
+        assert on_page == {"host_id": hosts[0][0], "name": "Farm 0", "followers": 1,
+                           "following": True}
+        assert "following" not in await api.ok("GET", f"/api/rooms/{room}/host")
+        assert (await api.call("GET", "/api/rooms/r_000000000000/host"))[0] == 404
         gone = await api.ok("DELETE", f"/api/hosts/{hosts[0][0]}/follow", fan)
         assert gone == {"host_id": hosts[0][0], "following": False, "followers": 0}
         await api.ok("POST", f"/api/hosts/{hosts[2][0]}/follow", fan)  # room under the cap
