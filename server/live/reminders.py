@@ -8,7 +8,9 @@ node sees the host go live first reminds, and nobody is reminded again. Follower
 walked in batches of ``batch_size``, each one Redis round trip and one provider call,
 yielding the loop between them, so a host with 100k followers does not stall the streams.
 
-Redis: ``reminder:{occurrence}:{viewer}`` flags, ``viewer:{v}:reminders`` inbox hash,
+Redis: ``reminder:{occurrence}:{viewer}`` flags, ``reminders:{occurrence}:done`` (the walk
+finished: a host reconnecting does not walk its followers again), ``viewer:{v}:reminders``
+inbox hash,
 ``show:{id}:occurrence`` (the one reminded last), ``show:{id}:reminded`` counter and
 ``show:{id}:arrivals`` set (viewers who opened the watch page from a reminder)."""
 
@@ -106,6 +108,9 @@ class Reminders:
         if show is not None:
             await self.shows.went_live(show, at)
             await self.redis.set(f"show:{show_id}:occurrence", occurrence, ex=FLAG_TTL_S)
+        done = f"reminders:{occurrence}:done"
+        if await self.redis.exists(done):  # a host back on air: everyone was told already
+            return 0
         names = await self.store.host_names([room.host_id])
         path = f"/watch/{room_id}?from=reminder" + (f"&show={show_id}" if show_id else "")
         notice = {"id": occurrence, "room_id": room_id, "show_id": show_id,
@@ -120,6 +125,7 @@ class Reminders:
         while show_id and cursor != 0:
             cursor, batch = await self.follows.askers(show_id, max(cursor, 0), self.batch)
             total += await self._remind(occurrence, notice, batch)
+        await self.redis.set(done, "1", ex=FLAG_TTL_S)
         if total:
             log.info("room reminded", extra={"room_id": room_id, "show_id": show_id,
                                              "reminded": total})
