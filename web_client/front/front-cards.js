@@ -20,8 +20,33 @@ export function when(seconds, now = Date.now()) {
   return t("front.when.later", { date, time });
 }
 
+function span(className, children = []) {
+  const node = document.createElement("span");
+  node.className = className;
+  node.append(...children);
+  return node;
+}
+
+// <li class="show"><a class="show-link"><span class="thumb"><img><span class="initial">
+// </span></span><span class="badge live-badge"></span><span class="show-body">title, host,
+// meta</span></a></li>
+function skeleton() {
+  const img = document.createElement("img");
+  Object.assign(img, { alt: "", loading: "lazy", decoding: "async", hidden: true });
+  const initial = span("initial");
+  initial.setAttribute("aria-hidden", "true");
+  const link = document.createElement("a");
+  link.className = "show-link";
+  link.append(span("thumb", [img, initial]), span("badge live-badge"), span("show-body", [
+    span("show-title"), span("show-host muted"), span("show-meta")]));
+  const node = document.createElement("li");
+  node.className = "show";
+  node.append(link);
+  return node;
+}
+
 export function card(show) {
-  const node = document.getElementById("show-card").content.firstElementChild.cloneNode(true);
+  const node = skeleton();
   const link = node.querySelector(".show-link");
   // Only our own pages: a watch_url is built by the server, but keep to its path.
   const target = !show.live && show.show_url ? show.show_url : show.watch_url;
