@@ -62,6 +62,8 @@ async def test_follower_sees_one_reminder_and_reaches_the_live_room(
             await page.wait_for_function(
                 "() => window.stallcastReminders && window.stallcastReminders.state.polls > 0")
             assert await page.locator(".sc-reminder").count() == 0
+            chip = page.locator("#channel-list a", has_text="Fruit")
+            await expect(chip).to_have_attribute("href", "/channels/fruit")
             # Someone else keeps the show's page open: it becomes the live room.
             waiting = await (await browser.new_context(**PHONE)).new_page()
             collect_logs(waiting, "waiting", logs, errors)

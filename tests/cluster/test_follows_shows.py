@@ -104,8 +104,16 @@ async def test_schedule_validation_and_caps(redis_url: str) -> None:
         assert (await api.call("POST", "/api/shows", other, {
             "room_id": room, "title": "Mine now", "starts_at": now + 600}))[0] == 403
         assert (await api.call("POST", "/api/shows", None, {}))[0] == 401
-        made = await schedule(api, host, room)
+        status, _ = await api.call("POST", "/api/shows", host, {  # someone else's upload
+            "room_id": room, "title": "Mangoes", "starts_at": now + 600,
+            "cover": "/uploads/i_" + "0" * 24 + "-card.jpg"})
+        assert status == 403
+        made = await schedule(api, host, room, cover="https://cdn.example/mango.jpg")
         assert made["next_at"] == made["starts_at"] and made["repeat"] == "none"
+        await asyncio.sleep(2.1)  # the listing cache
+        listed = (await api.ok("GET", "/api/shows"))["upcoming"]
+        assert [(s["show_id"], s["thumb"]) for s in listed] == [
+            (made["show_id"], "https://cdn.example/mango.jpg")]
         status, _ = await api.call("PATCH", f"/api/shows/{made['show_id']}", other,
                                    {"title": "Taken"})
         assert status == 403
