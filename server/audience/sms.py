@@ -12,9 +12,8 @@ from __future__ import annotations
 import logging
 from typing import Protocol
 
-import aiohttp
-
 from server.platform.config import AccountsConfig
+from server.platform.webhook import Webhook
 
 log = logging.getLogger("stallcast.sms")
 
@@ -59,31 +58,20 @@ class WebhookSms:
     name = "webhook"
 
     def __init__(self, url: str, secret: str, timeout_s: float) -> None:
-        self.url = url
-        self._headers = {"Authorization": f"Bearer {secret}"} if secret else {}
-        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
-        self._http: aiohttp.ClientSession | None = None
+        self.hook = Webhook(url, secret, timeout_s)
 
     async def send(self, phone: str, code: str, text: str) -> None:
-        if self._http is None:
-            self._http = aiohttp.ClientSession(timeout=self._timeout)
-        try:
-            async with self._http.post(self.url, json={"phone": phone, "code": code,
-                                                       "text": text},
-                                       headers=self._headers) as resp:
-                if not 200 <= resp.status < 300:
-                    log.warning("SMS gateway refused a message",
-                                extra={"status": resp.status, "phone": mask(phone)})
-                    raise SmsError(f"the SMS gateway answered {resp.status}")
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            log.warning("SMS gateway unreachable",
-                        extra={"reason": type(exc).__name__, "phone": mask(phone)})
-            raise SmsError("the SMS gateway is unreachable") from None
+        failed = await self.hook.post({"phone": phone, "code": code, "text": text})
+        if failed is None:
+            return
+        log.warning("SMS gateway did not take a message",
+                    extra={"reason": failed, "phone": mask(phone)})
+        if failed.startswith("HTTP "):
+            raise SmsError(f"the SMS gateway answered {failed[5:]}")
+        raise SmsError("the SMS gateway is unreachable")
 
     async def close(self) -> None:
-        if self._http is not None:
-            await self._http.close()
-            self._http = None
+        await self.hook.close()
 
 
 def sms_provider(config: AccountsConfig) -> SmsProvider:

@@ -8,9 +8,8 @@ from __future__ import annotations
 import logging
 from typing import Any, Protocol
 
-import aiohttp
-
 from server.platform.config import RemindersConfig
+from server.platform.webhook import Webhook
 
 log = logging.getLogger("stallcast.reminders")
 
@@ -45,33 +44,20 @@ class WebhookNotices:
     name = "webhook"
 
     def __init__(self, url: str, secret: str, timeout_s: float) -> None:
-        self.url = url
-        self._headers = {"Authorization": f"Bearer {secret}"} if secret else {}
-        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
-        self._http: aiohttp.ClientSession | None = None
+        self.hook = Webhook(url, secret, timeout_s)
         self.failures = 0
 
     async def send(self, reminders: list[dict[str, Any]]) -> None:
         if not reminders:
             return
-        if self._http is None:
-            self._http = aiohttp.ClientSession(timeout=self._timeout)
-        try:
-            async with self._http.post(self.url, json={"reminders": reminders},
-                                       headers=self._headers) as resp:
-                if 200 <= resp.status < 300:
-                    return
-                reason = f"HTTP {resp.status}"
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            reason = type(exc).__name__
-        self.failures += 1
-        log.warning("reminder webhook failed", extra={"reason": reason,
-                                                      "count": len(reminders)})
+        failed = await self.hook.post({"reminders": reminders})
+        if failed is not None:
+            self.failures += 1
+            log.warning("reminder webhook failed", extra={"reason": failed,
+                                                          "count": len(reminders)})
 
     async def close(self) -> None:
-        if self._http is not None:
-            await self._http.close()
-            self._http = None
+        await self.hook.close()
 
 
 def notification_provider(config: RemindersConfig) -> NotificationProvider:
