@@ -203,7 +203,8 @@ def create_app(config: Config, redis_url: str) -> web.Application:
     app[BODY_TIMEOUT] = float(config.limits.body_timeout_s)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/api/openapi.json", openapi)
-    for module in (rooms, signalling, shop, moderation, buyers, classes, ops, front, uploads,
+    # buyers first: in a flash sale a buy is matched before any other /api/rooms/ route.
+    for module in (buyers, rooms, signalling, shop, moderation, classes, ops, front, uploads,
                    account, auctions, giveaways, coupons, follows, shows):
         app.router.add_routes(module.routes)
     app.router.add_get("/", _page("index.html"))
