@@ -67,7 +67,7 @@ export class AuctionPanel {
     this.gMsg = el("p", { className: "msg", role: "status", "aria-live": "polite" });
     this.gList = el("ul", { className: "items", id: "giveaways" });
     const gForm = el("form", { id: "giveaway-form", autocomplete: "off" },
-      el("div", { className: "row" }, field("studio.auction.product", this.gProduct),
+      el("div", { className: "row" }, field("studio.giveaway.prize", this.gProduct),
         field("studio.giveaway.winners", this.gWinners), field("studio.giveaway.mode", this.gMode),
         field("studio.giveaway.minWatch", this.gWatch),
         field("studio.giveaway.keyword", this.gKeyword)),
