@@ -11,13 +11,21 @@ Keys (docs/redis-keys.md): ``coupon:{id}`` (the record, rules in coupon_rules.py
 ``coupon:{id}:claims`` (viewer -> "claimed" or the id of the order that used it),
 ``coupon:{id}:people`` (a buyer's phone and address keys -> order id: one use per person,
 whatever identities they use), ``room:{id}:coupons`` (zset by push time) and
-``viewer:{id}:coupons`` (the coupons a viewer claimed, for merging identities).
+``viewer:{id}:coupons`` (zset: the coupons a viewer claimed, for merging identities).
+
+Nothing is kept for ever: PUSH makes the coupon, its claims and its people hashes together,
+each holding a placeholder field "" (no viewer id or person key is empty) so no later write
+(a claim, a buy, a cancelled order giving its claim back) finds the key gone and makes a new
+one without an expiry; all three lapse ``coupons.keep_days`` after the coupon does. The
+room's list and each viewer's zset expire after the last coupon they name, and a room
+pushes at most ``coupons.max_pushes_per_day`` in any 24 hours.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import secrets
 import time
 from typing import Any
@@ -25,6 +33,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from media.tasks import TaskSet
+from server.audience.signin import merged_key
 from server.commerce.coupon_rules import (
     SHOW_HOURS,
     Coupon,
@@ -50,16 +59,29 @@ ACTIVE_SCAN = 50
 # this much (coupon_claimed events carry the count anyway).
 ACTIVE_CACHE_S = 0.5
 ACTIVE_CACHE_ROOMS = 10_000
+VIEWER_KEPT = 500  # claims a viewer's zset keeps for merging (the latest to lapse)
+DAY_S = 86400
 
-# Push a coupon if the room has fewer than ARGV[1] active ones. A show coupon needs the
-# room's live session, and is valid while that session lasts.
-# KEYS: room coupons zset, coupon hash, room's live session key
-# ARGV: max active, now, coupon id, "show" or "hours", then coupon fields as pairs
-# Returns {code ("ok", "not_live", "quota"), active coupons}
+# Push a coupon if the room has fewer than ARGV[1] active ones and pushed fewer than
+# ARGV[6] in the last day. A show coupon needs the room's live session, and is valid while
+# that session lasts. The room's list forgets ids pushed more than ARGV[7] s ago (their
+# keys have lapsed) and expires that long after the last push.
+# KEYS: room coupons zset, coupon hash, room's live session key, claims hash, people hash
+# ARGV: max active, now, coupon id, "show" or "hours", unix time the coupon's keys lapse,
+#       pushes per day, longest a coupon's keys live (s), then coupon fields as pairs
+# Returns {code ("ok", "not_live", "quota", "daily"), active coupons or, for "daily",
+# the push time (a string) after which a day has room for one more}
 PUSH = f"""
 local sid = redis.call('GET', KEYS[3])
 if ARGV[4] == 'show' and not sid then return {{'not_live', 0}} end
 local now = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. (now - tonumber(ARGV[7])))
+local today = redis.call('ZCOUNT', KEYS[1], now - {DAY_S}, '+inf')
+if today >= tonumber(ARGV[6]) then
+  local first = redis.call('ZRANGE', KEYS[1], now - {DAY_S}, '+inf', 'BYSCORE', 'LIMIT',
+    today - tonumber(ARGV[6]), 1, 'WITHSCORES')
+  return {{'daily', first[2]}}
+end
 local active = 0
 for _, cid in ipairs(redis.call('ZREVRANGE', KEYS[1], 0, {ACTIVE_SCAN - 1})) do
   local c = redis.call('HMGET', 'coupon:' .. cid, 'status', 'expires_at', 'session_id')
@@ -69,33 +91,57 @@ for _, cid in ipairs(redis.call('ZREVRANGE', KEYS[1], 0, {ACTIVE_SCAN - 1})) do
 end
 if active >= tonumber(ARGV[1]) then return {{'quota', active}} end
 local fields = {{}}
-for i = 5, #ARGV do fields[#fields + 1] = ARGV[i] end
+for i = 8, #ARGV do fields[#fields + 1] = ARGV[i] end
 redis.call('HSET', KEYS[2], 'session_id', ARGV[4] == 'show' and sid or '', unpack(fields))
+for i = 4, 5 do redis.call('HSET', KEYS[i], '', '') end
+for _, key in ipairs({{KEYS[2], KEYS[4], KEYS[5]}}) do
+  redis.call('EXPIREAT', key, ARGV[5])
+end
 redis.call('ZADD', KEYS[1], now, ARGV[3])
 redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -{LISTED + 1})
+redis.call('EXPIRE', KEYS[1], ARGV[7])
 return {{'ok', active + 1}}
 """
 
-# Claim a coupon for one viewer: at most one claim each, never more than the quota.
-# KEYS: coupon hash, claims hash, viewer's coupons set, room's live session key
-# ARGV: viewer id, now, room id
+# A viewer's claimed coupons (KEYS[n]: zset coupon id -> when its keys lapse) without the
+# lapsed ones, at most VIEWER_KEPT, expiring with the last. Shared by CLAIM and MERGE.
+# Needs the Lua locals ``now`` and ``kept_key``.
+_TRIM_VIEWER = f"""
+redis.call('ZREMRANGEBYSCORE', kept_key, '-inf', '(' .. now)
+redis.call('ZREMRANGEBYRANK', kept_key, 0, -{VIEWER_KEPT + 1})
+local last = redis.call('ZRANGE', kept_key, -1, -1, 'WITHSCORES')
+if last[2] then redis.call('EXPIREAT', kept_key, math.ceil(tonumber(last[2]))) end
+"""
+
+# Claim a coupon for one viewer: at most one claim each, never more than the quota. A
+# viewer merged into an account (sign-in, server/audience/signin.py) claims no more: the
+# merge moved its claims already, so a late one from another node would escape it.
+# KEYS: coupon hash, claims hash, viewer's coupons zset, room's live session key, viewer's
+#       merged_into key
+# ARGV: viewer id, now, room id, seconds the coupon's keys outlive it
 # Returns {code, claims left, the viewer's claim ("" for none)}
-CLAIM = """
+CLAIM = f"""
+if redis.call('EXISTS', KEYS[5]) == 1 then return {{'merged', -1, ''}} end
 local c = redis.call('HMGET', KEYS[1], 'status', 'room_id', 'expires_at', 'session_id',
-  'quota', 'claimed')
-if not c[1] or c[2] ~= ARGV[3] then return {'not_found', -1, ''} end
+  'quota', 'claimed', 'coupon_id')
+if not c[1] or c[2] ~= ARGV[3] then return {{'not_found', -1, ''}} end
 local left = tonumber(c[5]) - tonumber(c[6])
 local held = redis.call('HGET', KEYS[2], ARGV[1])
-if held then return {'already', left, held} end
-if c[1] ~= 'active' or tonumber(ARGV[2]) >= tonumber(c[3]) then
-  return {'coupon_ended', left, ''}
+if held then return {{'already', left, held}} end
+local now = tonumber(ARGV[2])
+if c[1] ~= 'active' or now >= tonumber(c[3]) then
+  return {{'coupon_ended', left, ''}}
 end
-if c[4] ~= '' and redis.call('GET', KEYS[4]) ~= c[4] then return {'coupon_ended', left, ''} end
-if left <= 0 then return {'coupon_gone', 0, ''} end
+if c[4] ~= '' and redis.call('GET', KEYS[4]) ~= c[4] then
+  return {{'coupon_ended', left, ''}}
+end
+if left <= 0 then return {{'coupon_gone', 0, ''}} end
 redis.call('HSET', KEYS[2], ARGV[1], 'claimed')
 redis.call('HINCRBY', KEYS[1], 'claimed', 1)
-redis.call('SADD', KEYS[3], redis.call('HGET', KEYS[1], 'coupon_id'))
-return {'ok', left - 1, 'claimed'}
+local kept_key = KEYS[3]
+redis.call('ZADD', kept_key, tonumber(c[3]) + tonumber(ARGV[4]), c[7])
+{_TRIM_VIEWER}
+return {{'ok', left - 1, 'claimed'}}
 """
 
 # End a coupon early (the host's): no more claims, no more uses.
@@ -111,31 +157,38 @@ return 'ok'
 # Move one viewer's claims to another (signing in merges identities): the merged buyer
 # still holds at most one claim per coupon. Where both hold one, a used claim stands over
 # an unused one, and the claim dropped gives its quota slot back if it was unused.
-# KEYS: from's coupons set, to's coupons set;  ARGV: from id, to id.  Returns claims moved.
-MERGE = """
+# KEYS: from's coupons zset, to's coupons zset;  ARGV: from id, to id, now.
+# Returns claims moved.
+MERGE = f"""
 local moved = 0
-for _, cid in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+local now = tonumber(ARGV[3])
+local mine_all = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
+for i = 1, #mine_all, 2 do
+  local cid = mine_all[i]
   local claims = 'coupon:' .. cid .. ':claims'
   local mine = redis.call('HGET', claims, ARGV[1])
   if mine then
     local theirs = redis.call('HGET', claims, ARGV[2])
-    redis.call('HDEL', claims, ARGV[1])
     local keep = not theirs or (theirs == 'claimed' and mine ~= 'claimed')
     if keep then
       redis.call('HSET', claims, ARGV[2], mine)
       moved = moved + 1
     end
+    redis.call('HDEL', claims, ARGV[1])
     if theirs and (keep or mine == 'claimed') then
       redis.call('HINCRBY', 'coupon:' .. cid, 'claimed', -1)
     end
-    redis.call('SADD', KEYS[2], cid)
+    redis.call('ZADD', KEYS[2], mine_all[i + 1], cid)
   end
 end
 redis.call('DEL', KEYS[1])
+local kept_key = KEYS[2]
+{_TRIM_VIEWER}
 return moved
 """
 
 CLAIM_ERRORS = {
+    "merged": "this identity signed in to an account: use the account's token",
     "not_found": "no such coupon in this room",
     "coupon_ended": "this coupon has ended",
     "coupon_gone": "all of this coupon's claims are taken",
@@ -144,7 +197,8 @@ CLAIM_ERRORS = {
 
 # Until the app sets the configured ones (configs/default.toml [coupons]).
 DEFAULT_LIMITS = CouponsConfig(max_active_per_room=5, max_quota=100_000, max_hours=168,
-                               claimed_event_interval_ms=250)
+                               claimed_event_interval_ms=250, keep_days=30,
+                               max_pushes_per_day=100)
 
 
 def _session_key(room_id: str) -> str:
@@ -176,17 +230,26 @@ class Coupons:
             "value": data.value, "currency": data.currency, "min_order": data.min_order,
             "quota": data.quota, "claimed": 0, "used": 0, "expires_at": repr(now + hours * 3600),
             "created_at": repr(now), "status": "active"}
-        code, active = await self._push(
-            keys=[f"room:{room_id}:coupons", f"coupon:{cid}", _session_key(room_id)],
+        keep_s = self.limits.keep_days * DAY_S
+        longest_s = max(self.limits.max_hours, SHOW_HOURS) * 3600 + keep_s
+        per_day = min(self.limits.max_pushes_per_day, LISTED)
+        code, found = await self._push(
+            keys=[f"room:{room_id}:coupons", f"coupon:{cid}", _session_key(room_id),
+                  f"coupon:{cid}:claims", f"coupon:{cid}:people"],
             args=[self.limits.max_active_per_room, repr(now), cid,
                   "hours" if data.valid_hours else "show",
+                  math.ceil(now + hours * 3600 + keep_s), per_day, longest_s,
                   *(str(x) for kv in fields.items() for x in kv)])
         if code == "not_live":
             raise RuleError("a coupon for this show needs the show live: go live first, or "
                             "give valid_hours", code="conflict")
         if code == "quota":
-            raise RuleError(f"the room has {active} active coupons, the most it may have "
+            raise RuleError(f"the room has {found} active coupons, the most it may have "
                             f"({self.limits.max_active_per_room}): end one first", code="quota")
+        if code == "daily":
+            raise RuleError(f"the room pushed {per_day} coupons in the last 24 hours, the most "
+                            "it may", code="rate_limited",
+                            retry_after=max(1.0, float(found) + DAY_S - now))
         coupon = await self.get(cid)
         assert coupon is not None
         self._active.pop(room_id, None)
@@ -237,8 +300,8 @@ class Coupons:
             raise RuleError("coupon_id must be a coupon's id", code="invalid")
         code, left, held = await self._claim(
             keys=[f"coupon:{cid}", f"coupon:{cid}:claims", f"viewer:{viewer_id}:coupons",
-                  _session_key(room_id)],
-            args=[viewer_id, repr(time.time()), room_id])
+                  _session_key(room_id), merged_key(viewer_id)],
+            args=[viewer_id, repr(time.time()), room_id, self.limits.keep_days * DAY_S])
         if code in CLAIM_ERRORS:
             raise RuleError(CLAIM_ERRORS[str(code)], code=str(code))
         if code == "ok":
@@ -276,7 +339,8 @@ class Coupons:
         """The ViewerMerge hook (server/live/merging.py): from_id's claims become to_id's,
         one claim per coupon kept; the claims moved."""
         return int(await self._merge(keys=[f"viewer:{from_id}:coupons",
-                                           f"viewer:{to_id}:coupons"], args=[from_id, to_id]))
+                                           f"viewer:{to_id}:coupons"],
+                                     args=[from_id, to_id, repr(time.time())]))
 
     def _announce(self, room_id: str, cid: str) -> None:
         """Tell the room the claims left, at most once per interval per coupon (this node)."""

@@ -180,6 +180,8 @@ class CouponsConfig:
     max_quota: int
     max_hours: int
     claimed_event_interval_ms: int
+    keep_days: int
+    max_pushes_per_day: int
 
 
 @dataclass(frozen=True)

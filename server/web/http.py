@@ -215,6 +215,7 @@ RULE_STATUS = {
     "archived": 409, "quota": 429, "unsupported_media_type": 415,
     "coupon_invalid": 409, "coupon_ended": 409, "coupon_unclaimed": 409, "coupon_used": 409,
     "coupon_minimum": 409, "coupon_gone": 409,
+    "merged": 401,  # an identity merged into an account, refused inside a script
 }
 
 

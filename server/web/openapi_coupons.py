@@ -45,10 +45,14 @@ def coupon_paths() -> dict[str, Any]:
         "201": _coupon_json("the coupon"), "400": _err("bad body"),
         "409": _err("a show coupon while the room is not live"),
         "413": _err("body too large"), "415": _err("not JSON"),
-        "429": _err("coupons.max_active_per_room active already (code quota)"), **OWN})
+        "429": _err("coupons.max_active_per_room active already (code quota), or "
+                     "coupons.max_pushes_per_day pushed in 24 h (rate_limited, Retry-After)"),
+        **OWN})
     push["requestBody"] = {"required": True, "content": {"application/json": {
         "schema": PUSH}}}
-    claim_errors = {"400": _err("bad coupon id"), "401": _err("no or bad viewer token"),
+    claim_errors = {"400": _err("bad coupon id"),
+                    "401": _err("no or bad viewer token, or one merged into an account "
+                                "(merged)"),
                     "404": _err("no such coupon in this room"),
                     "409": _err("ended or expired (coupon_ended), or every claim taken "
                                 "(coupon_gone)")}

@@ -2,7 +2,9 @@
 claims than the quota, one each; a buy applies a claimed coupon once, above its minimum,
 and the order records it; ended, expired and off-show coupons are refused; a cancelled
 order gives the coupon back; claims also go over the data channel; merging identities
-keeps one claim per coupon."""
+keeps one claim per coupon; every key lapses keep_days after its coupon (a cancel after
+that makes none again), a room pushes at most max_pushes_per_day, and a viewer merged into
+an account claims no more."""
 
 from __future__ import annotations
 
@@ -17,9 +19,10 @@ import redis.asyncio as aioredis
 
 from helpers.clients import wait_for, watch
 from helpers.rooms import Shop, open_shop
-from helpers.servers import Running
+from helpers.servers import Running, start_server
 from helpers.shop import Api, contact_for
 from server.commerce.coupons import ACTIVE_CACHE_S
+from server.platform.errors import RuleError
 
 CLAIMERS = 500
 QUOTA = 120
@@ -78,7 +81,8 @@ async def test_500_concurrent_claimers_never_exceed_the_quota(server: Running,
         listed = await shop.api.ok("GET", f"/api/rooms/{shop.rid}/coupons", shop.host)
         (mine,) = listed["coupons"]
         assert mine["claimed"] == QUOTA and mine["left"] == 0
-        assert await server.ctx.redis.hlen(f"coupon:{coupon['coupon_id']}:claims") == QUOTA
+        # One field per claim, besides the placeholder that holds the key's expiry.
+        assert await server.ctx.redis.hlen(f"coupon:{coupon['coupon_id']}:claims") == QUOTA + 1
 
         # Claim counts reach viewers coalesced: a handful of events, the last saying none left.
         events: list[dict[str, Any]] = []
@@ -316,3 +320,99 @@ async def test_a_buy_with_a_coupon_is_still_one_round_trip(server: Running,
             await redis.config_set("slowlog-log-slower-than", 10_000)
         assert buy_calls(commands) == 2 * len(viewers)
         assert per_attempt(commands, [v for v, _ in viewers], shop.rid) == []
+
+
+async def ttl_near(redis: aioredis.Redis, key: str, seconds: float) -> None:
+    ttl = await redis.ttl(key)
+    assert seconds - 5 <= ttl <= seconds + 5, (key, ttl, seconds)
+
+
+async def test_coupon_keys_lapse_after_the_coupon(redis_url: str,
+                                                  redis: aioredis.Redis) -> None:
+    env = {"STALLCAST_COUPONS_KEEP_DAYS": "2", "STALLCAST_COUPONS_MAX_HOURS": "48"}
+    async with start_server(redis_url, env) as server, \
+            open_shop(server, in_room=True, per_buyer_limit=10) as shop:
+        coupon = await push(shop, valid_hours=2)
+        cid = coupon["coupon_id"]
+        keys = [f"coupon:{cid}", f"coupon:{cid}:claims", f"coupon:{cid}:people"]
+        lapse = 2 * 3600 + 2 * 86400
+        for key in keys:
+            await ttl_near(redis, key, lapse)
+        await ttl_near(redis, f"room:{shop.rid}:coupons", 48 * 3600 + 2 * 86400)
+        vid, token = await shop.api.viewer()
+        assert (await claim(shop.api, shop.rid, cid, token))[0] == 201
+        assert await redis.type(f"viewer:{vid}:coupons") == "zset"
+        await ttl_near(redis, f"viewer:{vid}:coupons", lapse)
+        status, order = await buy(shop, (vid, token), "ttl-key-1", coupon_id=cid)
+        assert status == 201 and order["discount"] == 1000
+        await shop.api.ok("POST", f"/api/orders/{order['order_id']}/cancel", shop.host, {})
+        for key in keys:  # the buy and the cancel kept each key's expiry
+            await ttl_near(redis, key, lapse)
+        assert await redis.hget(keys[1], vid) == "claimed"
+
+        # Bought again, then the coupon's keep passes: the order cancelled after that gives
+        # its claim back to nothing, and makes no key without an expiry.
+        status, late = await buy(shop, (vid, token), "ttl-key-2", coupon_id=cid)
+        assert status == 201, late
+        for key in keys:
+            await redis.pexpire(key, 1)
+        await asyncio.sleep(0.05)
+        await shop.api.ok("POST", f"/api/orders/{late['order_id']}/cancel", shop.host, {})
+        assert await redis.exists(*keys) == 0
+        # Gone, the coupon is refused cleanly: by the buy, and by a claim.
+        status, reply = await buy(shop, (vid, token), "ttl-key-3", coupon_id=cid)
+        assert status == 409 and reply["error"]["code"] == "coupon_invalid", reply
+        assert await redis.exists(*keys) == 0
+        other = await shop.api.viewer()
+        assert (await claim(shop.api, shop.rid, cid, other[1]))[0] == 404
+        assert await redis.exists(*keys, f"viewer:{other[0]}:coupons") == 0
+
+
+async def test_a_room_pushes_at_most_so_many_a_day(redis_url: str,
+                                                   redis: aioredis.Redis) -> None:
+    env = {"STALLCAST_COUPONS_MAX_PUSHES_PER_DAY": "3", "STALLCAST_COUPONS_KEEP_DAYS": "1"}
+    async with start_server(redis_url, env) as server, open_shop(server, in_room=True) as shop:
+        made = []
+        for _ in range(3):
+            made.append(await push(shop))
+            await shop.api.ok(  # ended at once: only the day's count stops the next
+                "POST", f"/api/rooms/{shop.rid}/coupons/{made[-1]['coupon_id']}/end",
+                shop.host)
+        url = f"{server.base}/api/rooms/{shop.rid}/coupons"
+        body = {"kind": "percent", "value": 5, "quota": 5, "valid_hours": 1}
+        async with shop.api.http.post(url, json=body, headers={
+                "Authorization": f"Bearer {shop.host}"}) as resp:
+            reply = await resp.json()
+            assert resp.status == 429 and reply["error"]["code"] == "rate_limited", reply
+            assert 86000 < int(resp.headers["Retry-After"]) <= 86400
+        # A day goes by for the first push only: room for one more, and no more.
+        listed = f"room:{shop.rid}:coupons"
+        first = made[0]["created_at"]
+        await redis.zadd(listed, {made[0]["coupon_id"]: first - 86401}, xx=True)
+        await push(shop)
+        assert (await shop.api.call("POST", url.removeprefix(server.base), shop.host,
+                                    body))[0] == 429
+        # Pushed longer ago than any coupon's keys live, an id leaves the room's list.
+        longest = 168 * 3600 + 86400
+        await redis.zadd(listed, {made[1]["coupon_id"]: first - longest - 10}, xx=True)
+        await push(shop)
+        assert await redis.zscore(listed, made[1]["coupon_id"]) is None
+        assert await redis.zscore(listed, made[0]["coupon_id"]) is not None
+
+
+async def test_a_merged_identity_claims_no_more(server: Running,
+                                                redis: aioredis.Redis) -> None:
+    """Another node may not know of the merge yet: the claim script itself refuses."""
+    async with open_shop(server, in_room=True) as shop:
+        coupon = await push(shop, quota=5)
+        cid = coupon["coupon_id"]
+        (old, old_token), (account, _) = await shop.api.viewer(), await shop.api.viewer()
+        await redis.set(f"viewer:{old}:merged_into", account)  # as sign-in marks it
+        with pytest.raises(RuleError) as refused:
+            await server.ctx.commerce.coupons.claim(shop.rid, old, cid)
+        assert refused.value.code == "merged"
+        status, reply = await claim(shop.api, shop.rid, cid, old_token)
+        assert status == 401 and reply["error"]["code"] == "merged", reply
+        listed = await shop.api.ok("GET", f"/api/rooms/{shop.rid}/coupons", shop.host)
+        assert listed["coupons"][0]["claimed"] == 0
+        assert await redis.hget(f"coupon:{cid}:claims", old) is None
