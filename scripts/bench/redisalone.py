@@ -78,7 +78,10 @@ def _new_shape(store: Any, sale: dict[str, Any], room_id: str,
     from server.commerce.rules import BuyInput
 
     buys = RoomBuys(store.redis)
-    script = buys.script if batched else getattr(buys.script, "script", buys.script)
+    # Before pipelining, buys.script was redis-py's Script itself (whose .script is its
+    # source); now it is a BatchedScript whose .script is that Script.
+    plain = buys.script if isinstance(buys.script.script, str) else buys.script.script
+    script = buys.script if batched else plain
 
     async def call(b: int, k: int) -> str:
         order = BuyInput(idem=f"redis-{b}-{k}", quantity=1, sale_id=sale["sale_id"],
