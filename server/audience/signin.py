@@ -6,7 +6,10 @@ becomes the account's id, and every later viewer id that signs in with it is mer
 that one (server/live/merging.py) and marked ``merged_into``. Codes are six digits, kept
 only as an HMAC, live ``code_ttl_s``, burn after ``code_attempts`` wrong tries and are
 gone once used; sending them is limited per number and per client address, because each
-one costs the operator an SMS and a number must not be flooded.
+one costs the operator an SMS and a number must not be flooded. Wrong tries also count per
+number over a day (``max_wrong_per_day``, every code's together): past it the number is
+locked until that day window ends, so rotating addresses and fresh codes cannot buy an
+attacker more than a handful of guesses a day.
 """
 
 from __future__ import annotations
@@ -38,20 +41,34 @@ _SEPARATORS = re.compile(r"[\s().\-]")
 RECENT_MERGES = "merges:recent"
 RECENT_MERGES_KEPT = 100_000  # what a node loads at start: late requests of merged ids
 MERGE_POLL_S = 1.0
+WRONG_WINDOW_S = 86_400  # the day over which a number's wrong tries add up
 
 # KEYS: 1 the number's pending code (hash: code, attempts), 2 the number's account (string:
-# viewer id), 3 the caller's account record, 4 the caller's merged_into, 5 merges:recent.
-# ARGV: 1 code HMAC, 2 caller's viewer id, 3 masked phone, 4 now, 5 merges kept.
-# Returns {"wrong", tries left} | {"expired"} | {"other_account"} |
-# {"new" | "same" | "merge", account viewer id}; "merge" again for a caller already merged
-# into this account (a sign-in whose merge hooks failed half-way is run again).
+# viewer id), 3 the caller's account record, 4 the caller's merged_into, 5 merges:recent,
+# 6 the number's wrong tries this day window (string, expires with the window).
+# ARGV: 1 code HMAC, 2 caller's viewer id, 3 masked phone, 4 now, 5 merges kept,
+# 6 wrong tries a day, 7 the window in seconds.
+# Returns {"wrong", tries left} | {"locked", ms until the window ends} | {"expired"} |
+# {"other_account"} | {"new" | "same" | "merge", account viewer id}; "merge" again for a
+# caller already merged into this account (a sign-in whose merge hooks failed half-way is
+# run again). A locked number checks no code, right or wrong.
 SIGNIN = """
+local cap = tonumber(ARGV[6])
+if tonumber(redis.call('GET', KEYS[6]) or '0') >= cap then
+  return {'locked', redis.call('PTTL', KEYS[6])}
+end
 local pending = redis.call('HMGET', KEYS[1], 'code', 'attempts')
 if not pending[1] then return {'expired'} end
 if pending[1] ~= ARGV[1] then
+  local wrong = redis.call('INCR', KEYS[6])
+  if wrong == 1 then redis.call('EXPIRE', KEYS[6], tonumber(ARGV[7])) end
+  if wrong >= cap then
+    redis.call('DEL', KEYS[1])
+    return {'locked', redis.call('PTTL', KEYS[6])}
+  end
   local left = redis.call('HINCRBY', KEYS[1], 'attempts', -1)
   if left <= 0 then redis.call('DEL', KEYS[1]) end
-  return {'wrong', math.max(left, 0)}
+  return {'wrong', math.max(math.min(left, cap - wrong), 0)}
 end
 local account = redis.call('GET', KEYS[2])
 if account == ARGV[2] then
@@ -144,6 +161,9 @@ class Accounts:
             if not verdict.allowed:
                 raise RuleError("too many codes asked for from this address",
                                 code="rate_limited", retry_after=verdict.retry_after)
+        lock_ms = await self._lock_left(phone_id)
+        if lock_ms > 0:
+            raise locked(lock_ms / 1000)  # no SMS for a code that could not be used
         verdict = await self.per_phone.take(phone_id)
         if not verdict.allowed:
             raise RuleError("too many codes sent to this number; wait before asking again",
@@ -169,10 +189,12 @@ class Accounts:
         phone_id = self._phone_id(phone)
         result = await self._signin(
             keys=[f"signin:{phone_id}", f"account:{phone_id}", account_key(viewer_id),
-                  merged_key(viewer_id), RECENT_MERGES],
+                  merged_key(viewer_id), RECENT_MERGES, wrong_key(phone_id)],
             args=[self._code_hash(phone, code), viewer_id, mask(phone), time.time(),
-                  RECENT_MERGES_KEPT])
+                  RECENT_MERGES_KEPT, self.config.max_wrong_per_day, WRONG_WINDOW_S])
         outcome = str(result[0])
+        if outcome == "locked":
+            raise locked(int(result[1]) / 1000)
         if outcome == "wrong":
             left = int(result[1])
             raise RuleError("wrong code" + (f"; {left} tries left" if left else
@@ -190,6 +212,14 @@ class Accounts:
         log.info("signed in", extra={"viewer_id": account, "outcome": outcome,
                                      "phone": mask(phone)})
         return SignedIn(account, outcome, mask(phone))
+
+    async def _lock_left(self, phone_id: str) -> int:
+        """Milliseconds the number stays locked for its wrong tries (0: not locked)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.get(wrong_key(phone_id))
+            pipe.pttl(wrong_key(phone_id))
+            wrong, ttl = await pipe.execute()
+        return int(ttl) if int(wrong or 0) >= self.config.max_wrong_per_day else 0
 
     async def account_of(self, viewer_id: str) -> dict[str, str] | None:
         """The viewer's account as pages show it (masked phone), or None if anonymous."""
@@ -235,6 +265,18 @@ class Accounts:
 
 def account_key(viewer_id: str) -> str:
     return f"viewer:{viewer_id}:account"
+
+
+def wrong_key(phone_id: str) -> str:
+    return f"signin:{phone_id}:wrong"
+
+
+def locked(retry_after: float) -> RuleError:
+    return RuleError("too many wrong codes for this number today; try again later",
+                     code="rate_limited", retry_after=max(1.0, retry_after))
+
+
+MERGED = "this identity signed in to an account: use the account's token"
 
 
 def merged_key(viewer_id: str) -> str:

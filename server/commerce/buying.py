@@ -20,6 +20,7 @@ from typing import Protocol
 
 import redis.asyncio as aioredis
 
+from server.audience.signin import merged_key
 from server.commerce.records import Order, decode_order
 from server.commerce.rules import BuyInput, Contact, contact_input, person_keys
 from server.commerce.store import RESERVATIONS, BuyRefused
@@ -37,7 +38,8 @@ VIEW = (*ORDER_FIELDS, *PROMISE_FIELDS, "shipping_fee", "total")
 #       4 order hash, 5 buyer orders zset, 6 reservations zset, 7 room orders zset,
 #       8 buyer's saved contact hash, 9 room products set, 10 room's live session id key
 #       ("" to count nothing), 11 source buyers hash, 12 source contacts hash,
-#       13 coupon hash and 14 its claims hash ("" and "" for a buy with no coupon)
+#       13 coupon hash and 14 its claims hash ("" and "" for a buy with no coupon),
+#       15 the buyer's merged_into key
 # ARGV: 1 now, 2 quantity, 3 buyer id, 4 order id, 5 room id, 6 status, 7 expires_at,
 #       8 "1" contact given / "0" the saved one, 9-13 name, phone, address, phone key,
 #       address key, 14 sale id ("" for a product), 15 event channel, 16 order kind,
@@ -49,9 +51,12 @@ VIEW = (*ORDER_FIELDS, *PROMISE_FIELDS, "shipping_fee", "total")
 # percentage rounds half up to the minor unit, computed in parts so no double loses a
 # unit): the claim then holds the order's id, as do the buyer's phone and address keys
 # (one use per person). A product's ship_by_hours (a sale's product's) sets the order's
-# ship_by deadline, indexed for the overdue counts (delivery.py).
+# ship_by deadline, indexed for the overdue counts (delivery.py). A buyer id merged into
+# an account (signin.py) buys nothing: another node may not have heard of the merge yet,
+# and an order under the old id would miss the account.
 ROOM_BUY = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'no_room', -1} end
+if redis.call('EXISTS', KEYS[15]) == 1 then return {'merged', -1} end
 local src = KEYS[2]
 local is_sale = ARGV[14] ~= ''
 local f = redis.call('HMGET', src, 'status', 'room_id', 'product_id', 'parent_id', 'host_id',
@@ -256,7 +261,7 @@ class RoomBuys:
                 f"buyer:{buyer_id}:orders", RESERVATIONS, f"room:{room_id}:orders",
                 f"viewer:{buyer_id}:contact", f"room:{room_id}:products",
                 f"room:{room_id}:session" if counters else "", f"{src}:buyers",
-                f"{src}:contacts", *coupon_keys(order.coupon_id)]
+                f"{src}:contacts", *coupon_keys(order.coupon_id), merged_key(buyer_id)]
         args: list[str | int | float] = [
             repr(now), order.quantity, buyer_id, oid, room_id,
             "confirmed" if confirm else "reserved", repr(now + reservation_ttl),
@@ -304,6 +309,8 @@ class RoomBuys:
                                                   reservation_ttl, counters)
         if code == "no_room":
             raise RuleError("no such room", code="not_found")
+        if code == "merged":
+            raise BuyRefused("merged", -1)
         if code in ("ok", "duplicate") and reply[2]:
             pairs = reply[2]
             record = decode_order({str(pairs[i]): pairs[i + 1]

@@ -12,13 +12,20 @@ from server.platform.events import announce
 # An archived product (or a sale of one) sells nothing; a product with variants is bought
 # as one of them. The order's unit_price, shipping_fee and total are the source's at this
 # moment (a sale copied its product's fee when it was made; a class has none).
+# A buyer id merged into an account (signin.py) buys nothing, as in ROOM_BUY (buying.py):
+# the server resolves a merged winner to the account before it makes a prize's order. The
+# product's ship_by_hours sets the order's ship_by deadline and its indexes as ROOM_BUY
+# does (delivery.py); a class, having no product hash, promises none.
 # KEYS: source, source buyers hash, idempotency key, order hash, buyer orders zset,
 #       host orders zset, reservations zset, room orders zset ("" for none),
-#       source contacts hash, the sale's product hash ("" unless the source is a sale)
+#       source contacts hash, the sale's product hash ("" unless the source is a sale),
+#       the buyer's merged_into key, the ship_by index, the host's ship_by index, the
+#       product hash whose ship_by_hours applies
 # ARGV: now, quantity, buyer_id, order_id, stock_field, limit, status, expires_at,
 #       phone key, address key ("" for none), then order fields as name/value pairs
 # Returns {code, order_id, remaining}
 BUY = """
+if redis.call('EXISTS', KEYS[11]) == 1 then return {'merged', '', -1} end
 local existing = redis.call('GET', KEYS[3])
 if existing then return {'duplicate', existing, -1} end
 local src = KEYS[1]
@@ -65,6 +72,13 @@ redis.call('HSET', KEYS[4], 'status', ARGV[7], 'expires_at', ARGV[8],
            'phone_key', ARGV[9], 'address_key', ARGV[10],
            'unit_price', string.format('%d', unit), 'shipping_fee', string.format('%d', fee),
            'total', string.format('%d', unit * qty + fee), unpack(fields))
+local ship_hours = tonumber(redis.call('HGET', KEYS[14], 'ship_by_hours') or '0') or 0
+if ship_hours > 0 then
+  local due = now + ship_hours * 3600
+  redis.call('HSET', KEYS[4], 'ship_by', string.format('%.3f', due))
+  redis.call('ZADD', KEYS[12], due, ARGV[4])
+  redis.call('ZADD', KEYS[13], due, ARGV[4])
+end
 redis.call('SET', KEYS[3], ARGV[4])
 redis.call('ZADD', KEYS[5], now, ARGV[4])
 redis.call('ZADD', KEYS[6], now, ARGV[4])

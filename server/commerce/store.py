@@ -9,7 +9,9 @@ from typing import Any, cast
 
 import redis.asyncio as aioredis
 
+from server.audience.signin import MERGED, merged_key
 from server.commerce import lua
+from server.commerce.delivery import ship_by_index
 from server.commerce.products import ProductStore
 from server.commerce.records import (
     Order,
@@ -47,6 +49,7 @@ BUY_ERRORS = {
     "coupon_unclaimed": "claim the coupon first",
     "coupon_used": "this coupon has been used",
     "coupon_minimum": "the order is below the coupon's minimum",
+    "merged": MERGED,
 }
 
 
@@ -244,7 +247,9 @@ class CommerceStore:
                   f"buyer:{buyer_id}:orders", f"host:{source['host_id']}:orders",
                   RESERVATIONS, f"room:{room_id}:orders" if room_id else "",
                   f"{src_key}:contacts",
-                  f"product:{source['product_id']}" if is_sale else ""],
+                  f"product:{source['product_id']}" if is_sale else "",
+                  merged_key(buyer_id), ship_by_index(None), ship_by_index(source["host_id"]),
+                  f"product:{source['product_id']}"],
             args=[now, quantity, buyer_id, oid, fields["source_field"],
                   source["per_buyer_limit"], "confirmed" if confirm else "reserved",
                   now + reservation_ttl, phone_key, address_key, *flat])

@@ -143,6 +143,7 @@ class AccountsConfig:
     codes_per_phone_period_s: int
     codes_per_address: int
     codes_per_address_period_s: int
+    max_wrong_per_day: int
 
 
 @dataclass(frozen=True)

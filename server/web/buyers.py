@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from server.audience.rules import nickname
+from server.audience.signin import MERGED
 from server.commerce.service import order_view
 from server.live.context import ctx
 from server.live.snapshot import room_snapshot
@@ -30,8 +31,7 @@ def current_viewer(request: web.Request) -> str:
     if viewer_id is None:
         raise bad_token()
     if viewers.merged_into(viewer_id) is not None:  # in memory: no round trip per request
-        raise ApiError(401, "merged", "this identity signed in to an account: use the "
-                       "account's token",
+        raise ApiError(401, "merged", MERGED,
                        headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
     return viewer_id
 

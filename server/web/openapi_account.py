@@ -28,7 +28,8 @@ def account_paths() -> dict[str, Any]:
                 "accounts.code_ttl_s and replaces any code pending for the number", VIEWER, {
                     "202": _json("sent: expires_in (s) and the masked phone"), **BAD,
                     **auth, "429": _limited("too many codes for this number or from this "
-                                            "address"),
+                                            "address, or the number is locked for its "
+                                            "wrong codes today"),
                     "503": _err("the SMS gateway failed")}), {"phone": PHONE}),
         },
         "/api/account/signin": {
@@ -39,7 +40,9 @@ def account_paths() -> dict[str, Any]:
                 "token answers 401 merged from then on. Returns the account's viewer_id and "
                 "token, the masked phone, outcome (new, same, merge) and what moved", VIEWER, {
                     "200": _json("the account's identity"), **BAD, **auth,
-                    "409": _err("this identity is already another number's account")}),
+                    "409": _err("this identity is already another number's account"),
+                    "429": _limited("accounts.max_wrong_per_day wrong codes for this number "
+                                    "today: locked until that day is over")}),
                 {"phone": PHONE, "code": {"type": "string", "pattern": "^[0-9]{6}$"}}),
         },
     }
