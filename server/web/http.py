@@ -219,15 +219,25 @@ RULE_STATUS = {
 }
 
 
+# A merged identity refused inside a script is answered as the auth helper answers it.
+RULE_HEADERS = {"merged": {"WWW-Authenticate": 'Bearer error="invalid_token"'}}
+
+
+def _rule_headers(exc: RuleError) -> dict[str, str] | None:
+    if exc.retry_after:
+        return {"Retry-After": str(max(1, math.ceil(exc.retry_after)))}
+    return RULE_HEADERS.get(exc.code)
+
+
 def rule_error(exc: RuleError) -> ApiError:
-    headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after)))} if exc.retry_after else None
-    return ApiError(RULE_STATUS.get(exc.code, 400), exc.code, str(exc), headers=headers)
+    return ApiError(RULE_STATUS.get(exc.code, 400), exc.code, str(exc),
+                    headers=_rule_headers(exc))
 
 
 def rule_response(exc: RuleError) -> web.Response:
     """rule_error's answer, returned rather than raised: a refused buy is the common case
     of a flash sale, and an exception unwinding through aiohttp costs more than the answer."""
-    headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after)))} if exc.retry_after else None
+    headers = _rule_headers(exc)
     return web.Response(body=error_body(exc.code, str(exc)), status=RULE_STATUS.get(exc.code, 400),
                         content_type="application/json", headers=headers)
 

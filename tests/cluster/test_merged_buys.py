@@ -54,6 +54,7 @@ async def test_a_buy_on_another_node_right_after_a_merge_is_refused(
         assert status == 401, body
         merged = await here.call("GET", "/api/me", tb)  # node 1 knows: the auth helper's 401
         assert body == merged[1] and merged[0] == 401
+        assert headers["WWW-Authenticate"] == merged[2]["WWW-Authenticate"]
         # Nothing was written for the old id.
         assert await redis.hget(f"product:{shop.pid}", "stock") == stock
         assert not await redis.exists(f"idem:{vb}:late-b-01", f"buyer:{vb}:orders")
