@@ -10,10 +10,12 @@ import logging
 import time
 
 import aiohttp
+import msgpack
 import pytest
 from test_accounts import Client, code_for, logged_code
 
 from helpers.addressed import PROXIED
+from helpers.clients import wait_for, watch
 from helpers.rooms import open_shop
 from helpers.servers import start_server
 from helpers.shop import contact_for
@@ -41,8 +43,22 @@ async def test_a_buy_on_another_node_right_after_a_merge_is_refused(
         va, ta = await here.viewer()
         vb, tb = await here.viewer()
         assert (await here.sign_in(ta, phone, await code_for(here, caplog, ta, phone)))[0] == 200
-        status, body = await here.sign_in(tb, phone, await code_for(here, caplog, tb, phone))
-        assert status == 200 and body["outcome"] == "merge" and body["viewer_id"] == va
+        watching = await watch(node2.base, shop.rid, token=tb)  # B's page, on node 2
+        try:
+            assert await wait_for(lambda: watching.of("welcome"), 15)
+            status, body = await here.sign_in(tb, phone, await code_for(here, caplog, tb,
+                                                                          phone))
+            assert status == 200 and body["outcome"] == "merge" and body["viewer_id"] == va
+            # Its data channel on node 2 buys nothing either: the script says merged.
+            watching.channel.send(msgpack.packb({
+                "type": "buy", "product_id": shop.pid, "quantity": 1, "ref": 7,
+                "idempotency_key": "late-b-dc", "contact": contact_for(vb)}))
+            assert await wait_for(lambda: [e for e in watching.events if e.get("ref") == 7],
+                                  10)
+            late = [e for e in watching.events if e.get("ref") == 7][0]
+            assert late["type"] == "error" and late["code"] == "merged", late
+        finally:
+            await watching.stop()
 
         redis = node1.ctx.redis
         stock = await redis.hget(f"product:{shop.pid}", "stock")
@@ -57,7 +73,8 @@ async def test_a_buy_on_another_node_right_after_a_merge_is_refused(
         assert headers["WWW-Authenticate"] == merged[2]["WWW-Authenticate"]
         # Nothing was written for the old id.
         assert await redis.hget(f"product:{shop.pid}", "stock") == stock
-        assert not await redis.exists(f"idem:{vb}:late-b-01", f"buyer:{vb}:orders")
+        assert not await redis.exists(f"idem:{vb}:late-b-01", f"idem:{vb}:late-b-dc",
+                                      f"buyer:{vb}:orders")
         assert await redis.hget(f"product:{shop.pid}:buyers", vb) is None
         assert await redis.zcard(f"room:{shop.rid}:orders") == 0
         # The account's own token buys through node 2.
