@@ -17,6 +17,7 @@ from server.platform.errors import RuleError
 
 ASKS_PER_VIEWER = 200  # "remind me" taps one viewer keeps at once
 ASKERS_PER_SHOW = 200_000
+START: tuple[str, str] = ("", "")  # a walk of a host's followers begins here
 
 # KEYS: viewer's follows, host's followers, host hash. ARGV: host id, viewer id, now, cap.
 # -> 1 followed, 0 already did, -1 no such host, -2 over the cap.
@@ -27,6 +28,33 @@ if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[4]) then return -2 end
 redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])
 return 1
+"""
+
+# The next batch of a host's followers after the one walked last, in the zset's own order
+# (followed at, then id): by rank from where the last one stands. If it has left meanwhile
+# (unfollowed, merged) or followed again, it is put back where it stood for the ZRANK and
+# then taken out (or moved back) in the same script, so an unfollow during a walk never
+# shifts anyone past the cursor, ties of "followed at" included.
+# KEYS: host's followers. ARGV: last one's score, its id ("" to start), count.
+# -> id, score, id, score, ... (scores as Redis writes them, to pass back exactly)
+_AFTER = """
+local first = 0
+if ARGV[2] ~= '' then
+  local now = redis.call('ZSCORE', KEYS[1], ARGV[2])
+  if now and tonumber(now) == tonumber(ARGV[1]) then
+    first = redis.call('ZRANK', KEYS[1], ARGV[2]) + 1
+  else
+    redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
+    first = redis.call('ZRANK', KEYS[1], ARGV[2])
+    if now then
+      redis.call('ZADD', KEYS[1], now, ARGV[2])
+      if tonumber(now) < tonumber(ARGV[1]) then first = first + 1 end
+    else
+      redis.call('ZREM', KEYS[1], ARGV[2])
+    end
+  end
+end
+return redis.call('ZRANGE', KEYS[1], first, first + tonumber(ARGV[3]) - 1, 'WITHSCORES')
 """
 
 # KEYS: viewer's asks, show's askers, show hash. ARGV: show id, viewer id, cap, show cap.
@@ -81,6 +109,7 @@ class Follows:
         self._follow = redis.register_script(_FOLLOW)
         self._ask = redis.register_script(_ASK)
         self._merge = redis.register_script(_MERGE)
+        self._after = redis.register_script(_AFTER)
 
     async def follow(self, viewer_id: str, host_id: str) -> bool:
         """True when newly followed. RuleError not_found (no such host), limit (cap)."""
@@ -122,10 +151,16 @@ class Follows:
             counts = await pipe.execute()
         return {h: int(n) for h, n in zip(host_ids, counts, strict=True)}
 
-    async def followers(self, host_id: str, start: int, count: int) -> list[str]:
-        """One batch of the host's followers, oldest first (index ``start`` on)."""
-        found = await self.redis.zrange(f"host:{host_id}:followers", start, start + count - 1)
-        return [str(v) for v in found]
+    async def followers(self, host_id: str, after: tuple[str, str],
+                        count: int) -> tuple[tuple[str, str], list[str]]:
+        """One batch of the host's followers, oldest first, after the cursor ``after``
+        (START, then the one the last batch returned): (next cursor, viewer ids, [] at the
+        end). Whoever follows throughout a walk is in it, however many leave meanwhile."""
+        flat = [str(x) for x in await self._after(keys=[f"host:{host_id}:followers"],
+                                                  args=[after[0], after[1], count])]
+        if not flat:
+            return after, []
+        return (flat[-1], flat[-2]), flat[0::2]
 
     async def ask(self, viewer_id: str, show_id: str) -> bool:
         """"Remind me" on a show; True when new. RuleError not_found, limit."""

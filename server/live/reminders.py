@@ -6,7 +6,9 @@ open (an inbox the page polls) and the notification provider.
 with ``SET NX`` per show occurrence in the same script that fills the inbox, so whichever
 node sees the host go live first reminds, and nobody is reminded again. Followers are
 walked in batches of ``batch_size``, each one Redis round trip and one provider call,
-yielding the loop between them, so a host with 100k followers does not stall the streams.
+yielding the loop between them, so a host with 100k followers does not stall the streams;
+followers by a cursor after the last one walked and askers by SSCAN, so nobody who stays is
+skipped when others leave during the walk.
 
 Redis: ``reminder:{occurrence}:{viewer}`` flags, ``reminders:{occurrence}:done`` (the walk
 finished: a host reconnecting does not walk its followers again), ``viewer:{v}:reminders``
@@ -27,7 +29,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 from server.accounts.channels import Channels
-from server.accounts.follows import Follows
+from server.accounts.follows import START, Follows
 from server.accounts.shows import Show, Shows, nearest
 from server.accounts.store import Store
 from server.live.context import AppContext
@@ -117,10 +119,10 @@ class Reminders:
                   "title": show.title if show is not None else room.title,
                   "host_name": names.get(room.host_id, ""), "watch_url": path, "at": now}
         total = 0
-        start = 0
-        while batch := await self.follows.followers(room.host_id, start, self.batch):
-            start += len(batch)
+        after, batch = await self.follows.followers(room.host_id, START, self.batch)
+        while batch:  # by a cursor: an unfollow meanwhile shifts nobody past it
             total += await self._remind(occurrence, notice, batch)
+            after, batch = await self.follows.followers(room.host_id, after, self.batch)
         cursor = -1
         while show_id and cursor != 0:
             cursor, batch = await self.follows.askers(show_id, max(cursor, 0), self.batch)

@@ -1,16 +1,17 @@
 """Follows, scheduled shows, channels and reminders against real Redis and real servers:
 follow and its cap, schedule validation, repeats rolling forward, the .ics file, channels
 only operators set, live-then-upcoming ranking, one reminder per viewer per show however
-many times or nodes see the host go live, and the webhook provider against a real
-receiver."""
+many times or nodes see the host go live, the webhook provider against a real
+receiver, and nobody skipped when followers leave during the walk."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -19,6 +20,7 @@ from aiohttp import web
 
 from helpers.servers import Running, free_port, start_server
 from helpers.shop import Api
+from server.accounts.follows import START
 from server.accounts.shows import next_occurrence
 from server.live.node import NODE
 from server.live.reminders import AUDIENCE
@@ -318,7 +320,24 @@ async def test_merge_moves_follows_and_asks(server: Running, api: Api) -> None:
     assert (await api.ok("GET", "/api/me/follows", account))["follows"][0]["host_id"] == host_id
     assert (await api.ok("GET", "/api/me/follows", anon))["follows"] == []
     assert (await api.ok("GET", f"/api/shows/{show['show_id']}", account))["asked"] is True
-    assert await follows.followers(host_id, 0, 10) == [to_id]
+    assert (await follows.followers(host_id, START, 10))[1] == [to_id]
+
+
+@contextlib.asynccontextmanager
+async def gateway(receive: Callable[[web.Request], Awaitable[web.Response]],
+                  **env: str) -> AsyncIterator[dict[str, str]]:
+    """A real HTTP receiver for the webhook provider: the server env that points at it."""
+    receiver = web.Application()
+    receiver.router.add_post("/notify", receive)
+    runner = web.AppRunner(receiver)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield {"STALLCAST_REMINDERS_PROVIDER": "webhook",
+               "STALLCAST_REMINDERS_WEBHOOK_URL": f"http://127.0.0.1:{port}/notify", **env}
+    finally:
+        await runner.cleanup()
 
 
 async def test_webhook_provider_gets_each_reminder_once(redis_url: str) -> None:
@@ -329,29 +348,18 @@ async def test_webhook_provider_gets_each_reminder_once(redis_url: str) -> None:
                     json.loads(await request.read())["reminders"]))
         return web.json_response({"ok": True})
 
-    receiver = web.Application()
-    receiver.router.add_post("/notify", receive)
-    runner = web.AppRunner(receiver)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    env = {"STALLCAST_REMINDERS_PROVIDER": "webhook",
-           "STALLCAST_REMINDERS_WEBHOOK_URL": f"http://127.0.0.1:{port}/notify",
-           "STALLCAST_REMINDERS_WEBHOOK_SECRET": "gateway-secret",
-           "STALLCAST_REMINDERS_BATCH_SIZE": "3"}
-    try:
-        async with start_server(redis_url, env) as server, aiohttp.ClientSession() as http:
-            api = Api(server.base, http)
-            host_id, host = await server.new_host("Tea garden")
-            room = (await server.new_room(host, "Oolong"))["room_id"]
-            fans = [await viewer(api) for _ in range(7)]
-            for fan in fans:
-                await api.ok("POST", f"/api/hosts/{host_id}/follow", fan)
-            reminders = server.app[AUDIENCE].reminders
-            assert await reminders.room_live(room) == 7  # no show scheduled: the room's day
-            assert await reminders.room_live(room) == 0
-    finally:
-        await runner.cleanup()
+    async with gateway(receive, STALLCAST_REMINDERS_WEBHOOK_SECRET="gateway-secret",
+                       STALLCAST_REMINDERS_BATCH_SIZE="3") as env, \
+            start_server(redis_url, env) as server, aiohttp.ClientSession() as http:
+        api = Api(server.base, http)
+        host_id, host = await server.new_host("Tea garden")
+        room = (await server.new_room(host, "Oolong"))["room_id"]
+        fans = [await viewer(api) for _ in range(7)]
+        for fan in fans:
+            await api.ok("POST", f"/api/hosts/{host_id}/follow", fan)
+        reminders = server.app[AUDIENCE].reminders
+        assert await reminders.room_live(room) == 7  # no show scheduled: the room's day
+        assert await reminders.room_live(room) == 0
     assert [len(batch) for _, batch in got] == [3, 3, 1]
     assert {auth for auth, _ in got} == {"Bearer gateway-secret"}
     sent = [r for _, batch in got for r in batch]
@@ -360,3 +368,53 @@ async def test_webhook_provider_gets_each_reminder_once(redis_url: str) -> None:
     assert all(r["room_id"] == room and r["title"] == "Oolong" and r["host_name"] ==
                "Tea garden" and r["watch_url"].endswith(f"/watch/{room}?from=reminder")
                for r in sent)
+
+
+async def test_unfollowing_during_a_walk_skips_nobody(redis_url: str) -> None:
+    """Each host's followers are walked two at a time; while the gateway takes the first
+    batch, followers leave (and one comes back): everyone who stayed is still reminded."""
+    tokens: dict[str, str] = {}  # viewer id -> token
+    acts: dict[str, tuple[str, str]] = {}  # room id -> (what happens in its first batch, host)
+    got: dict[str, list[str]] = {}  # room id -> viewer ids the gateway heard of
+    base = ""
+
+    async def receive(request: web.Request) -> web.Response:
+        batch = json.loads(await request.read())["reminders"]
+        room, ids = batch[0]["room_id"], [r["viewer_id"] for r in batch]
+        first = room not in got
+        got.setdefault(room, []).extend(ids)
+        if first:
+            act, host = acts[room]
+            leaver = ids[0] if act == "first leaves" else ids[-1]
+            async with aiohttp.ClientSession() as http:
+                api = Api(base, http)
+                await api.ok("DELETE", f"/api/hosts/{host}/follow", tokens[leaver])
+                if act == "last walked leaves and comes back":
+                    await api.ok("POST", f"/api/hosts/{host}/follow", tokens[leaver])
+        return web.json_response({"ok": True})
+
+    async with gateway(receive, STALLCAST_REMINDERS_BATCH_SIZE="2") as env, \
+            start_server(redis_url, env) as server, aiohttp.ClientSession() as http:
+        base = server.base
+        api = Api(server.base, http)
+        cases = ("first leaves", "last walked leaves", "last walked leaves and comes back",
+                 "last walked leaves, all followed at once")
+        fans: dict[str, set[str]] = {}
+        for act in cases:
+            host_id, host = await server.new_host(act)
+            room = (await server.new_room(host))["room_id"]
+            acts[room] = (act, host_id)
+            fans[room] = set()
+            for _ in range(5):
+                token = await viewer(api)
+                vid = server.ctx.viewers.verify(token)
+                assert vid
+                tokens[vid] = token
+                fans[room].add(vid)
+                await api.ok("POST", f"/api/hosts/{host_id}/follow", token)
+            if act.endswith("all followed at once"):  # ties: the zset orders them by id
+                await server.ctx.redis.zadd(f"host:{host_id}:followers",
+                                            dict.fromkeys(fans[room], 1.5e9), xx=True)
+            reminded = await server.app[AUDIENCE].reminders.room_live(room)
+            assert reminded == 5, (act, reminded)
+            assert set(got[room]) == fans[room], act
