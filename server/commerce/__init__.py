@@ -4,7 +4,7 @@ catalogue with its variants and archive (catalogue over products), what hosts an
 are shown (views), stock events (stock), product photos (images: pure decoding; gallery:
 their files and owners), the records as stored, each with its decoder (records), payment
 providers (payments), the rules as plain code with no I/O (rules), and live auctions
-and giveaways (auctions over auction_scripts; giveaways), coupons a host pushes and
+and giveaways (auctions over auction_scripts; giveaways; the winner's order: prizes), coupons a host pushes and
 viewers claim (coupons over coupon_rules; the buy applies them) and the delivery promise's
 overdue orders (delivery).
 Owns ``product:*``, ``sale:*``, ``order:*``, the order indexes, ``reservations``,

@@ -56,7 +56,9 @@ return {'ok', started_s, ends_s}
 # by the increment; the highest bidder cannot outbid itself (it would only raise its own
 # price). A bid in the last ``extend_s`` seconds moves the end to ``extend_s`` after the
 # bid (never past max_ends_at), so a sniper always leaves the others time to answer.
-# KEYS: auction hash, bidders zset, bid log, bidder names hash
+# A bidder id merged into an account since (signed in elsewhere) is refused, "merged": its
+# bid would be held by an id nobody answers for any more.
+# KEYS: auction hash, bidders zset, bid log, bidder names hash, the bidder's merged_into
 # ARGV: bidder id, amount, nickname, most bids, the room the bid was made in
 # Returns {code, amount or the least valid amount, ends_at, extended 0/1, bid count}
 BID = NOW + """
@@ -65,6 +67,7 @@ local status = redis.call('HGET', a, 'status')
 if not status or redis.call('HGET', a, 'room_id') ~= ARGV[5] then
   return {'not_found', 0, '', 0, 0}
 end
+if redis.call('EXISTS', KEYS[5]) == 1 then return {'merged', 0, '', 0, 0} end
 local ends = tonumber(redis.call('HGET', a, 'ends_at'))
 local count = tonumber(redis.call('HGET', a, 'bid_count'))
 if status ~= 'running' or now >= ends then return {'ended', 0, '', 0, count} end

@@ -19,14 +19,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from media.tasks import TaskSet
+from server.audience.signin import merged_key
 from server.commerce import auction_scripts as lua
+from server.commerce.prizes import account_ids, prize_view
 from server.commerce.records import Order, Product, Sellable
 from server.commerce.rules import Contact
 from server.commerce.service import Commerce
 from server.commerce.store import BuyRefused
-from server.commerce.views import order_view
 from server.platform.config import AuctionsConfig
 from server.platform.errors import RuleError
+from server.platform.ratelimit import RateLimiter
 from server.platform.text import int_field
 
 log = logging.getLogger("stallcast.auctions")
@@ -36,6 +38,8 @@ LEASE_S = 10  # a node making a winner's order holds the auction this long
 MAX_AMOUNT = 10**10  # minor units
 LOG_PAGE = 1000
 KEEP_S = 30 * 86400  # an auction's keys outlive it this long (host's records)
+# HTTP bids per viewer, across nodes: as the data channel's (a person taps a few a second).
+HTTP_BID_BURST, HTTP_BIDS_PER_S = 5, 2.0
 
 BID_ERRORS = {
     "not_found": "no such auction",
@@ -43,9 +47,11 @@ BID_ERRORS = {
     "bid_cap": "this auction takes no more bids",
     "too_low": "the bid must reach the next valid amount",
     "already_highest": "you already have the highest bid",
+    "merged": "this identity signed in to an account: use the account's token",
 }
 BID_STATUS_CODE = {"ended": "ended", "bid_cap": "limit", "too_low": "too_low",
-                   "already_highest": "conflict", "not_found": "not_found"}
+                   "already_highest": "conflict", "not_found": "not_found",
+                   "merged": "merged"}
 PUBLIC_FIELDS = ("auction_id", "room_id", "product_id", "title", "currency", "start_price",
                  "increment", "extend_s", "started_at", "ends_at", "status", "bid_count",
                  "top_amount", "top_name", "extensions", "winner_name", "winner_amount",
@@ -165,6 +171,8 @@ class Auctions:
         self._settled = self.redis.register_script(lua.SETTLED)
         self._offer = self.redis.register_script(lua.OFFER)
         self._end_now = self.redis.register_script(lua.END_NOW)
+        self.http_bids = RateLimiter(self.redis, "rl:bid", HTTP_BID_BURST,
+                                     HTTP_BID_BURST / HTTP_BIDS_PER_S)
 
     async def raw(self, aid: str) -> dict[str, str]:
         """The auction's hash and, as ``_now``, Redis's clock (the one its end is kept by,
@@ -224,7 +232,7 @@ class Auctions:
             raise RuleError("auction_id must be a string")
         key = auction_key(aid)
         code, value, ends, extended, count = await self._bid(
-            keys=[key, f"{key}:bidders", f"{key}:log", f"{key}:names"],
+            keys=[key, f"{key}:bidders", f"{key}:log", f"{key}:names", merged_key(bidder)],
             args=[bidder, amount, nickname, self.settings.max_bids, room_id])
         if code != "ok":
             message = BID_ERRORS[str(code)]
@@ -239,11 +247,13 @@ class Auctions:
                 "extended": bool(int(extended)), "bid_count": int(count), "highest": True}
 
     async def offer_of(self, aid: str, viewer_id: str) -> Order | None:
-        """The viewer's order for the lot, when the lot is offered to it now."""
+        """The viewer's order for the lot, when the lot is offered to it now (the order's
+        buyer is the account a bidder merged into, so the order is what says whose)."""
         raw = await self.raw(aid)
-        if raw.get("offered_to") != viewer_id or not raw.get("order_id"):
+        if not raw.get("order_id"):
             return None
-        return await self.commerce.get_order(raw["order_id"])
+        order = await self.commerce.get_order(raw["order_id"])
+        return order if order is not None and order["buyer_id"] == viewer_id else None
 
     async def bids(self, aid: str, start: int, limit: int) -> list[dict[str, Any]]:
         """Accepted bids, oldest first, for the host (ids included)."""
@@ -318,8 +328,9 @@ class Auctions:
             elif code == "settle":
                 await self._make_order(aid, str(to), int(rank))
 
-    async def _make_order(self, aid: str, buyer: str, rank: int) -> None:
+    async def _make_order(self, aid: str, bidder: str, rank: int) -> None:
         raw = await self.raw(aid)
+        buyer = (await account_ids(self.redis, [bidder]))[0]
         key = auction_key(aid)
         lot = await self.redis.hgetall(f"{key}:lot")
         source: Sellable = {"product_id": str(lot["product_id"]),
@@ -341,7 +352,8 @@ class Auctions:
         kind = "auction_ended" if rank == 0 else "auction_offered"
         await self.bus.publish(raw["room_id"], {"type": kind, "auction": view})
         await self.bus.publish(raw["room_id"], {"type": "auction_won", "to": buyer,
-                                                "auction": view, "order": order_view(order)})
+                                                "auction": view,
+                                                "order": prize_view(self.commerce, order)})
 
     async def run(self, interval: float = 0.25) -> None:
         while True:
@@ -357,14 +369,3 @@ class Auctions:
     async def close(self) -> None:
         await self.events.close()
 
-
-async def accept_prize(commerce: Commerce, buyer_id: str, order: Order,
-                       contact: Contact) -> Order:
-    """The winner of an auction or giveaway confirms its reserved order and where to send
-    it (a bought order is confirmed by the host or the payment provider, not by this)."""
-    if order["buyer_id"] != buyer_id or not order.get("prize"):
-        raise RuleError("no such prize order", code="not_found")
-    updated = await commerce.set_status(order, "confirmed", name=contact.name,
-                                        phone=contact.phone, address=contact.address)
-    await commerce.store.save_contact(buyer_id, contact)
-    return updated

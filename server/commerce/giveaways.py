@@ -1,8 +1,10 @@
 """Giveaways: a host draws N winners among the room's viewers who watched at least M
 seconds (server/live/presence.py says who) or who wrote a keyword in chat while the
-giveaway was open. The draw is auditable: the seed, the sorted candidate list and the
-winners are recorded in ``giveaway:{id}`` for the host to read, and ``draw`` (a pure
-function) gives the same winners from the same candidates and seed. Each winner gets a
+giveaway was open, each counted as the account it merged into. The draw is auditable: the
+seed, the sorted candidate list (beyond ``max_candidates``, the seed's first that many:
+``candidate_total`` says how many there were) and the winners are recorded in
+``giveaway:{id}`` for the host to read, and ``draw`` (a pure function) gives the same
+winners from the same candidates and seed. Each winner gets a
 zero-price reserved order to confirm its address (auctions.accept_prize).
 
 The prize is named by a product (its title and host); its stock is not moved, as a
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from server.audience.rules import folded
+from server.commerce.prizes import account_ids
 from server.commerce.records import Product, Sellable
 from server.commerce.rules import Contact
 from server.commerce.service import Commerce
@@ -81,11 +84,12 @@ def room_keyword(room_id: str) -> str:
 
 # Record the draw once, with the prize the orders are made from.
 # KEYS: giveaway hash, prize hash, room keyword key.  ARGV: seed, candidates JSON,
-# winners JSON, now, winner count, giveaway id.  Returns 1 the first time.
+# winners JSON, now, winner count, giveaway id, candidates before the cap.
+# Returns 1 the first time.
 DRAWN = """
 if redis.call('HGET', KEYS[1], 'status') ~= 'open' then return 0 end
 redis.call('HSET', KEYS[1], 'status', 'drawn', 'seed', ARGV[1], 'candidates', ARGV[2],
-           'winner_ids', ARGV[3], 'drawn_at', ARGV[4])
+           'winner_ids', ARGV[3], 'drawn_at', ARGV[4], 'candidate_total', ARGV[7])
 redis.call('HSET', KEYS[2], 'stock', ARGV[5], 'price', 0)
 if redis.call('GET', KEYS[3]) == ARGV[6] then redis.call('DEL', KEYS[3]) end
 return 1
@@ -150,8 +154,9 @@ class Giveaways:
         if not raw:
             return None
         out: dict[str, Any] = dict(raw)
-        for name in ("winners", "min_watch_s"):
-            out[name] = int(raw[name])
+        for name in ("winners", "min_watch_s", "candidate_total"):
+            if name in raw:
+                out[name] = int(raw[name])
         for name in ("candidates", "winner_ids", "winner_names", "order_ids"):
             out[name] = json.loads(raw[name]) if name in raw else []
         out["entrants"] = int(await self.redis.scard(f"{giveaway_key(gid)}:entrants"))
@@ -189,31 +194,50 @@ class Giveaways:
 
     async def draw(self, gid: str, watchers: list[str]) -> dict[str, Any]:
         """Draw the winners: among ``watchers`` (viewers who watched long enough, for a
-        watch giveaway) or the keyword's entrants. Each winner gets a zero-price order."""
+        watch giveaway) or the keyword's entrants, each counted as the account it merged
+        into. Each winner gets a zero-price order. A draw recorded but cut short before
+        its orders (a node died) is finished by the next request: the same winners, the
+        same orders (their idempotency key is the giveaway's)."""
         record = await self.record(gid)
         if record is None:
             raise RuleError("no such giveaway", code="not_found")
+        if record["status"] == "drawn" and len(record["order_ids"]) < len(record["winner_ids"]):
+            return await self._award(record)
         if record["status"] != "open":
             raise RuleError("this giveaway has been drawn", code="conflict")
         key = giveaway_key(gid)
-        if record["mode"] == "keyword":
+        if record["mode"] == "keyword":  # capped in entry order by ENTER
             watchers = [str(v) for v in await self.redis.smembers(f"{key}:entrants")]
-        candidates = sorted(set(watchers))[:self.settings.max_candidates]
+        everyone = sorted(set(await account_ids(self.redis, sorted(set(watchers)))))
         seed = secrets.token_hex(32)
+        # The cap keeps the seed's first max_candidates: the same winners as the whole
+        # list would give, and no id is dropped for where it sorts.
+        candidates = sorted(draw(everyone, seed, self.settings.max_candidates))
         winners = draw(candidates, seed, record["winners"])
         if not await self._drawn(keys=[key, f"{key}:prize", room_keyword(record["room_id"])],
                                  args=[seed, json.dumps(candidates), json.dumps(winners),
-                                       time.time(), len(winners), gid]):
+                                       time.time(), len(winners), gid, len(everyone)]):
             raise RuleError("this giveaway has been drawn", code="conflict")
+        log.info("giveaway drawn", extra={"giveaway_id": gid, "candidates": len(candidates),
+                                          "winners": len(winners)})
+        drawn = await self.record(gid)
+        assert drawn is not None
+        return await self._award(drawn)
+
+    async def _award(self, record: dict[str, Any]) -> dict[str, Any]:
+        """Make each recorded winner's order (again, idempotently) and tell the room."""
+        gid, room_id = record["giveaway_id"], record["room_id"]
+        key = giveaway_key(gid)
         source: Sellable = {"product_id": record["product_id"], "host_id": record["host_id"],
                             "title": record["title"], "price": 0,
                             "currency": record["currency"], "per_buyer_limit": 1}
+        winners = await account_ids(self.redis, record["winner_ids"])
         names, order_ids, orders = [], [], []
         for winner in winners:
             order, _, _ = await self.commerce.store.buy(
                 buyer_id=winner, source=source, sale_id="", quantity=1,
                 idem=f"giveaway-{gid}", contact=Contact("", "", ""),
-                room_id=record["room_id"], confirm=False,
+                room_id=room_id, confirm=False,
                 reservation_ttl=float(self.settings.keep_days * 86400), now=time.time(),
                 source_key=f"{key}:prize", extra={"prize": "giveaway", "prize_id": gid})
             names.append(await self.names(winner) or f"Viewer {winner[-4:]}")
@@ -221,11 +245,8 @@ class Giveaways:
             orders.append(order)
         await self.redis.hset(key, mapping={"winner_names": json.dumps(names),
                                             "order_ids": json.dumps(order_ids)})
-        log.info("giveaway drawn", extra={"giveaway_id": gid, "candidates": len(candidates),
-                                          "winners": len(winners)})
         drawn = await self.record(gid)
         assert drawn is not None
-        room_id = record["room_id"]
         await self.commerce.bus.publish(room_id, {"type": "giveaway_drawn",
                                                   "giveaway": public_view(drawn)})
         for winner, order in zip(winners, orders, strict=True):
@@ -233,7 +254,6 @@ class Giveaways:
                                                       "giveaway": public_view(drawn),
                                                       "order": order_view(order)})
         return drawn
-
 
 def public_view(record: dict[str, Any]) -> dict[str, Any]:
     """What viewers see: the prize, the rule and the winners' nicknames (no ids)."""

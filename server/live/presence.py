@@ -2,8 +2,11 @@
 watched at least M seconds"). Every ``interval`` each node notes, per room, the identified
 viewers connected to it: their watch time grows by the time since that node last saw them
 (``room:{id}:watch``, viewer -> seconds) and their last sighting is kept
-(``room:{id}:seen``, viewer -> unix time). Anonymous connections (no identity) and the
-host's own are not counted: a prize needs someone to give it to.
+(``room:{id}:seen``, viewer -> unix time). Watch time is of the room's current live
+session only: the hash notes the session it counts (field ``_session``, from
+``room:{id}:session``) and starts again from zero when the host goes live anew, so an
+earlier show's minutes never make someone eligible. Anonymous connections (no identity)
+and the host's own are not counted: a prize needs someone to give it to.
 """
 
 from __future__ import annotations
@@ -20,8 +23,14 @@ log = logging.getLogger("stallcast.presence")
 
 KEEP_S = 86400
 
-# KEYS: room watch hash, room seen zset.  ARGV: now, keep s, then viewer/seconds pairs.
+# KEYS: room watch hash, room seen zset, room's session id (read only).
+# ARGV: now, keep s, then viewer/seconds pairs.
 NOTE = """
+local sid = redis.call('GET', KEYS[3]) or ''
+if redis.call('HGET', KEYS[1], '_session') ~= sid then
+  redis.call('DEL', KEYS[1])
+  redis.call('HSET', KEYS[1], '_session', sid)
+end
 for i = 3, #ARGV, 2 do
   redis.call('HINCRBYFLOAT', KEYS[1], ARGV[i], ARGV[i + 1])
   redis.call('ZADD', KEYS[2], ARGV[1], ARGV[i])
@@ -56,7 +65,8 @@ class Presence:
                 args += [viewer.identity,
                          round(min(now - last, 2 * self.interval), 3) if last else 0]
             if args:
-                await self._note(keys=[f"room:{room_id}:watch", f"room:{room_id}:seen"],
+                await self._note(keys=[f"room:{room_id}:watch", f"room:{room_id}:seen",
+                                       f"room:{room_id}:session"],
                                  args=[time.time(), KEEP_S, *args])
         self._seen = seen
 

@@ -5,15 +5,15 @@ giveaways alike)."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from aiohttp import web
 
 from server.accounts.store import Host
-from server.commerce.auctions import accept_prize
+from server.commerce.prizes import accept_prize, prize_view
 from server.commerce.records import Product
 from server.commerce.rules import contact_input
-from server.commerce.views import order_view
 from server.live.context import AppContext, ctx
 from server.platform.wire import json_response
 from server.web.buyers import current_viewer, optional_viewer
@@ -72,7 +72,7 @@ async def room_auction(request: web.Request) -> web.Response:
     you = None
     if auction is not None and viewer_id is not None:
         order = await app.auctions.offer_of(auction["auction_id"], viewer_id)
-        you = {"order": order_view(order)} if order is not None else None
+        you = {"order": prize_view(app.commerce, order)} if order is not None else None
     return json_response({"auction": auction, "you": you})
 
 
@@ -101,6 +101,10 @@ async def place_bid(request: web.Request) -> web.Response:
     viewer_id = current_viewer(request)
     body = await _body(request)
     app = ctx(request)
+    verdict = await app.auctions.http_bids.take(viewer_id)
+    if not verdict.allowed:  # as the data channel's per-viewer limit, across nodes
+        raise ApiError(429, "rate_limited", "too many bids: wait a moment",
+                       headers={"Retry-After": str(max(1, math.ceil(verdict.retry_after)))})
     bid = await app.auctions.bid(request.match_info["room_id"][:64], viewer_id,
                                  await bidder_name(app, viewer_id),
                                  {**body, "auction_id": request.match_info["auction_id"]})
@@ -126,7 +130,9 @@ async def offer_runner_up(request: web.Request) -> web.Response:
 
 @routes.post("/api/me/orders/{order_id}/accept")
 async def accept(request: web.Request) -> web.Response:
-    """A won auction lot or giveaway prize: confirm it, with where to send it."""
+    """A won auction lot or giveaway prize: say yes, with where to send it. A free prize
+    or cash on delivery is confirmed; a priced one paid by transfer stays reserved (with
+    ``payment``: how to pay before its time limit) until the host confirms payment."""
     viewer_id = current_viewer(request)
     body = await _body(request)
     app = ctx(request)
@@ -134,5 +140,5 @@ async def accept(request: web.Request) -> web.Response:
     if order is None or order["buyer_id"] != viewer_id:
         raise ApiError(404, "not_found", "no such order")
     contact = contact_input(body.get("contact"))
-    return json_response(order_view(await accept_prize(app.commerce, viewer_id, order,
-                                                       contact)))
+    accepted = await accept_prize(app.commerce, viewer_id, order, contact)
+    return json_response(prize_view(app.commerce, accepted))

@@ -64,8 +64,10 @@ def auction_paths() -> dict[str, Any]:
                               "itself", VIEWER, {
                 "201": _json("the accepted bid"),
                 "400": _err("bad amount, or too_low (the message names the least valid)"),
-                "401": _err("no or bad viewer token"), "404": _err("no such auction"),
-                "409": _err("ended, already highest, or the bid cap reached")}),
+                "401": _err("no or bad viewer token, or merged (the identity signed in "
+                            "to an account)"), "404": _err("no such auction"),
+                "409": _err("ended, already highest, or the bid cap reached"),
+                "429": _err("more than 5 bids at once or 2 a second (Retry-After)")}),
                 {"amount": INT}, ["amount"]),
         },
         "/api/rooms/{room_id}/auctions/{auction_id}/end": {
@@ -83,8 +85,10 @@ def auction_paths() -> dict[str, Any]:
         "/api/me/orders/{order_id}/accept": {
             "parameters": [{"name": "order_id", "in": "path", "required": True,
                             "schema": {"type": "string"}}],
-            "post": _body(_op("Accept a won auction lot or giveaway prize: the reserved "
-                              "order is confirmed with the contact", VIEWER, {
+            "post": _body(_op("Accept a won auction lot or giveaway prize with the contact: "
+                              "a free prize or cash on delivery is confirmed; a priced one "
+                              "paid by transfer stays reserved, with `payment`, until the "
+                              "host confirms payment within its time limit", VIEWER, {
                 "200": _json("the order"), "400": _err("bad contact"),
                 "401": _err("no or bad viewer token"), "404": _err("no such prize order"),
                 "409": _err("the order is no longer reserved")}), contact, ["contact"]),

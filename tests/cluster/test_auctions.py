@@ -31,8 +31,9 @@ async def _bidder(api: Api, room_id: str, aid: str, token: str, rounds: int) -> 
         if status == 201:
             accepted += 1
         else:
-            assert status in (400, 409), (status, body)
-            assert body["error"]["code"] in ("too_low", "conflict", "ended"), body
+            assert status in (400, 409, 429), (status, body)  # 429: a quick tapper's limit
+            assert body["error"]["code"] in ("too_low", "conflict", "ended",
+                                             "rate_limited"), body
         await asyncio.sleep(random.random() * 0.3)
     return accepted
 
@@ -148,7 +149,8 @@ async def test_two_hundred_bidders_one_winner(server: Running) -> None:
         second = await api.ok("GET", f"/api/me/orders/{body['order_id']}", runner_token)
         assert second["buyer_id"] == runner_id and second["unit_price"] == runner_amount
         assert second["status"] == "reserved" and second["prize_id"] == aid
-        # Only the winner may accept; it does so with a contact, before its limit.
+        # Only the winner may accept; it does so with a contact, before its limit (cash on
+        # delivery: its yes confirms it; a transfer is test_transfer_prize_waits_for_payment's).
         status, _ = await api.call("POST", f"/api/me/orders/{second['order_id']}/accept",
                                    winner_token, {"contact": contact_for(runner_id)})
         assert status == 404
@@ -254,3 +256,64 @@ async def test_a_closer_that_died_is_replaced(server: Running) -> None:
         orders = [o for o in await api.orders(host) if o.get("prize_id") == aid]
         assert [o["order_id"] for o in orders] == [done["order_id"]]
         assert orders[0]["buyer_id"] == vid and orders[0]["unit_price"] == 150
+
+
+async def _closed_order(api: Api, host: str, room_id: str, aid: str) -> dict[str, Any]:
+    await api.ok("POST", f"/api/rooms/{room_id}/auctions/{aid}/end", host)
+    for _ in range(50):
+        done = await api.ok("GET", f"/api/rooms/{room_id}/auctions/{aid}", host)
+        if done["order_id"]:
+            return dict(done)
+        await asyncio.sleep(0.1)
+    raise AssertionError("the auction made no order")
+
+
+async def test_transfer_prize_waits_for_payment(redis_url: str) -> None:
+    """Paid by transfer, the winner's yes writes its address and the order stays reserved
+    (with how to pay) until the host confirms the money; a bidder merged into an account is
+    refused further bids, and the lot it won goes to the account. HTTP bids are limited
+    per viewer (429 with Retry-After)."""
+    env = {"STALLCAST_COMMERCE_PAYMENT_PROVIDER": "manual"}
+    async with start_server(redis_url, env) as server, aiohttp.ClientSession() as http:
+        api = Api(server.base, http)
+        _, host = await server.new_host()
+        room_id = (await server.new_room(host))["room_id"]
+        pid = (await api.product(host, stock=2))["product_id"]
+        aid = (await api.ok("POST", f"/api/rooms/{room_id}/auctions", host, {
+            "product_id": pid, "start_price": 100, "increment": 10, "duration_s": 60,
+            "extend_s": 0, "confirm_s": 300}))["auction_id"]
+        bids = f"/api/rooms/{room_id}/auctions/{aid}/bids"
+        (old, old_token), (account, account_token), (_, other) = [
+            await api.viewer() for _ in range(3)]
+        # A flood from one viewer: 5 at once pass the limit, then 429.
+        answers = [await api.call("POST", bids, other, {"amount": 1}) for _ in range(7)]
+        assert [s for s, _ in answers[:5]] == [400] * 5
+        assert answers[5][0] == 429 and answers[5][1]["error"]["code"] == "rate_limited"
+        async with http.post(server.base + bids, json={"amount": 1},
+                             headers={"Authorization": f"Bearer {other}"}) as resp:
+            assert resp.status == 429 and int(resp.headers["Retry-After"]) >= 1
+        await api.ok("POST", bids, old_token, {"amount": 150})
+        # The bidder signs in on another phone: its old id is merged into the account's.
+        await server.ctx.redis.set(f"viewer:{old}:merged_into", account)
+        status, body = await api.call("POST", bids, old_token, {"amount": 500})
+        assert status == 401 and body["error"]["code"] == "merged", body
+        done = await _closed_order(api, host, room_id, aid)
+        order = await api.ok("GET", f"/api/me/orders/{done['order_id']}", account_token)
+        assert order["buyer_id"] == account and order["unit_price"] == 150
+        mine = await api.ok("GET", f"/api/rooms/{room_id}/auction", account_token)
+        assert mine["you"]["order"]["order_id"] == order["order_id"]
+        assert mine["you"]["order"]["payment"]["method"] == "transfer"
+        accepted = await api.ok("POST", f"/api/me/orders/{order['order_id']}/accept",
+                                account_token, {"contact": contact_for(account)})
+        assert accepted["status"] == "reserved"
+        assert accepted["address"] == contact_for(account)["address"]
+        assert accepted["payment"]["reference"] == order["order_id"]
+        assert accepted["payment"]["pay_before"] == order["expires_at"]  # the limit runs on
+        status, _ = await api.call("POST", f"/api/rooms/{room_id}/auctions/{aid}/offer", host)
+        assert status == 409  # the winner's order still stands
+        confirmed = await api.ok("POST", f"/api/orders/{order['order_id']}/confirm", host)
+        assert confirmed["status"] == "confirmed"
+        assert confirmed["address"] == contact_for(account)["address"]
+        status, _ = await api.call("POST", f"/api/me/orders/{order['order_id']}/accept",
+                                   account_token, {"contact": contact_for(account)})
+        assert status == 409  # answered once
