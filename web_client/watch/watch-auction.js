@@ -2,12 +2,14 @@
 // a countdown to the end (it moves when a late bid extends it), and a bid button with the
 // next valid amount, sent as a `bid` on the data channel (docs/events.md). When this viewer
 // wins an auction or a giveaway, a sheet asks for its address and accepts the reserved
-// order (POST /api/me/orders/{id}/accept). Phone-first: one line of the lower area.
+// order (POST /api/me/orders/{id}/accept). A priced prize paid by transfer stays reserved
+// after that until the host confirms the payment: the sheet says how to pay and by when
+// (the order's `payment`, as the checkout shows it). Phone-first: one line of the lower area.
 //
 // State comes from the welcome's snapshot, then auction_* events; bursts of bids arrive
 // coalesced and carry absolute values, so the panel keeps the one with the most bids.
 
-import { t } from "../shared/i18n.js";
+import { language, t } from "../shared/i18n.js";
 import { errorText, responseError } from "../shared/errors.js";
 import { viewerApi } from "../shared/viewer.js";
 import { clock, money } from "./watch-format.js";
@@ -28,14 +30,28 @@ function addStyles() {
   document.head.append(link);
 }
 
+/** How to pay a prize order still waiting for its payment ("" when there is nothing to pay). */
+function payText(order) {
+  const p = order && order.payment;
+  if (!p || p.method !== "transfer" || order.status !== "reserved") return "";
+  return t("watch.order.payTransfer", { amount: money(p.amount, p.currency),
+    reference: p.reference, before: new Date(p.pay_before * 1000).toLocaleTimeString(language()) });
+}
+
+/** A won prize this viewer has not answered yet (an accepted one has its address). */
+function unanswered(order) {
+  return Boolean(order && order.prize && order.status === "reserved" && !order.address);
+}
+
 /** The prize sheet: where to send what this viewer won. */
 function prizeSheet(onDone) {
   const sheet = el("dialog", "sheet", { id: "prize-sheet", "aria-labelledby": "prize-title" });
   const form = el("form", "", { novalidate: "" });
   const title = el("h2", "", { id: "prize-title" });
   const item = el("p", "", { id: "prize-item" });
+  const pay = el("p", "", { id: "prize-pay" });
   const fields = {};
-  form.append(el("div", "grip", { "aria-hidden": "true" }), title, item);
+  form.append(el("div", "grip", { "aria-hidden": "true" }), title, item, pay);
   for (const [name, kind, auto] of [["name", "input", "name"], ["phone", "input", "tel"],
     ["address", "textarea", "street-address"]]) {
     const label = el("label", "", { for: `prize-${name}` });
@@ -83,7 +99,10 @@ function prizeSheet(onDone) {
       for (const label of form.querySelectorAll("label[data-key]")) {
         label.textContent = t(label.dataset.key);
       }
-      accept.textContent = t("watch.prize.accept");
+      pay.textContent = payText(next);
+      pay.hidden = !pay.textContent;
+      if (pay.textContent) pay.textContent = `${t("watch.prize.payNext")} ${pay.textContent}`;
+      accept.textContent = t(payText(next) ? "watch.prize.acceptPay" : "watch.prize.accept");
       later.textContent = t("watch.prize.later");
       status.textContent = "";
       if (!sheet.open) sheet.showModal();
@@ -115,7 +134,9 @@ export function createAuction({ conn, roomId }) {
   const state = { auction: null, offset: 0, mine: 0, note: "", sending: false, prize: null };
   const sheet = prizeSheet((order) => {
     state.prize = null;
-    state.note = t("watch.prize.done", { title: order.product_title });
+    state.note = order.status === "reserved"
+      ? `${t("watch.prize.held", { title: order.product_title })} ${payText(order)}`
+      : t("watch.prize.done", { title: order.product_title });
     render();
   });
 
@@ -208,7 +229,7 @@ export function createAuction({ conn, roomId }) {
   won.addEventListener("click", () => { if (state.prize) sheet.open(state.prize); });
 
   function offerPrize(order) {
-    if (!order || order.status !== "reserved") return;
+    if (!unanswered(order)) return;
     state.prize = order;
     sheet.open(order);
   }
@@ -219,14 +240,13 @@ export function createAuction({ conn, roomId }) {
       if (!resp.ok) return;
       const answer = await resp.json();
       if (answer.auction) take(answer.auction);
-      if (answer.you && answer.you.order && answer.you.order.status === "reserved") {
+      if (answer.you && unanswered(answer.you.order)) {
         state.prize = answer.you.order;
       }
       if (!state.prize) { // a giveaway won while away from this page
         const mine = await viewerApi("/api/me/orders");
         const orders = mine.ok ? (await mine.json()).orders || [] : [];
-        state.prize = orders.find((o) => o.prize && o.status === "reserved"
-          && o.room_id === roomId) || null;
+        state.prize = orders.find((o) => unanswered(o) && o.room_id === roomId) || null;
       }
       render();
     } catch {
