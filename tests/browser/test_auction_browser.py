@@ -2,7 +2,8 @@
 current bid, the bidder's nickname and the countdown update live as others bid over HTTP,
 the bid button names the next valid amount and places it over the data channel, an outbid
 viewer is told so, and the winner gets the "you won — confirm" sheet, which confirms its
-order with its address. Screenshot: test-artifacts/player-auction-en.png."""
+order with its address (paid by transfer: the sheet says how to pay, and the order waits
+for the host). Screenshots: test-artifacts/player-auction-en.png, player-prize-pay-en.png."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from playwright.async_api import expect
 
 from helpers.browser import chromium, collect_logs
 from helpers.clients import publish
-from helpers.servers import Running
+from helpers.servers import Running, start_server
 from helpers.shop import CONTACT, Api
 
 pytestmark = [pytest.mark.browser]
@@ -159,4 +160,59 @@ async def test_studio_runs_an_auction_and_a_giveaway(server: Running, artifacts:
         await page.screenshot(path=str(artifacts / "studio-auction-en.png"), full_page=True)
         record = (await api.ok("GET", f"/api/rooms/{rid}/giveaways", host))["giveaways"][0]
         assert record["winner_ids"] == [bidder_id]
+    assert not [line for line in logs if "pageerror" in line], logs
+
+
+@pytest.mark.timeout(120)
+async def test_transfer_prize_sheet_says_how_to_pay(redis_url: str, artifacts: Path) -> None:
+    """Paid by transfer, the winner's sheet tells the amount, reference and deadline, and
+    after it the order is held (reserved with the address) until the host confirms."""
+    env = {"STALLCAST_COMMERCE_PAYMENT_PROVIDER": "manual"}
+    logs: list[str] = []
+    async with start_server(redis_url, env) as server, aiohttp.ClientSession() as http, \
+            chromium() as browser:
+        api = Api(server.base, http)
+        _, host = await server.new_host("Jade workshop")
+        room = await server.new_room(host, "Carved jade")
+        rid = room["room_id"]
+        pub = await publish(server.base, rid, room["stream_key"])
+        try:
+            pid = (await api.product(host, title="Jade bangle", price=50000, stock=2,
+                                     currency="USD"))["product_id"]
+            page = await (await browser.new_context(**PHONE)).new_page()
+            collect_logs(page, "player", logs)
+            await page.goto(f"{server.base}/watch/{rid}")
+            await page.wait_for_function(
+                "() => window.stallcast.events.some(e => e.type === 'welcome')", timeout=LIVE)
+            aid = (await api.ok("POST", f"/api/rooms/{rid}/auctions", host, {
+                "product_id": pid, "start_price": 1000, "increment": 100, "duration_s": 40,
+                "extend_s": 0, "confirm_s": 600}))["auction_id"]
+            await expect(page.locator("#auction-bid")).to_have_text("Bid $10.00", timeout=LIVE)
+            await page.locator("#auction-bid").click()
+            await expect(page.locator("#auction-note")).to_have_text(
+                "You have the highest bid", timeout=LIVE)
+            await api.ok("POST", f"/api/rooms/{rid}/auctions/{aid}/end", host)
+            await expect(page.locator("#prize-sheet")).to_be_visible(timeout=LIVE)
+            order = (await api.orders(host))[0]
+            pay = page.locator("#prize-pay")
+            await expect(pay).to_contain_text("held for you until you pay")
+            await expect(pay).to_contain_text(f"Pay $10.00 by transfer with reference "
+                                              f"{order['order_id']}")
+            await expect(page.locator("#prize-accept")).to_have_text("Confirm address")
+            await page.fill("#prize-name", CONTACT["name"])
+            await page.fill("#prize-phone", CONTACT["phone"])
+            await page.fill("#prize-address", CONTACT["address"])
+            await page.screenshot(path=str(artifacts / "player-prize-pay-en.png"))
+            await page.locator("#prize-accept").click()
+            status = page.locator("#prize-status")
+            await expect(status).to_contain_text(
+                "held for you until the seller confirms your payment", timeout=LIVE)
+            await expect(status).to_contain_text(f"reference {order['order_id']}")
+            await expect(page.locator("#prize-accept")).to_be_hidden()
+            await page.locator("#prize-later").click()
+            await expect(page.locator("#prize-sheet")).to_be_hidden()
+            held = next(o for o in await api.orders(host) if o["order_id"] == order["order_id"])
+            assert held["status"] == "reserved" and held["address"] == CONTACT["address"]
+        finally:
+            await pub.stop()
     assert not [line for line in logs if "pageerror" in line], logs

@@ -81,9 +81,16 @@ function prizeSheet(onDone) {
       const resp = await viewerApi(`/api/me/orders/${encodeURIComponent(order.order_id)}/accept`,
         { method: "POST", body: { contact } });
       if (!resp.ok) throw await responseError(resp);
-      status.textContent = "";
-      onDone(await resp.json());
-      sheet.close();
+      const done = await resp.json();
+      onDone(done);
+      if (done.status === "reserved") { // held until paid: the sheet says what comes next
+        status.textContent = `${t("watch.prize.held", { title: done.product_title })} ${payText(done)}`;
+        accept.hidden = true;
+        later.textContent = t("watch.prize.ok");
+      } else {
+        status.textContent = "";
+        sheet.close();
+      }
     } catch (err) {
       status.textContent = errorText(err);
     } finally {
@@ -105,6 +112,7 @@ function prizeSheet(onDone) {
       accept.textContent = t(payText(next) ? "watch.prize.acceptPay" : "watch.prize.accept");
       later.textContent = t("watch.prize.later");
       status.textContent = "";
+      accept.hidden = false;
       if (!sheet.open) sheet.showModal();
     },
   };
