@@ -47,8 +47,8 @@ class ApiError(web.HTTPException):
     def __init__(self, status: int, code: str, message: str,
                  headers: dict[str, str] | None = None) -> None:
         self.status_code = status
-        super().__init__(body=error_body(code, message), content_type="application/json",
-                         headers=headers)
+        super().__init__(text=error_body(code, message).decode(),
+                         content_type="application/json", headers=headers)
 
 
 def bearer_token(request: web.Request) -> str:
