@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from media.tasks import TaskSet
-from server.audience.signin import merged_key
+from server.audience.signin import MERGED, merged_key
 from server.commerce import auction_scripts as lua
 from server.commerce.prizes import account_ids, prize_view
 from server.commerce.records import Order, Product, Sellable
@@ -29,7 +29,7 @@ from server.commerce.store import BuyRefused
 from server.platform.config import AuctionsConfig
 from server.platform.errors import RuleError
 from server.platform.ratelimit import RateLimiter
-from server.platform.text import int_field
+from server.platform.text import id_field, int_field
 
 log = logging.getLogger("stallcast.auctions")
 
@@ -47,7 +47,7 @@ BID_ERRORS = {
     "bid_cap": "this auction takes no more bids",
     "too_low": "the bid must reach the next valid amount",
     "already_highest": "you already have the highest bid",
-    "merged": "this identity signed in to an account: use the account's token",
+    "merged": MERGED,
 }
 BID_STATUS_CODE = {"ended": "ended", "bid_cap": "limit", "too_low": "too_low",
                    "already_highest": "conflict", "not_found": "not_found",
@@ -80,11 +80,8 @@ class AuctionInput:
 
 
 def auction_input(body: dict[str, Any], settings: AuctionsConfig) -> AuctionInput:
-    pid = body.get("product_id")
-    if not isinstance(pid, str) or not 0 < len(pid) <= 64:
-        raise RuleError("product_id must be a string")
     return AuctionInput(
-        product_id=pid,
+        product_id=id_field(body, "product_id"),
         start_price=int_field(body, "start_price", 1, MAX_AMOUNT),
         increment=int_field(body, "increment", 1, MAX_AMOUNT),
         duration_s=int_field(body, "duration_s", 5, settings.max_duration_s),

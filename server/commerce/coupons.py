@@ -33,7 +33,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from media.tasks import TaskSet
-from server.audience.signin import merged_key
+from server.audience.signin import MERGED, merged_key
 from server.commerce.coupon_rules import (
     SHOW_HOURS,
     Coupon,
@@ -188,7 +188,7 @@ return moved
 """
 
 CLAIM_ERRORS = {
-    "merged": "this identity signed in to an account: use the account's token",
+    "merged": MERGED,
     "not_found": "no such coupon in this room",
     "coupon_ended": "this coupon has ended",
     "coupon_gone": "all of this coupon's claims are taken",

@@ -31,7 +31,7 @@ from server.commerce.service import Commerce
 from server.commerce.views import order_view
 from server.platform.config import GiveawaysConfig
 from server.platform.errors import RuleError
-from server.platform.text import int_field, text_field
+from server.platform.text import id_field, int_field, text_field
 
 log = logging.getLogger("stallcast.giveaways")
 
@@ -59,9 +59,7 @@ class GiveawayInput:
 
 
 def giveaway_input(body: dict[str, Any], settings: GiveawaysConfig) -> GiveawayInput:
-    pid = body.get("product_id")
-    if not isinstance(pid, str) or not 0 < len(pid) <= 64:
-        raise RuleError("product_id must be a string")
+    pid = id_field(body, "product_id")
     mode = body.get("mode", "watch")
     if mode not in MODES:
         raise RuleError("mode must be watch or keyword")

@@ -62,6 +62,14 @@ def text_field(body: Mapping[str, Any], key: str, max_len: int, required: bool =
         raise RuleError(str(exc)) from None
 
 
+def id_field(body: Mapping[str, Any], key: str, max_len: int = 64) -> str:
+    """The id of another record (a product, a sale) named in a request body."""
+    value = body.get(key)
+    if not isinstance(value, str) or not 0 < len(value) <= max_len:
+        raise RuleError(f"{key} must be a string")
+    return value
+
+
 def int_field(body: Mapping[str, Any], key: str, lo: int, hi: int,
               default: int | None = None) -> int:
     """An integer field (not a bool, not a float) within [lo, hi]; a RuleError if not."""

@@ -10,16 +10,14 @@ from typing import Any
 
 from aiohttp import web
 
-from server.accounts.store import Host
 from server.commerce.prizes import accept_prize, prize_view
-from server.commerce.records import Product
 from server.commerce.rules import contact_input
 from server.live.context import AppContext, ctx
 from server.platform.wire import json_response
 from server.web.buyers import current_viewer, optional_viewer
 from server.web.http import ApiError, read_json
 from server.web.rooms import own_room
-from server.web.shop import own_product
+from server.web.shop import product_from_body
 
 routes = web.RouteTableDef()
 
@@ -31,14 +29,6 @@ async def _body(request: web.Request) -> dict[str, Any]:
 async def bidder_name(app: AppContext, viewer_id: str) -> str:
     """The nickname bids show: the viewer's chat name, or a short stand-in."""
     return await app.chat.nickname(viewer_id) or f"Viewer {viewer_id[-4:]}"
-
-
-async def product_from_body(request: web.Request, host: Host,
-                            body: dict[str, Any]) -> Product:
-    pid = body.get("product_id")
-    if not isinstance(pid, str):
-        raise ApiError(400, "invalid", "product_id must be a string")
-    return await own_product(request, host, pid)
 
 
 async def _own_auction(request: web.Request) -> tuple[str, dict[str, Any]]:

@@ -10,9 +10,9 @@ from aiohttp import web
 
 from server.live.context import ctx
 from server.platform.wire import json_response
-from server.web.auctions import product_from_body
 from server.web.http import ApiError, read_json
 from server.web.rooms import own_room
+from server.web.shop import product_from_body
 
 routes = web.RouteTableDef()
 

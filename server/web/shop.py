@@ -33,7 +33,7 @@ async def own_product(request: web.Request, host: Host, pid: str) -> Product:
     return owned(await ctx(request).commerce.get_product(pid), host.host_id, "product")
 
 
-async def _product_from_body(request: web.Request, host: Host,
+async def product_from_body(request: web.Request, host: Host,
                              body: dict[str, Any]) -> Product:
     pid = body.get("product_id")
     if not isinstance(pid, str):
@@ -120,7 +120,7 @@ async def restore_product(request: web.Request) -> web.Response:
 @routes.post("/api/rooms/{room_id}/products")
 async def attach_product(request: web.Request) -> web.Response:
     host, room = await own_room(request)
-    product = await _product_from_body(request, host, await _body(request))
+    product = await product_from_body(request, host, await _body(request))
     listed = await ctx(request).commerce.attach(room.room_id, product)
     return json_response({"room_id": room.room_id, "product_id": listed}, status=201)
 
@@ -143,7 +143,7 @@ async def detach_product(request: web.Request) -> web.Response:
 @routes.put("/api/rooms/{room_id}/pin")
 async def pin(request: web.Request) -> web.Response:
     host, room = await own_room(request)
-    product = await _product_from_body(request, host, await _body(request))
+    product = await product_from_body(request, host, await _body(request))
     return json_response({"pinned": await ctx(request).commerce.pin(room.room_id, product)})
 
 
@@ -158,7 +158,7 @@ async def unpin(request: web.Request) -> web.Response:
 async def start_sale(request: web.Request) -> web.Response:
     host, room = await own_room(request)
     body = await _body(request)
-    product = await _product_from_body(request, host, body)
+    product = await product_from_body(request, host, body)
     sale = await ctx(request).commerce.start_sale(room.room_id, product, body)
     return json_response(sale_view(sale), status=201)
 
