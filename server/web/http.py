@@ -229,13 +229,8 @@ def _rule_headers(exc: RuleError) -> dict[str, str] | None:
     return RULE_HEADERS.get(exc.code)
 
 
-def rule_error(exc: RuleError) -> ApiError:
-    return ApiError(RULE_STATUS.get(exc.code, 400), exc.code, str(exc),
-                    headers=_rule_headers(exc))
-
-
 def rule_response(exc: RuleError) -> web.Response:
-    """rule_error's answer, returned rather than raised: a refused buy is the common case
+    """A rule's JSON error, returned rather than raised: a refused buy is the common case
     of a flash sale, and an exception unwinding through aiohttp costs more than the answer."""
     headers = _rule_headers(exc)
     return web.Response(body=error_body(exc.code, str(exc)), status=RULE_STATUS.get(exc.code, 400),
